@@ -1,0 +1,1 @@
+"""The collector side: metric definitions loaded into the oslo.metrics daemon."""

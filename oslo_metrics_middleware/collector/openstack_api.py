@@ -1,0 +1,123 @@
+"""Metrics of OpenStack API requests, declared for the oslo.metrics daemon.
+
+The daemon dispatches a datagram whose ``module`` is ``openstack_api`` to the
+attribute of this module named by the datagram: ``labels(**labels)`` and then
+``observe(value)`` or ``inc(value)``.  The metrics live in prometheus_client's
+default registry, which the daemon serves on its Prometheus port.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import prometheus_client
+
+from oslo_metrics_middleware import protocol
+
+LOG = logging.getLogger(__name__)
+
+# API latency spans a 5 ms token check to a minute-long image upload.
+DURATION_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)
+# Bodies run from an empty GET to multi-gigabyte image transfers.
+SIZE_BUCKETS = tuple(float(10**exponent) for exponent in range(1, 11))
+
+REQUEST_LABELS = ("service", "method", "route")
+
+openstack_api_request_duration_seconds = prometheus_client.Histogram(
+    "openstack_api_request_duration_seconds",
+    "Time from the start of an API request until its response body closed.",
+    REQUEST_LABELS + ("status",),
+    buckets=DURATION_BUCKETS,
+)
+openstack_api_request_size_bytes = prometheus_client.Histogram(
+    "openstack_api_request_size_bytes",
+    "Bytes of request body the API read.",
+    REQUEST_LABELS,
+    buckets=SIZE_BUCKETS,
+)
+openstack_api_response_size_bytes = prometheus_client.Histogram(
+    "openstack_api_response_size_bytes",
+    "Bytes of response body the API produced.",
+    REQUEST_LABELS,
+    buckets=SIZE_BUCKETS,
+)
+openstack_api_exceptions = prometheus_client.Counter(
+    "openstack_api_exceptions",
+    "API requests that raised an exception through the metrics filter.",
+    REQUEST_LABELS + ("exception",),
+)
+openstack_api_metrics_dropped_samples = prometheus_client.Counter(
+    "openstack_api_metrics_dropped_samples",
+    "Request samples the metrics transport could not deliver.",
+    ("service", "reason"),
+)
+openstack_api_metrics_route_overflow = prometheus_client.Counter(
+    "openstack_api_metrics_route_overflow",
+    "Requests labelled __overflow__ because max_routes was reached.",
+    ("service",),
+)
+
+# The daemon looks counters up by the name the sender uses, which is the
+# exposed name with its _total suffix.
+openstack_api_exceptions_total = openstack_api_exceptions
+openstack_api_metrics_dropped_samples_total = (
+    openstack_api_metrics_dropped_samples
+)
+openstack_api_metrics_route_overflow_total = (
+    openstack_api_metrics_route_overflow
+)
+
+
+def _apply_row(row: Any) -> bool:
+    """Record one request row; False when the row is malformed."""
+    if not isinstance(row, list) or len(row) != len(protocol.Sample._fields):
+        return False
+    service, method, route, status, duration, req_bytes, resp_bytes, exc = row
+    if not all(isinstance(value, str) for value in (service, method, route)):
+        return False
+    numbers = (status, duration, req_bytes, resp_bytes)
+    if not all(
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+        for value in numbers
+    ):
+        return False
+    labels = (service, method, route)
+    openstack_api_request_duration_seconds.labels(
+        *labels, str(int(status))
+    ).observe(duration)
+    openstack_api_request_size_bytes.labels(*labels).observe(req_bytes)
+    openstack_api_response_size_bytes.labels(*labels).observe(resp_bytes)
+    if isinstance(exc, str):
+        openstack_api_exceptions.labels(*labels, exc).inc()
+    return True
+
+
+class _BatchReceiver:
+    """Takes the rows of one batch datagram (see protocol.encode_batch)."""
+
+    def observe(self, value: Any) -> None:
+        rows = value.get("rows") if isinstance(value, dict) else None
+        if not isinstance(rows, list):
+            LOG.error("Discarded a batch datagram without rows")
+            return
+        malformed = sum(1 for row in rows if not _apply_row(row))
+        if malformed:
+            LOG.error("Discarded %d malformed request rows", malformed)
+            openstack_api_metrics_dropped_samples.labels(
+                "", "malformed"
+            ).inc(malformed)
+
+
+class _Batch:
+    """The ``batch`` metric: a receiver for request rows, not a series."""
+
+    _receiver = _BatchReceiver()
+
+    def labels(self, **_labels: str) -> _BatchReceiver:
+        return self._receiver
+
+
+batch = _Batch()

@@ -1,0 +1,129 @@
+"""Start and stop a collector process on a private socket and port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+
+class CollectorError(RuntimeError):
+    """The collector did not start or answer."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def write_config(path: Path, socket_path: Path, host: str, port: int) -> None:
+    """A daemon configuration file with its [oslo_metrics] options."""
+    path.write_text(
+        "[oslo_metrics]\n"
+        f"metrics_socket_file = {socket_path}\n"
+        f"prometheus_host = {host}\n"
+        f"prometheus_port = {port}\n"
+    )
+
+
+class CollectorProcess:
+    """``oslo-metrics-middleware collector`` as a child process.
+
+    Used as a context manager it leaves no process, socket or file behind.
+    """
+
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        socket_path: Path | None = None,
+    ) -> None:
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        if workdir is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="metrics-")
+            workdir = Path(self._tempdir.name)
+        self.workdir = workdir
+        self.host = host
+        self.port = port or free_port(host)
+        self.socket_path = socket_path or workdir / "metrics.sock"
+        self.config_path = workdir / f"collector-{self.port}.conf"
+        self.log_path = workdir / f"collector-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def metrics_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    def start(self, timeout: float = 30.0) -> None:
+        write_config(self.config_path, self.socket_path, self.host, self.port)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "oslo_metrics_middleware.cmd",
+                    "collector", "--config-file", str(self.config_path),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise CollectorError(
+                    f"collector exited with {self.process.returncode}; "
+                    f"see {self.log_path}"
+                )
+            if self.socket_path.exists():
+                try:
+                    self.scrape()
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise CollectorError(f"collector not ready after {timeout:.0f} s")
+
+    def scrape(self) -> str:
+        """The collector's /metrics page."""
+        with urllib.request.urlopen(self.metrics_url, timeout=10) as page:  # noqa: S310
+            return str(page.read().decode())
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL if it lingers; removes the socket file."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process is not None and self.socket_path.exists():
+            os.unlink(self.socket_path)
+
+    def __enter__(self) -> CollectorProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()

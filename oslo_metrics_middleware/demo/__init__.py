@@ -1,0 +1,1 @@
+"""A small compute-shaped API and a traffic driver for the demo."""

@@ -1,0 +1,227 @@
+"""The paste filter that measures every API request."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from oslo_config import cfg
+from oslo_middleware import base
+
+from oslo_metrics_middleware import opts
+from oslo_metrics_middleware import protocol
+from oslo_metrics_middleware import routing
+from oslo_metrics_middleware import transport
+from oslo_metrics_middleware.body import CountingInput
+from oslo_metrics_middleware.body import MeteredBody
+from oslo_metrics_middleware.routing import labels
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+_monotonic = time.monotonic
+
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
+     "CONNECT"}
+)
+OTHER_METHOD = "other"
+# nginx's code for a request whose client went away before the response ended.
+CLIENT_CLOSED = 499
+# Distinct exception class names per filter; more become __other__.
+MAX_EXCEPTION_NAMES = 100
+
+
+class ConfigurationError(ValueError):
+    """An option of the filter has a value it cannot use."""
+
+
+class MetricsMiddleware(base.ConfigurableMiddleware):
+    """Measures requests and hands the samples to the oslo.metrics daemon."""
+
+    def __init__(
+        self,
+        application: WSGIApplication,
+        conf: dict[str, Any] | cfg.ConfigOpts | None = None,
+    ) -> None:
+        super().__init__(application, conf)
+        self.oslo_conf.register_opts(opts.METRICS_OPTS, group=opts.GROUP)
+        self.enabled: bool = self._option("enabled")
+        self.service: str = labels.bounded(
+            self._option("service_name") or _default_service(self.oslo_conf)
+        )
+        self.excluded_paths = tuple(
+            path.rstrip("/") for path in self._option("excluded_paths") if path
+        )
+        self.routes = routing.RouteResolver(self._option("max_routes"))
+        self.sender = transport.get_sender(
+            self._option("metrics_socket_file"),
+            self._option("buffer_size"),
+            self._option("flush_interval"),
+        )
+        self._exceptions = labels.LabelCap(
+            MAX_EXCEPTION_NAMES, reserved=(labels.OVERFLOW,)
+        )
+
+    def _option(self, name: str) -> Any:
+        try:
+            return self._conf_get(name, group=opts.GROUP)
+        except (ValueError, cfg.Error) as exc:
+            raise ConfigurationError(
+                f"Invalid value for option [{opts.GROUP}] {name}: {exc}"
+            ) from None
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        if not self.enabled or self._is_excluded(environ):
+            return self.application(environ, start_response)
+        exchange = Exchange(self, environ, start_response)
+        try:
+            body = self.application(environ, exchange.start_response)
+        except BaseException as exc:
+            exchange.finish(exc)
+            raise
+        return exchange.watch(body)
+
+    def _is_excluded(self, environ: WSGIEnvironment) -> bool:
+        if not self.excluded_paths:
+            return False
+        path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        for excluded in self.excluded_paths:
+            if path.startswith(excluded) and (
+                len(path) == len(excluded) or path[len(excluded)] == "/"
+            ):
+                return True
+        return False
+
+    def record(
+        self,
+        environ: WSGIEnvironment,
+        status: int,
+        duration: float,
+        request_bytes: int,
+        response_bytes: int,
+        exception: BaseException | None,
+        now: float,
+    ) -> None:
+        """Turn one finished request into a sample for the daemon."""
+        route = self.routes.resolve(environ, status)
+        if route == labels.OVERFLOW:
+            self.sender.count(transport.ROUTE_OVERFLOW, self.service)
+        method = environ.get("REQUEST_METHOD", "")
+        exception_name = None
+        if exception is not None:
+            exception_name = self._exceptions.admit(
+                labels.bounded(type(exception).__name__)
+            )
+        self.sender.submit(
+            protocol.Sample(
+                self.service,
+                method if method in KNOWN_METHODS else OTHER_METHOD,
+                route,
+                status,
+                duration,
+                request_bytes,
+                response_bytes,
+                exception_name,
+            ),
+            now,
+        )
+
+
+def _default_service(conf: cfg.ConfigOpts) -> str:
+    project = getattr(conf, "project", None)
+    if project:
+        return str(project)
+    return os.path.basename(sys.argv[0]) or "openstack"
+
+
+class Exchange:
+    """The measurement of one request, from entry to the closing of its body."""
+
+    __slots__ = (
+        "middleware", "environ", "started", "status", "response_bytes",
+        "request_body", "done", "_start_response", "_write",
+    )
+
+    def __init__(
+        self,
+        middleware: MetricsMiddleware,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+    ) -> None:
+        self.middleware = middleware
+        self.environ = environ
+        self._start_response = start_response
+        self._write: Callable[[bytes], object] | None = None
+        self.status = 0
+        self.response_bytes = 0
+        self.done = False
+        self.request_body: CountingInput | None = None
+        # Only a body that can exist is wrapped: no length and no chunking
+        # means an empty body, and most API calls are bodiless GETs.
+        if environ.get("CONTENT_LENGTH", "0") not in ("0", "") or (
+            "HTTP_TRANSFER_ENCODING" in environ
+        ):
+            self.request_body = CountingInput(environ["wsgi.input"])
+            environ["wsgi.input"] = self.request_body
+        self.started = _monotonic()
+
+    def start_response(
+        self,
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: Any = None,
+    ) -> Callable[[bytes], object]:
+        self.status = _status_code(status)
+        self._write = self._start_response(status, headers, exc_info)
+        return self.write
+
+    def write(self, data: bytes) -> object:
+        """The legacy write() callable, counted like the body."""
+        self.response_bytes += len(data)
+        assert self._write is not None
+        return self._write(data)
+
+    def watch(self, body: Iterable[bytes]) -> Iterable[bytes]:
+        """Return ``body`` for the server, recording when it is closed."""
+        if type(body) is list or type(body) is tuple:
+            # Complete already: returned as is, so servers still see a list
+            # (wsgiref sets Content-Length for a one-item list).
+            self.response_bytes += sum(map(len, body))
+            self.finish(None)
+            return body
+        return MeteredBody(body, self)
+
+    def finish(self, exception: BaseException | None, *, closed_early: bool = False) -> None:
+        """Record the request; only the first call counts."""
+        if self.done:
+            return
+        self.done = True
+        now = _monotonic()
+        status = self.status
+        if exception is not None or status == 0:
+            status = 500
+        elif closed_early and self.environ.get("REQUEST_METHOD") != "HEAD":
+            status = CLIENT_CLOSED
+        request_bytes = self.request_body.bytes_read if self.request_body else 0
+        self.middleware.record(
+            self.environ,
+            status,
+            now - self.started,
+            request_bytes,
+            self.response_bytes,
+            exception,
+            now,
+        )
+
+
+def _status_code(status: str) -> int:
+    try:
+        return int(status[:3])
+    except (TypeError, ValueError):
+        return 0

@@ -1,0 +1,78 @@
+"""The oslo.metrics datagram format, as this project uses it.
+
+Every datagram is one oslo.metrics ``Metric`` in JSON, so the unmodified
+upstream daemon parses and dispatches it.  Request samples travel many to a
+datagram: the ``batch`` metric of the collector module takes a list of rows
+with ``observe``.  Counters this project keeps in the sender (drops, route
+overflow) use the plain one-metric form with ``inc``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+# The daemon finds a metric module by the last component of its dotted path.
+MODULE = "openstack_api"
+BATCH = "batch"
+FORMAT_VERSION = 1
+
+# The daemon reads with recv(65565); keep every datagram well below it.
+MAX_DATAGRAM = 60_000
+
+
+class Sample(NamedTuple):
+    """One measured API request."""
+
+    service: str
+    method: str
+    route: str
+    status: int
+    duration: float
+    request_bytes: int
+    response_bytes: int
+    exception: str | None
+
+
+_SEPARATORS = (",", ":")
+
+
+def encode_batch(samples: list[Sample]) -> bytes:
+    """One datagram carrying ``samples`` for the collector's batch metric."""
+    message = {
+        "module": MODULE,
+        "name": BATCH,
+        "action": {
+            "action": "observe",
+            "value": {"v": FORMAT_VERSION, "rows": samples},
+        },
+        "labels": {},
+    }
+    return json.dumps(message, separators=_SEPARATORS).encode()
+
+
+def encode_increment(name: str, amount: int, labels: dict[str, str]) -> bytes:
+    """One datagram adding ``amount`` to the counter ``name``."""
+    message: dict[str, Any] = {
+        "module": MODULE,
+        "name": name,
+        "action": {"action": "inc", "value": amount},
+        "labels": labels,
+    }
+    return json.dumps(message, separators=_SEPARATORS).encode()
+
+
+def split_for_datagrams(samples: list[Sample]) -> list[tuple[bytes, int]]:
+    """Encode ``samples`` as datagrams of at most MAX_DATAGRAM bytes.
+
+    Each datagram comes with the number of samples it carries.
+    """
+    if not samples:
+        return []
+    encoded = encode_batch(samples)
+    if len(encoded) <= MAX_DATAGRAM or len(samples) == 1:
+        return [(encoded, len(samples))]
+    half = len(samples) // 2
+    return split_for_datagrams(samples[:half]) + split_for_datagrams(
+        samples[half:]
+    )

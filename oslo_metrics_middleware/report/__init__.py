@@ -1,0 +1,1 @@
+"""Per-endpoint reports from the API metrics."""

@@ -1,0 +1,74 @@
+"""Per-endpoint totals from a collector's /metrics page."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+from prometheus_client.parser import text_string_to_metric_families
+
+DURATION = "openstack_api_request_duration_seconds"
+
+
+class ExpositionError(ValueError):
+    """The scraped text is not Prometheus exposition format."""
+
+
+@dataclasses.dataclass
+class Endpoint:
+    """Totals of one (service, method, route) since the collector started."""
+
+    service: str
+    method: str
+    route: str
+    requests: float = 0.0
+    busy_seconds: float = 0.0
+    client_errors: float = 0.0
+    server_errors: float = 0.0
+    buckets: dict[float, float] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(float)
+    )
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.service, self.method, self.route)
+
+
+def parse_endpoints(text: str) -> dict[tuple[str, str, str], Endpoint]:
+    """Sum the duration histogram over statuses, per endpoint."""
+    endpoints: dict[tuple[str, str, str], Endpoint] = {}
+    try:
+        families = list(text_string_to_metric_families(text))
+    except (ValueError, TypeError, IndexError) as exc:
+        raise ExpositionError(f"not Prometheus text format: {exc}") from None
+    for family in families:
+        if family.name != DURATION:
+            continue
+        for sample in family.samples:
+            labels = sample.labels
+            key = (
+                labels.get("service", ""),
+                labels.get("method", ""),
+                labels.get("route", ""),
+            )
+            endpoint = endpoints.get(key)
+            if endpoint is None:
+                endpoint = endpoints[key] = Endpoint(*key)
+            _add(endpoint, sample.name, labels, sample.value)
+    return endpoints
+
+
+def _add(
+    endpoint: Endpoint, name: str, labels: dict[str, str], value: float
+) -> None:
+    if name.endswith("_bucket"):
+        endpoint.buckets[float(labels["le"])] += value
+    elif name.endswith("_sum"):
+        endpoint.busy_seconds += value
+    elif name.endswith("_count"):
+        endpoint.requests += value
+        status = labels.get("status", "")
+        if status.startswith("4"):
+            endpoint.client_errors += value
+        elif status.startswith("5"):
+            endpoint.server_errors += value

@@ -1,0 +1,49 @@
+"""A plain-text per-endpoint table for terminals."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from oslo_metrics_middleware.report.exposition import Endpoint
+from oslo_metrics_middleware.report.histogram import quantile
+
+HEADERS = ("service", "method", "route", "requests", "error %", "p50 ms",
+           "p95 ms", "p99 ms")
+
+
+def _ms(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
+
+
+def _row(endpoint: Endpoint) -> tuple[str, ...]:
+    buckets = sorted(endpoint.buckets.items())
+    errors = endpoint.client_errors + endpoint.server_errors
+    error_pct = 100.0 * errors / endpoint.requests if endpoint.requests else 0.0
+    return (
+        endpoint.service,
+        endpoint.method,
+        endpoint.route,
+        f"{endpoint.requests:.0f}",
+        f"{error_pct:.1f}",
+        _ms(quantile(0.50, buckets)),
+        _ms(quantile(0.95, buckets)),
+        _ms(quantile(0.99, buckets)),
+    )
+
+
+def render(endpoints: Sequence[Endpoint]) -> str:
+    """Endpoints busiest first, one line each, columns aligned."""
+    ordered = sorted(endpoints, key=lambda e: (-e.requests, e.key))
+    rows = [HEADERS, *(_row(endpoint) for endpoint in ordered)]
+    widths = [max(len(row[col]) for row in rows) for col in range(len(HEADERS))]
+    numeric = range(3, len(HEADERS))
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(widths[col]) if col in numeric else cell.ljust(widths[col])
+            for col, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)

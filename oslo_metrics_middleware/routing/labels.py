@@ -1,0 +1,37 @@
+"""Bounds on label values: length and number of distinct values."""
+
+from __future__ import annotations
+
+import threading
+
+UNMATCHED = "__unmatched__"
+OVERFLOW = "__overflow__"
+OTHER = "__other__"
+
+# Longest label value sent; real templates are far shorter.
+MAX_LABEL_LENGTH = 200
+
+
+def bounded(value: str) -> str:
+    """Cut ``value`` to the longest label value allowed."""
+    return value[:MAX_LABEL_LENGTH]
+
+
+class LabelCap:
+    """Admits at most ``limit`` distinct values; later ones become OVERFLOW."""
+
+    def __init__(self, limit: int, reserved: tuple[str, ...] = ()) -> None:
+        self._limit = limit
+        self._seen: set[str] = set(reserved)
+        self._reserved = len(self._seen)
+        self._lock = threading.Lock()
+
+    def admit(self, value: str) -> str:
+        """Return ``value`` if it is admitted, OVERFLOW otherwise."""
+        if value in self._seen:
+            return value
+        with self._lock:
+            if len(self._seen) - self._reserved < self._limit:
+                self._seen.add(value)
+                return value
+        return OVERFLOW

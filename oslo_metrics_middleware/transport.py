@@ -1,0 +1,214 @@
+"""Non-blocking, bounded delivery of request samples to the oslo.metrics daemon.
+
+The request path only appends a sample to a queue.  A flusher encodes queued
+samples into batch datagrams and sends them with a non-blocking ``sendto`` on
+an unconnected socket, so a restarted daemon (a new socket at the same path)
+is reached without reconnecting.  What cannot be sent yet stays queued up to
+``buffer_size`` samples; beyond that samples are dropped and counted, and the
+counts are sent as counters once delivery works again.
+
+The flusher is a thread where threads run, and the request path itself
+where they do not (uWSGI without ``enable-threads``): a request flushes
+inline when no flush has happened for a few intervals.  A forked child
+starts afresh with its own socket, queue and thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import errno
+import logging
+import os
+import socket
+import threading
+import time
+
+from oslo_metrics_middleware import protocol
+
+LOG = logging.getLogger(__name__)
+
+DROPPED = "openstack_api_metrics_dropped_samples_total"
+ROUTE_OVERFLOW = "openstack_api_metrics_route_overflow_total"
+
+# Rows per datagram before size splitting; keeps each encode short.
+ROWS_PER_DATAGRAM = 200
+# The daemon is unreachable: nobody listens, or the socket file is gone.
+_UNREACHABLE = frozenset(
+    {errno.ECONNREFUSED, errno.ENOENT, errno.ENOTCONN, errno.ECONNRESET}
+)
+_WOULD_BLOCK = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS})
+# A request flushes inline once the flusher has been silent this many
+# intervals: the sign that no thread runs in this process.
+_INLINE_AFTER_INTERVALS = 3
+
+
+class DatagramSender:
+    """Sends samples of one process to one daemon socket."""
+
+    def __init__(
+        self, socket_path: str, buffer_size: int, flush_interval: float
+    ) -> None:
+        self.socket_path = socket_path
+        self.buffer_size = buffer_size
+        self.flush_interval = flush_interval
+        self._reset()
+
+    def _reset(self) -> None:
+        """Fresh state, for a new sender or the child of a fork."""
+        self._pid = os.getpid()
+        self._queue: collections.deque[protocol.Sample] = collections.deque()
+        self._unsent: collections.deque[tuple[bytes, int]] = (
+            collections.deque()
+        )
+        self._unsent_samples = 0
+        self._counts: collections.Counter[tuple[str, str, str]] = (
+            collections.Counter()
+        )
+        self._counts_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._inline_deadline = time.monotonic() + self._inline_delay()
+        self.delivered = 0
+
+    def _inline_delay(self) -> float:
+        return self.flush_interval * _INLINE_AFTER_INTERVALS
+
+    # -- request path -------------------------------------------------------
+
+    def submit(self, sample: protocol.Sample, now: float) -> None:
+        """Queue ``sample``; never blocks and never raises on delivery."""
+        if self._pid != os.getpid():
+            self._reset()
+        if self._thread is None:
+            self._start_thread()
+        if len(self._queue) + self._unsent_samples < self.buffer_size:
+            self._queue.append(sample)
+        else:
+            self.count(DROPPED, sample.service, "buffer_full")
+        if now >= self._inline_deadline:
+            self.flush()
+
+    def count(self, counter: str, service: str, reason: str = "") -> None:
+        """Add one to a transport counter, sent with the next delivery."""
+        with self._counts_lock:
+            self._counts[(counter, service, reason)] += 1
+
+    # -- flushing ------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Deliver what can be delivered now, without blocking."""
+        if not self._flush_lock.acquire(blocking=False):
+            return
+        try:
+            self._inline_deadline = time.monotonic() + self._inline_delay()
+            self._encode_queue()
+            if self._send_unsent():
+                self._send_counts()
+        except Exception:  # never let metrics break the API
+            LOG.exception("Metrics delivery failed")
+        finally:
+            self._flush_lock.release()
+
+    def _encode_queue(self) -> None:
+        queue = self._queue
+        while queue:
+            rows = [
+                queue.popleft()
+                for _ in range(min(len(queue), ROWS_PER_DATAGRAM))
+            ]
+            for datagram, samples in protocol.split_for_datagrams(rows):
+                self._unsent.append((datagram, samples))
+                self._unsent_samples += samples
+
+    def _send_unsent(self) -> bool:
+        """Send queued datagrams; True when all of them went."""
+        while self._unsent:
+            datagram, samples = self._unsent[0]
+            error = self._send(datagram)
+            if error in _WOULD_BLOCK or error in _UNREACHABLE:
+                return False
+            self._unsent.popleft()
+            self._unsent_samples -= samples
+            if error is None:
+                self.delivered += samples
+            else:
+                LOG.error(
+                    "Dropped %d metric samples: %s", samples, os.strerror(error)
+                )
+                with self._counts_lock:
+                    self._counts[(DROPPED, "", "send_error")] += samples
+        return True
+
+    def _send_counts(self) -> None:
+        with self._counts_lock:
+            pending = list(self._counts.items())
+        for (counter, service, reason), amount in pending:
+            labels = {"service": service}
+            if counter == DROPPED:
+                labels["reason"] = reason
+            if self._send(protocol.encode_increment(counter, amount, labels)):
+                return
+            with self._counts_lock:
+                key = (counter, service, reason)
+                self._counts[key] -= amount
+                if self._counts[key] <= 0:
+                    del self._counts[key]
+
+    def _send(self, datagram: bytes) -> int | None:
+        """Send one datagram; the errno on failure, None on success."""
+        if self._socket is None:
+            self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._socket.setblocking(False)
+        try:
+            self._socket.sendto(datagram, self.socket_path)
+        except OSError as exc:
+            return exc.errno if exc.errno is not None else errno.EIO
+        return None
+
+    # -- background thread ---------------------------------------------------
+
+    def _start_thread(self) -> None:
+        thread = threading.Thread(
+            target=self._run, name="metrics-flusher", daemon=True
+        )
+        self._thread = thread
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutting down
+            LOG.debug("Metrics flusher not started", exc_info=True)
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        while self._pid == pid:
+            time.sleep(self.flush_interval)
+            self.flush()
+
+    @property
+    def held(self) -> int:
+        """Samples waiting for delivery."""
+        return len(self._queue) + self._unsent_samples
+
+
+_senders: dict[str, DatagramSender] = {}
+_senders_lock = threading.Lock()
+
+
+def get_sender(
+    socket_path: str, buffer_size: int, flush_interval: float
+) -> DatagramSender:
+    """The process-wide sender for ``socket_path``; filters share it."""
+    with _senders_lock:
+        sender = _senders.get(socket_path)
+        if sender is None:
+            sender = DatagramSender(socket_path, buffer_size, flush_interval)
+            _senders[socket_path] = sender
+        return sender
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for sender in list(_senders.values()):
+        if sender._pid == os.getpid():
+            sender.flush()

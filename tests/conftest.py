@@ -1,0 +1,24 @@
+"""Fixtures shared by the test suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from oslo_metrics_middleware.collector.process import CollectorProcess
+
+REPO = Path(__file__).resolve().parent.parent
+PASTE_SAMPLE = REPO / "api-paste.ini.sample"
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[CollectorProcess]:
+    """A real collector (upstream oslo.metrics daemon + our metrics)."""
+    process = CollectorProcess(workdir=tmp_path)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
