@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Iterable
+from collections.abc import Iterator
+from typing import IO
+from typing import TYPE_CHECKING
+from typing import Any
 
 if TYPE_CHECKING:
     from oslo_metrics_middleware.middleware import Exchange
@@ -22,7 +25,9 @@ class CountingInput:
         return data
 
     def readline(self, size: int = -1) -> bytes:
-        data = self._stream.readline(size) if size is not None else self._stream.readline()
+        data = (
+            self._stream.readline(size) if size is not None else self._stream.readline()
+        )
         self.bytes_read += len(data)
         return data
 
@@ -44,7 +49,7 @@ class CountingInput:
 class MeteredBody:
     """The response iterable, timed until the server closes it."""
 
-    __slots__ = ("_body", "_iterator", "_exchange", "_exhausted")
+    __slots__ = ("_body", "_exchange", "_exhausted", "_iterator")
 
     def __init__(self, body: Iterable[bytes], exchange: Exchange) -> None:
         self._body = body

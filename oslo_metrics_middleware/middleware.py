@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Iterable
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 from oslo_config import cfg
 from oslo_middleware import base
@@ -20,13 +22,14 @@ from oslo_metrics_middleware.body import MeteredBody
 from oslo_metrics_middleware.routing import labels
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIApplication
+    from _typeshed.wsgi import WSGIEnvironment
 
 _monotonic = time.monotonic
 
 KNOWN_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
-     "CONNECT"}
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
 OTHER_METHOD = "other"
 # nginx's code for a request whose client went away before the response ended.
@@ -48,6 +51,7 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         conf: dict[str, Any] | cfg.ConfigOpts | None = None,
     ) -> None:
         super().__init__(application, conf)
+        self._app = application
         self.oslo_conf.register_opts(opts.METRICS_OPTS, group=opts.GROUP)
         self.enabled: bool = self._option("enabled")
         self.service: str = labels.bounded(
@@ -78,19 +82,19 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         if not self.enabled or self._is_excluded(environ):
-            return self.application(environ, start_response)
+            return self._app(environ, start_response)
         exchange = Exchange(self, environ, start_response)
         try:
-            body = self.application(environ, exchange.start_response)
+            body = self._app(environ, exchange.start_response)
         except BaseException as exc:
             exchange.finish(exc)
             raise
         return exchange.watch(body)
 
     def _is_excluded(self, environ: WSGIEnvironment) -> bool:
-        if not self.excluded_paths:
-            return False
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        if not path.startswith(self.excluded_paths):
+            return False
         for excluded in self.excluded_paths:
             if path.startswith(excluded) and (
                 len(path) == len(excluded) or path[len(excluded)] == "/"
@@ -118,19 +122,17 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
             exception_name = self._exceptions.admit(
                 labels.bounded(type(exception).__name__)
             )
-        self.sender.submit(
-            protocol.Sample(
-                self.service,
-                method if method in KNOWN_METHODS else OTHER_METHOD,
-                route,
-                status,
-                duration,
-                request_bytes,
-                response_bytes,
-                exception_name,
-            ),
-            now,
+        sample: protocol.Sample = (
+            self.service,
+            method if method in KNOWN_METHODS else OTHER_METHOD,
+            route,
+            status,
+            duration,
+            request_bytes,
+            response_bytes,
+            exception_name,
         )
+        self.sender.submit(sample, now)
 
 
 def _default_service(conf: cfg.ConfigOpts) -> str:
@@ -144,8 +146,15 @@ class Exchange:
     """The measurement of one request, from entry to the closing of its body."""
 
     __slots__ = (
-        "middleware", "environ", "started", "status", "response_bytes",
-        "request_body", "done", "_start_response", "_write",
+        "_start_response",
+        "_write",
+        "done",
+        "environ",
+        "middleware",
+        "request_body",
+        "response_bytes",
+        "started",
+        "status",
     )
 
     def __init__(
@@ -197,7 +206,9 @@ class Exchange:
             return body
         return MeteredBody(body, self)
 
-    def finish(self, exception: BaseException | None, *, closed_early: bool = False) -> None:
+    def finish(
+        self, exception: BaseException | None, *, closed_early: bool = False
+    ) -> None:
         """Record the request; only the first call counts."""
         if self.done:
             return

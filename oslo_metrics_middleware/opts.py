@@ -9,7 +9,7 @@ from oslo_config import cfg
 GROUP = "oslo_metrics_middleware"
 
 # The path oslo.messaging and the oslo.metrics daemon agree on.
-DEFAULT_SOCKET = "/var/tmp/metrics_collector.sock"  # noqa: S108
+DEFAULT_SOCKET = "/var/tmp/metrics_collector.sock"
 
 METRICS_OPTS = [
     cfg.BoolOpt(

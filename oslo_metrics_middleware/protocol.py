@@ -10,7 +10,7 @@ overflow) use the plain one-metric form with ``inc``.
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
+from typing import Any
 
 # The daemon finds a metric module by the last component of its dotted path.
 MODULE = "openstack_api"
@@ -21,17 +21,19 @@ FORMAT_VERSION = 1
 MAX_DATAGRAM = 60_000
 
 
-class Sample(NamedTuple):
-    """One measured API request."""
-
-    service: str
-    method: str
-    route: str
-    status: int
-    duration: float
-    request_bytes: int
-    response_bytes: int
-    exception: str | None
+# One measured API request.  A plain tuple: it is built on every request,
+# and a named tuple costs ten times as much to create.
+Sample = tuple[str, str, str, int, float, int, int, str | None]
+SAMPLE_FIELDS = (
+    "service",
+    "method",
+    "route",
+    "status",
+    "duration",
+    "request_bytes",
+    "response_bytes",
+    "exception",
+)
 
 
 _SEPARATORS = (",", ":")
@@ -73,6 +75,4 @@ def split_for_datagrams(samples: list[Sample]) -> list[tuple[bytes, int]]:
     if len(encoded) <= MAX_DATAGRAM or len(samples) == 1:
         return [(encoded, len(samples))]
     half = len(samples) // 2
-    return split_for_datagrams(samples[:half]) + split_for_datagrams(
-        samples[half:]
-    )
+    return split_for_datagrams(samples[:half]) + split_for_datagrams(samples[half:])

@@ -69,6 +69,9 @@ class DatagramSender:
         self._flush_lock = threading.Lock()
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._wakeup = threading.Event()
+        # A burst wakes the flusher early rather than filling the buffer.
+        self._wake_at = max(1, min(ROWS_PER_DATAGRAM, self.buffer_size // 4))
         self._inline_deadline = time.monotonic() + self._inline_delay()
         self.delivered = 0
 
@@ -79,14 +82,15 @@ class DatagramSender:
 
     def submit(self, sample: protocol.Sample, now: float) -> None:
         """Queue ``sample``; never blocks and never raises on delivery."""
-        if self._pid != os.getpid():
-            self._reset()
         if self._thread is None:
             self._start_thread()
-        if len(self._queue) + self._unsent_samples < self.buffer_size:
-            self._queue.append(sample)
+        queue = self._queue
+        if len(queue) + self._unsent_samples < self.buffer_size:
+            queue.append(sample)
+            if len(queue) == self._wake_at:
+                self._wakeup.set()
         else:
-            self.count(DROPPED, sample.service, "buffer_full")
+            self.count(DROPPED, sample[0], "buffer_full")
         if now >= self._inline_deadline:
             self.flush()
 
@@ -99,6 +103,10 @@ class DatagramSender:
 
     def flush(self) -> None:
         """Deliver what can be delivered now, without blocking."""
+        if self._pid != os.getpid():
+            # Forked without the at-fork hook (uWSGI forks in C): the queue
+            # and the thread belong to the parent.
+            self._reset()
         if not self._flush_lock.acquire(blocking=False):
             return
         try:
@@ -181,8 +189,10 @@ class DatagramSender:
 
     def _run(self) -> None:
         pid = os.getpid()
+        wakeup = self._wakeup
         while self._pid == pid:
-            time.sleep(self.flush_interval)
+            wakeup.wait(self.flush_interval)
+            wakeup.clear()
             self.flush()
 
     @property
@@ -205,6 +215,14 @@ def get_sender(
             sender = DatagramSender(socket_path, buffer_size, flush_interval)
             _senders[socket_path] = sender
         return sender
+
+
+def _reset_after_fork() -> None:
+    for sender in _senders.values():
+        sender._reset()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 @atexit.register

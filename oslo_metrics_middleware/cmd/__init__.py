@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
+import sys
 
 
 def _collector(args: argparse.Namespace, extra: list[str]) -> int:
@@ -42,12 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="measure a sample API end to end and print a per-endpoint table",
     )
-    demo.add_argument("--requests", type=_positive, default=3000,
-                      help="requests to send (default: %(default)s)")
-    demo.add_argument("--concurrency", type=_positive, default=8,
-                      help="parallel clients (default: %(default)s)")
-    demo.add_argument("--serve", action="store_true",
-                      help="keep the API and collector running afterwards")
+    demo.add_argument(
+        "--requests",
+        type=_positive,
+        default=3000,
+        help="requests to send (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=8,
+        help="parallel clients (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the API and collector running afterwards",
+    )
     demo.set_defaults(handler=_demo, passthrough=False)
     return parser
 

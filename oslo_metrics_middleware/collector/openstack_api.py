@@ -19,7 +19,19 @@ LOG = logging.getLogger(__name__)
 
 # API latency spans a 5 ms token check to a minute-long image upload.
 DURATION_BUCKETS = (
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
 )
 # Bodies run from an empty GET to multi-gigabyte image transfers.
 SIZE_BUCKETS = tuple(float(10**exponent) for exponent in range(1, 11))
@@ -29,7 +41,7 @@ REQUEST_LABELS = ("service", "method", "route")
 openstack_api_request_duration_seconds = prometheus_client.Histogram(
     "openstack_api_request_duration_seconds",
     "Time from the start of an API request until its response body closed.",
-    REQUEST_LABELS + ("status",),
+    (*REQUEST_LABELS, "status"),
     buckets=DURATION_BUCKETS,
 )
 openstack_api_request_size_bytes = prometheus_client.Histogram(
@@ -47,7 +59,7 @@ openstack_api_response_size_bytes = prometheus_client.Histogram(
 openstack_api_exceptions = prometheus_client.Counter(
     "openstack_api_exceptions",
     "API requests that raised an exception through the metrics filter.",
-    REQUEST_LABELS + ("exception",),
+    (*REQUEST_LABELS, "exception"),
 )
 openstack_api_metrics_dropped_samples = prometheus_client.Counter(
     "openstack_api_metrics_dropped_samples",
@@ -63,35 +75,58 @@ openstack_api_metrics_route_overflow = prometheus_client.Counter(
 # The daemon looks counters up by the name the sender uses, which is the
 # exposed name with its _total suffix.
 openstack_api_exceptions_total = openstack_api_exceptions
-openstack_api_metrics_dropped_samples_total = (
-    openstack_api_metrics_dropped_samples
-)
-openstack_api_metrics_route_overflow_total = (
-    openstack_api_metrics_route_overflow
-)
+openstack_api_metrics_dropped_samples_total = openstack_api_metrics_dropped_samples
+openstack_api_metrics_route_overflow_total = openstack_api_metrics_route_overflow
+
+
+_Children = tuple[Any, Any, Any]
+# Labelled children by label values: labels() takes a lock and builds a
+# tuple per call, which would dominate the cost of ingesting a row.
+_children: dict[tuple[str, str, str, int], _Children] = {}
+
+
+def _children_for(key: tuple[str, str, str, int]) -> _Children:
+    children = _children.get(key)
+    if children is None:
+        service, method, route, status = key
+        children = (
+            openstack_api_request_duration_seconds.labels(
+                service, method, route, str(status)
+            ),
+            openstack_api_request_size_bytes.labels(service, method, route),
+            openstack_api_response_size_bytes.labels(service, method, route),
+        )
+        _children[key] = children
+    return children
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _apply_row(row: Any) -> bool:
     """Record one request row; False when the row is malformed."""
-    if not isinstance(row, list) or len(row) != len(protocol.Sample._fields):
+    if not isinstance(row, list) or len(row) != len(protocol.SAMPLE_FIELDS):
         return False
     service, method, route, status, duration, req_bytes, resp_bytes, exc = row
-    if not all(isinstance(value, str) for value in (service, method, route)):
-        return False
-    numbers = (status, duration, req_bytes, resp_bytes)
-    if not all(
-        isinstance(value, (int, float)) and not isinstance(value, bool)
-        for value in numbers
+    if not (
+        isinstance(service, str)
+        and isinstance(method, str)
+        and isinstance(route, str)
+        and isinstance(status, int)
+        and _is_number(duration)
+        and _is_number(req_bytes)
+        and _is_number(resp_bytes)
     ):
         return False
-    labels = (service, method, route)
-    openstack_api_request_duration_seconds.labels(
-        *labels, str(int(status))
-    ).observe(duration)
-    openstack_api_request_size_bytes.labels(*labels).observe(req_bytes)
-    openstack_api_response_size_bytes.labels(*labels).observe(resp_bytes)
+    duration_child, request_child, response_child = _children_for(
+        (service, method, route, status)
+    )
+    duration_child.observe(duration)
+    request_child.observe(req_bytes)
+    response_child.observe(resp_bytes)
     if isinstance(exc, str):
-        openstack_api_exceptions.labels(*labels, exc).inc()
+        openstack_api_exceptions.labels(service, method, route, exc).inc()
     return True
 
 
@@ -106,9 +141,7 @@ class _BatchReceiver:
         malformed = sum(1 for row in rows if not _apply_row(row))
         if malformed:
             LOG.error("Discarded %d malformed request rows", malformed)
-            openstack_api_metrics_dropped_samples.labels(
-                "", "malformed"
-            ).inc(malformed)
+            openstack_api_metrics_dropped_samples.labels("", "malformed").inc(malformed)
 
 
 class _Batch:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from pathlib import Path
 from types import TracebackType
+import urllib.request
 
 
 class CollectorError(RuntimeError):
@@ -70,8 +70,12 @@ class CollectorProcess:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [
-                    sys.executable, "-m", "oslo_metrics_middleware.cmd",
-                    "collector", "--config-file", str(self.config_path),
+                    sys.executable,
+                    "-m",
+                    "oslo_metrics_middleware.cmd",
+                    "collector",
+                    "--config-file",
+                    str(self.config_path),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

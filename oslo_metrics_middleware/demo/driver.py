@@ -12,14 +12,16 @@ import http.client
 import io
 import itertools
 import json
+from pathlib import Path
 import random
+from socketserver import ThreadingMixIn
 import sys
 import threading
 import time
 import uuid
-from pathlib import Path
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler
+from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import make_server
 
 from paste.deploy import loadapp
 
@@ -51,7 +53,7 @@ TRAFFIC = (
 class _QuietHandler(WSGIRequestHandler):
     """Keeps the terminal for the progress bar and the table."""
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def get_stderr(self) -> io.StringIO:
@@ -123,8 +125,11 @@ def run(requests: int, concurrency: int, serve: bool) -> int:
             global_conf={"metrics_socket_file": str(collector.socket_path)},
         )
         server = make_server(
-            "127.0.0.1", 0, app,
-            server_class=_ThreadingServer, handler_class=_QuietHandler,
+            "127.0.0.1",
+            0,
+            app,
+            server_class=_ThreadingServer,
+            handler_class=_QuietHandler,
         )
         port = server.server_port
         thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -6,18 +6,22 @@ ProjectMapper does, and the app is mounted under ``/v2.1`` by paste urlmap.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from collections.abc import Iterator
 import json
 import random
 import time
+from typing import TYPE_CHECKING
+from typing import Any
 import uuid
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
 
 import routes
 import routes.middleware
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIApplication
+    from _typeshed.wsgi import WSGIEnvironment
 
 KNOWN_SERVERS = frozenset(str(uuid.UUID(int=n)) for n in range(1, 51))
 
@@ -28,12 +32,10 @@ class DemoError(RuntimeError):
 
 def _work(seconds: float) -> None:
     """Stand in for database and RPC time, with some jitter."""
-    time.sleep(seconds * random.uniform(0.5, 1.5))  # noqa: S311
+    time.sleep(seconds * random.uniform(0.5, 1.5))
 
 
-def _json(
-    start_response: StartResponse, status: str, payload: Any
-) -> list[bytes]:
+def _json(start_response: StartResponse, status: str, payload: Any) -> list[bytes]:
     body = json.dumps(payload).encode()
     start_response(
         status,
@@ -44,10 +46,12 @@ def _json(
 
 def list_servers(env: WSGIEnvironment, sr: StartResponse, **_: str) -> Any:
     _work(0.02)
-    return _json(sr, "200 OK", {"servers": [{"id": s} for s in sorted(KNOWN_SERVERS)[:5]]})
+    return _json(
+        sr, "200 OK", {"servers": [{"id": s} for s in sorted(KNOWN_SERVERS)[:5]]}
+    )
 
 
-def show_server(env: WSGIEnvironment, sr: StartResponse, id: str, **_: str) -> Any:  # noqa: A002
+def show_server(env: WSGIEnvironment, sr: StartResponse, id: str, **_: str) -> Any:
     _work(0.006)
     if id not in KNOWN_SERVERS:
         return _json(sr, "404 Not Found", {"itemNotFound": {"code": 404}})
@@ -62,10 +66,12 @@ def create_server(env: WSGIEnvironment, sr: StartResponse, **_: str) -> Any:
         name = request["server"]["name"]
     except (ValueError, KeyError, TypeError):
         return _json(sr, "400 Bad Request", {"badRequest": {"code": 400}})
-    return _json(sr, "202 Accepted", {"server": {"id": str(uuid.uuid4()), "name": name}})
+    return _json(
+        sr, "202 Accepted", {"server": {"id": str(uuid.uuid4()), "name": name}}
+    )
 
 
-def server_action(env: WSGIEnvironment, sr: StartResponse, id: str, **_: str) -> Any:  # noqa: A002
+def server_action(env: WSGIEnvironment, sr: StartResponse, id: str, **_: str) -> Any:
     _work(0.012)
     length = int(env.get("CONTENT_LENGTH") or 0)
     env["wsgi.input"].read(length)
@@ -75,13 +81,15 @@ def server_action(env: WSGIEnvironment, sr: StartResponse, id: str, **_: str) ->
     return []
 
 
-def delete_server(env: WSGIEnvironment, sr: StartResponse, id: str, **_: str) -> Any:  # noqa: A002
+def delete_server(env: WSGIEnvironment, sr: StartResponse, id: str, **_: str) -> Any:
     _work(0.015)
     sr("204 No Content", [])
     return []
 
 
-def show_flavor(env: WSGIEnvironment, sr: StartResponse, flavor_id: str, **_: str) -> Any:
+def show_flavor(
+    env: WSGIEnvironment, sr: StartResponse, flavor_id: str, **_: str
+) -> Any:
     _work(0.003)
     return _json(sr, "200 OK", {"flavor": {"id": flavor_id, "vcpus": 2}})
 
@@ -92,7 +100,7 @@ def hypervisor_statistics(env: WSGIEnvironment, sr: StartResponse, **_: str) -> 
     return _json(sr, "200 OK", {"hypervisor_statistics": {"count": 12}})
 
 
-def console_log(env: WSGIEnvironment, sr: StartResponse, id: str, **_: str) -> Any:  # noqa: A002
+def console_log(env: WSGIEnvironment, sr: StartResponse, id: str, **_: str) -> Any:
     sr("200 OK", [("Content-Type", "text/plain")])
     return _stream_lines(20)
 
@@ -132,11 +140,15 @@ def make_mapper() -> routes.Mapper:
     return mapper
 
 
-def _dispatch(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+def _dispatch(
+    environ: WSGIEnvironment, start_response: StartResponse
+) -> Iterable[bytes]:
     match = environ["wsgiorg.routing_args"][1]
     if not match:
         return _json(start_response, "404 Not Found", {"itemNotFound": {"code": 404}})
-    args = {k: v for k, v in match.items() if k not in ("handler", "action", "controller")}
+    args = {
+        k: v for k, v in match.items() if k not in ("handler", "action", "controller")
+    }
     handler = match["handler"]
     result: Iterable[bytes] = handler(environ, start_response, **args)
     return result
@@ -154,7 +166,9 @@ def app_factory(global_conf: dict[str, str], **local_conf: str) -> WSGIApplicati
 def versions_factory(global_conf: dict[str, str], **local_conf: str) -> WSGIApplication:
     """paste.app_factory for the version document at ``/``."""
 
-    def versions(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def versions(
+        environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
         return _json(start_response, "200 OK", {"versions": [{"id": "v2.1"}]})
 
     return versions

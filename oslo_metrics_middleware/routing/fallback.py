@@ -49,11 +49,7 @@ def normalise_path(path: str) -> str:
             path = path[: -len(suffix)]
             break
     raw = [segment for segment in path.split("/") if segment]
-    if (
-        len(raw) > 1
-        and _VERSION.fullmatch(raw[0])
-        and _HEX_ID.fullmatch(raw[1])
-    ):
+    if len(raw) > 1 and _VERSION.fullmatch(raw[0]) and _HEX_ID.fullmatch(raw[1]):
         del raw[1]
     segments = [_template_segment(segment) for segment in raw[:MAX_SEGMENTS]]
     if len(raw) > MAX_SEGMENTS:

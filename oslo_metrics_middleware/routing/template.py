@@ -32,7 +32,7 @@ def _strip_requirements(path: str) -> str:
                 if depth == 0:
                     break
             end += 1
-        name = path[index + 1:end].split(":", 1)[0]
+        name = path[index + 1 : end].split(":", 1)[0]
         out.append("{" + name + "}")
         index = end + 1
     return "".join(out)
