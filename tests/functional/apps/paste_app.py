@@ -1,0 +1,71 @@
+"""The sample API from api-paste.ini.sample, configured by environment.
+
+Servers import ``application`` from here (``module:application``).  The
+filter's options come through paste's global_conf:
+
+- ``METRICS_TEST_SOCKET``: the collector's socket (required);
+- ``METRICS_TEST_FLUSH_INTERVAL``: seconds between flushes (default 0.05);
+- ``METRICS_TEST_BUFFER_SIZE``: samples held per process (default 10000).
+
+Every response carries ``X-Worker-Pid`` so a test can tell which process of
+a multi-process server answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from paste.deploy import loadapp
+
+from tests.functional.apps import BUFFER_SIZE_ENV
+from tests.functional.apps import FLUSH_INTERVAL_ENV
+from tests.functional.apps import PID_HEADER
+from tests.functional.apps import SOCKET_ENV
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIApplication
+    from _typeshed.wsgi import WSGIEnvironment
+
+PASTE_SAMPLE = Path(__file__).resolve().parents[3] / "api-paste.ini.sample"
+
+
+def filter_options() -> dict[str, str]:
+    """The metrics filter's options, taken from the environment."""
+    return {
+        "metrics_socket_file": os.environ[SOCKET_ENV],
+        "flush_interval": os.environ.get(FLUSH_INTERVAL_ENV, "0.05"),
+        "buffer_size": os.environ.get(BUFFER_SIZE_ENV, "10000"),
+    }
+
+
+def load_sample_api() -> WSGIApplication:
+    """The ``osapi_compute`` composite, metrics filter first."""
+    app: WSGIApplication = loadapp(
+        f"config:{PASTE_SAMPLE}",
+        name="osapi_compute",
+        global_conf=filter_options(),
+    )
+    return app
+
+
+def with_pid_header(app: WSGIApplication) -> WSGIApplication:
+    """``app`` with the answering process id added to every response."""
+    def tagged(
+        environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        def tagging_start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: object = None
+        ) -> object:
+            headers = [*headers, (PID_HEADER, str(os.getpid()))]
+            return start_response(status, headers, exc_info)  # type: ignore[arg-type]
+
+        return app(environ, tagging_start_response)  # type: ignore[arg-type]
+
+    return tagged
+
+
+application = with_pid_header(load_sample_api())

@@ -1,0 +1,105 @@
+"""A threaded wsgiref server for the sample API: ``PORT [--validate]``.
+
+With ``--validate`` the metrics filter runs between two
+``wsgiref.validate.validator`` layers, validator(filter(validator(api))),
+so both the application side and the server side of the filter are checked
+against PEP 3333.  Every warning is an error.  Exceptions the server logs
+go to stderr with a ``SERVER-ERROR`` line the tests look for.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from socketserver import ThreadingMixIn
+import sys
+from typing import TYPE_CHECKING
+from typing import Any
+import warnings
+from wsgiref.simple_server import WSGIRequestHandler
+from wsgiref.simple_server import WSGIServer
+from wsgiref.validate import validator
+
+from paste.urlmap import URLMap
+
+from oslo_metrics_middleware.demo import sample_api
+from oslo_metrics_middleware.middleware import MetricsMiddleware
+from tests.functional.apps import paste_app
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIApplication
+    from _typeshed.wsgi import WSGIEnvironment
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    # Concurrent test clients must not be refused.
+    request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        print("SERVER-ERROR", client_address, file=sys.stderr, flush=True)
+        super().handle_error(request, client_address)
+
+
+def head_as_get(app: WSGIApplication) -> WSGIApplication:
+    """Answer HEAD like GET without a body, as webob-based APIs do.
+
+    The environ is changed in place so the router's match stays visible
+    to the metrics filter, and REQUEST_METHOD is restored before the body
+    is returned.
+    """
+
+    def head(
+        environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "HEAD":
+            return app(environ, start_response)
+        environ["REQUEST_METHOD"] = "GET"
+        try:
+            body = app(environ, start_response)
+            try:
+                for _ in body:
+                    pass
+            finally:
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
+        finally:
+            environ["REQUEST_METHOD"] = "HEAD"
+        return []
+
+    return head
+
+
+def validated_api() -> WSGIApplication:
+    """validator(filter(validator(api))) mounted at /v2.1."""
+    inner = validator(head_as_get(sample_api.make_app()))
+    metered = MetricsMiddleware(
+        inner, {"service_name": "compute", **paste_app.filter_options()}
+    )
+    mapping = URLMap()
+    mapping["/v2.1"] = validator(metered)
+    return mapping
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("--validate", action="store_true")
+    args = parser.parse_args()
+    warnings.simplefilter("error")
+    app = validated_api() if args.validate else paste_app.application
+    server = ThreadingWSGIServer(("127.0.0.1", args.port), QuietHandler)
+    server.set_app(app)
+    print("LISTENING", flush=True)
+    server.serve_forever(poll_interval=0.1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,319 @@
+"""Launch real WSGI servers, talk HTTP to them and read the collector."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+import concurrent.futures
+import contextlib
+import http.client
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+from types import TracebackType
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from oslo_metrics_middleware.collector.process import CollectorProcess
+from oslo_metrics_middleware.collector.process import free_port
+from tests.functional import apps
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+APPS = "tests.functional.apps"
+APPLICATION = f"{APPS}.paste_app:application"
+
+DURATION = "openstack_api_request_duration_seconds"
+DROPPED = "openstack_api_metrics_dropped_samples_total"
+SERVER = "00000000-0000-0000-0000-000000000001"
+SERVER_PATH = f"/v2.1/servers/{SERVER}"
+SERVER_ROUTE = "/v2.1/servers/{id}"
+
+
+class ServerError(RuntimeError):
+    """A server did not start or stop as expected."""
+
+
+class ServerProcess:
+    """A WSGI server command run as a child process in its own session.
+
+    The whole process group is signalled on stop, so pre-fork workers go
+    with their master.  Output goes to a log file under ``workdir``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        port: int,
+        workdir: Path,
+        env: Mapping[str, str],
+        stop_signal: int = signal.SIGTERM,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.port = port
+        self.stop_signal = stop_signal
+        self.log_path = workdir / f"{name}-{port}.log"
+        self.env = {**os.environ, **env}
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, (str(REPO), os.environ.get("PYTHONPATH")))
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(
+                    f"{self.name} exited with {self.process.returncode}:\n"
+                    + self.log()
+                )
+            try:
+                # Not measured: /healthcheck is excluded by default.
+                request("GET", "/healthcheck", self.port, timeout=2.0)
+            except OSError:
+                time.sleep(0.05)
+                continue
+            return
+        self.stop()
+        raise ServerError(f"{self.name} not ready in {timeout:.0f} s")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Signal the process group; SIGKILL whatever is left after it."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            _signal_group(process.pid, self.stop_signal)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout)
+        # Workers may outlive a master that has exited.
+        _signal_group(process.pid, signal.SIGKILL)
+        if process.poll() is None:
+            process.wait(timeout)
+
+    def __enter__(self) -> ServerProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signum)
+
+
+def server_env(
+    socket_path: Path, buffer_size: int = 10000, flush_interval: float = 0.05
+) -> dict[str, str]:
+    """The environment that configures tests.functional.apps.paste_app."""
+    return {
+        apps.SOCKET_ENV: str(socket_path),
+        apps.BUFFER_SIZE_ENV: str(buffer_size),
+        apps.FLUSH_INTERVAL_ENV: str(flush_interval),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def python_server(
+    script: str,
+    workdir: Path,
+    env: Mapping[str, str],
+    *args: str,
+) -> ServerProcess:
+    """One of the server scripts in tests/functional/apps."""
+    port = free_port()
+    return ServerProcess(
+        script,
+        [sys.executable, "-m", f"{APPS}.{script}", str(port), *args],
+        port,
+        workdir,
+        env,
+    )
+
+
+def gunicorn_server(
+    workdir: Path, env: Mapping[str, str], workers: int = 2
+) -> ServerProcess:
+    """gunicorn with sync workers, the app preloaded in the master."""
+    port = free_port()
+    return ServerProcess(
+        "gunicorn",
+        [
+            str(VENV_BIN / "gunicorn"),
+            "--preload",
+            "--workers", str(workers),
+            "--worker-class", "sync",
+            "--bind", f"127.0.0.1:{port}",
+            "--graceful-timeout", "5",
+            "--chdir", str(REPO),
+            APPLICATION,
+        ],
+        port,
+        workdir,
+        env,
+    )
+
+
+def uwsgi_server(
+    workdir: Path, env: Mapping[str, str], processes: int = 2
+) -> ServerProcess:
+    """uWSGI pre-fork, app loaded in the master, no Python threads."""
+    port = free_port()
+    return ServerProcess(
+        "uwsgi",
+        [
+            str(VENV_BIN / "uwsgi"),
+            "--master",
+            "--processes", str(processes),
+            "--http-socket", f"127.0.0.1:{port}",
+            "--home", str(Path(sys.prefix)),
+            "--chdir", str(REPO),
+            "--module", APPLICATION,
+            "--need-app",
+            "--die-on-term",
+            "--disable-logging",
+        ],
+        port,
+        workdir,
+        env,
+        stop_signal=signal.SIGINT,
+    )
+
+
+# -- HTTP ---------------------------------------------------------------
+
+
+def request(
+    method: str,
+    path: str,
+    port: int,
+    body: bytes | Iterable[bytes] | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on a fresh connection: status, headers, body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(
+            method, path, body=body, headers=dict(headers or {}),
+            encode_chunked=body is not None and not isinstance(body, bytes),
+        )
+        response = connection.getresponse()
+        data = response.read()
+        return response.status, dict(response.getheaders()), data
+    finally:
+        connection.close()
+
+
+def get_server(port: int) -> tuple[int, dict[str, str], bytes]:
+    return request("GET", SERVER_PATH, port)
+
+
+def run_parallel(
+    call: Callable[[], tuple[int, dict[str, str], bytes]],
+    count: int,
+    concurrency: int,
+) -> list[tuple[int, dict[str, str], bytes]]:
+    """``call`` ``count`` times from ``concurrency`` client threads."""
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        futures = [pool.submit(call) for _ in range(count)]
+        return [future.result(timeout=60) for future in futures]
+
+
+# -- the collector ------------------------------------------------------
+
+Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(collector: CollectorProcess) -> Series:
+    """The API samples of the collector's /metrics, by name and labels."""
+    series: Series = {}
+    for family in text_string_to_metric_families(collector.scrape()):
+        if not family.name.startswith("openstack_api_"):
+            continue  # the daemon's own process metrics change by themselves
+        for sample in family.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            series[key] = float(sample.value)
+    return series
+
+
+def value(series: Series, name: str, **labels: str) -> float:
+    """The value of one series; 0 when the collector has not seen it."""
+    return series.get((name, frozenset(labels.items())), 0.0)
+
+
+def total(series: Series, name: str, **labels: str) -> float:
+    """The sum of every series of ``name`` whose labels include ``labels``."""
+    wanted = set(labels.items())
+    return sum(
+        amount
+        for (sample_name, sample_labels), amount in series.items()
+        if sample_name == name and wanted <= sample_labels
+    )
+
+
+def requests_counted(series: Series, **labels: str) -> float:
+    """Requests the collector counted, over all routes unless narrowed."""
+    return total(series, f"{DURATION}_count", **labels)
+
+
+def wait_for(
+    collector: CollectorProcess,
+    predicate: Callable[[Series], bool],
+    timeout: float,
+    interval: float = 0.05,
+) -> Series:
+    """Scrape until ``predicate`` holds; the last scrape either way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        series = scrape(collector)
+        if predicate(series) or time.monotonic() >= deadline:
+            return series
+        time.sleep(interval)
+
+
+def settle(
+    collector: CollectorProcess, quiet: float = 0.5, timeout: float = 10.0
+) -> Series:
+    """Scrape until nothing has changed for ``quiet`` seconds."""
+    deadline = time.monotonic() + timeout
+    last = scrape(collector)
+    stable_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        series = scrape(collector)
+        if series != last:
+            last, stable_since = series, time.monotonic()
+        elif time.monotonic() - stable_since >= quiet:
+            break
+    return last
