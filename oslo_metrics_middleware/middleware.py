@@ -38,6 +38,9 @@ CLIENT_CLOSED = 499
 MAX_EXCEPTION_NAMES = 100
 
 
+_OPTS_BY_NAME = {opt.dest: opt for opt in opts.METRICS_OPTS}
+
+
 class ConfigurationError(ValueError):
     """An option of the filter has a value it cannot use."""
 
@@ -71,8 +74,15 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         )
 
     def _option(self, name: str) -> Any:
+        """The paste value of option ``name`` if given, else oslo.config's.
+
+        Paste values are converted here rather than with set_override, which
+        would leak one pipeline's values into every other filter.
+        """
         try:
-            return self._conf_get(name, group=opts.GROUP)
+            if name in self.conf:
+                return _OPTS_BY_NAME[name].type(self.conf[name])
+            return getattr(self.oslo_conf[opts.GROUP], name)
         except (ValueError, cfg.Error) as exc:
             raise ConfigurationError(
                 f"Invalid value for option [{opts.GROUP}] {name}: {exc}"
@@ -215,10 +225,15 @@ class Exchange:
         self.done = True
         now = _monotonic()
         status = self.status
-        if exception is not None or status == 0:
+        if exception is not None:
             status = 500
-        elif closed_early and self.environ.get("REQUEST_METHOD") != "HEAD":
+        elif closed_early and (
+            status == 0 or self.environ.get("REQUEST_METHOD") != "HEAD"
+        ):
+            # A HEAD response may legitimately end before its body does.
             status = CLIENT_CLOSED
+        elif status == 0:
+            status = 500
         request_bytes = self.request_body.bytes_read if self.request_body else 0
         self.middleware.record(
             self.environ,
