@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
 import io
 import json
-import socket
-from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+import socket
 from typing import Any
 
 import pytest

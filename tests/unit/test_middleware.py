@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
 import time
-from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import pytest
 from paste.deploy import loadwsgi
+import pytest
 
 from oslo_metrics_middleware import MetricsMiddleware
 from oslo_metrics_middleware.demo import sample_api
 from oslo_metrics_middleware.middleware import ConfigurationError
 from tests.conftest import PASTE_SAMPLE
-from tests.unit.conftest import DatagramSink, call, environ, make_filter, rows
+from tests.unit.conftest import DatagramSink
+from tests.unit.conftest import call
+from tests.unit.conftest import environ
+from tests.unit.conftest import make_filter
+from tests.unit.conftest import rows
 
 SERVER = "00000000-0000-0000-0000-000000000001"
 PROJECT = "0123456789abcdef0123456789abcdef"
@@ -160,7 +166,7 @@ def test_request_bytes_are_counted_not_taken_from_headers(sink: DatagramSink) ->
         return [first + line]
 
     mw = make_filter(reads_part, sink)
-    status, body = call(
+    _status, body = call(
         mw, environ("PUT", "/v1/a", b"abcdefgh\nrest-not-read", CONTENT_LENGTH="999")
     )
     assert body == b"abcdefgh\n"
