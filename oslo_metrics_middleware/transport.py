@@ -9,8 +9,11 @@ counts are sent as counters once delivery works again.
 
 The flusher is a thread where threads run, and the request path itself
 where they do not (uWSGI without ``enable-threads``): a request flushes
-inline when no flush has happened for a few intervals.  A forked child
-starts afresh with its own socket, queue and thread.
+inline when no flush has happened for a few intervals.  Under uWSGI with
+the application loaded in the master, a timer signal also flushes every
+worker once a second, so the last samples before a quiet spell are not
+held until the next request.  A forked child starts afresh with its own
+socket, queue and thread.
 """
 
 from __future__ import annotations
@@ -82,6 +85,11 @@ class DatagramSender:
 
     def submit(self, sample: protocol.Sample, now: float) -> None:
         """Queue ``sample``; never blocks and never raises on delivery."""
+        if self._pid != os.getpid():
+            # A fork the at-fork hook did not see: uWSGI forks its workers
+            # in C and runs no Python fork hooks by default.  Resetting in
+            # flush() alone would discard the samples queued before it.
+            self._reset()
         if self._thread is None:
             self._start_thread()
         queue = self._queue
@@ -214,7 +222,60 @@ def get_sender(
         if sender is None:
             sender = DatagramSender(socket_path, buffer_size, flush_interval)
             _senders[socket_path] = sender
+            _install_uwsgi_timer()
         return sender
+
+
+def flush_all() -> None:
+    """Flush every sender of this process."""
+    for sender in list(_senders.values()):
+        sender.flush()
+
+
+# uWSGI signal numbers run from 0 to 255; the highest free one is taken.
+_UWSGI_SIGNALS = range(255, 0, -1)
+_UWSGI_TIMER_SECONDS = 1
+_uwsgi_signal: int | None = None
+
+
+def _install_uwsgi_timer() -> None:
+    """Flush all workers from a uWSGI timer, when that is possible.
+
+    Without ``enable-threads`` no Python thread runs in a uWSGI worker
+    while it waits for a request, so the flusher thread and the inline
+    flush both stall once traffic stops.  A timer signal raised by the
+    master runs its handler in every worker's main loop instead.  The
+    handler is registered in the master before the workers fork (the
+    default, without ``lazy-apps``), so every worker inherits it.
+    """
+    global _uwsgi_signal
+    if _uwsgi_signal is not None:
+        return
+    try:
+        import uwsgi  # only importable inside a uWSGI process
+    except ImportError:
+        return
+    try:
+        if uwsgi.worker_id() != 0 or not uwsgi.masterpid():
+            # lazy-apps (loaded in a worker) or no master: no timers.
+            LOG.debug("No uWSGI flush timer: not loaded in the master")
+            return
+        for signum in _UWSGI_SIGNALS:
+            if not uwsgi.signal_registered(signum):
+                break
+        else:
+            LOG.warning("No free uWSGI signal for the metrics flush timer")
+            return
+        uwsgi.register_signal(signum, "workers", _on_uwsgi_signal)
+        uwsgi.add_timer(signum, _UWSGI_TIMER_SECONDS)
+    except Exception:  # an unexpected uWSGI: the inline flush remains
+        LOG.warning("Metrics flush timer not installed", exc_info=True)
+        return
+    _uwsgi_signal = signum
+
+
+def _on_uwsgi_signal(signum: int) -> None:
+    flush_all()
 
 
 def _reset_after_fork() -> None:
