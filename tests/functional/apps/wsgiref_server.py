@@ -1,6 +1,8 @@
-"""A threaded wsgiref server for the sample API: ``PORT [--validate]``.
+"""A threaded wsgiref server: ``PORT [--validate]``.
 
-With ``--validate`` the metrics filter runs between two
+It serves the sample API of api-paste.ini.sample, or with ``--validate`` a
+small routes-based API (list, generator and write() bodies, a request body
+read in pieces, an exception, HEAD) with the metrics filter between two
 ``wsgiref.validate.validator`` layers, validator(filter(validator(api))),
 so both the application side and the server side of the filter are checked
 against PEP 3333.  Every warning is an error.  Exceptions the server logs
@@ -21,8 +23,9 @@ from wsgiref.simple_server import WSGIServer
 from wsgiref.validate import validator
 
 from paste.urlmap import URLMap
+import routes
+import routes.middleware
 
-from oslo_metrics_middleware.demo import sample_api
 from oslo_metrics_middleware.middleware import MetricsMiddleware
 from tests.functional.apps import paste_app
 
@@ -45,6 +48,88 @@ class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         print("SERVER-ERROR", client_address, file=sys.stderr, flush=True)
         super().handle_error(request, client_address)
+
+
+class CrashError(RuntimeError):
+    """Raised by the /os-crash route."""
+
+
+CONSOLE_LINES = 20
+
+
+def _reply(
+    start_response: StartResponse, status: str, body: bytes
+) -> list[bytes]:
+    start_response(
+        status,
+        [("Content-Type", "application/json"),
+         ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def _show(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+    return _reply(start_response, "200 OK", b'{"server": {}}')
+
+
+def _create(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+    # Read in pieces, through read(n) and readline(n) as apps do.
+    stream = environ["wsgi.input"]
+    remaining = int(environ.get("CONTENT_LENGTH") or 0)
+    body = stream.readline(min(remaining, 4))
+    remaining -= len(body)
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 7))
+        if not chunk:
+            break
+        body += chunk
+        remaining -= len(chunk)
+    return _reply(start_response, "202 Accepted", body)
+
+
+def _console(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return (b"console line %d\n" % n for n in range(CONSOLE_LINES))
+
+
+def _legacy(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+    write = start_response(
+        "200 OK", [("Content-Type", "text/plain"), ("Content-Length", "6")]
+    )
+    write(b"legacy")
+    return []
+
+
+def _crash(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+    raise CrashError("the failing endpoint")
+
+
+ROUTES = (
+    ("GET", "/servers/{id}", _show),
+    ("POST", "/servers", _create),
+    ("GET", "/servers/{id}/os-console-log", _console),
+    ("GET", "/legacy", _legacy),
+    ("GET", "/os-crash", _crash),
+)
+
+
+def routed_api() -> WSGIApplication:
+    """A small routes-based API covering the shapes of a WSGI response."""
+    mapper = routes.Mapper()
+    for method, path, handler in ROUTES:
+        mapper.connect(path, handler=handler, conditions={"method": [method]})
+
+    def dispatch(
+        environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        match = environ["wsgiorg.routing_args"][1]
+        if not match:
+            return _reply(start_response, "404 Not Found", b"{}")
+        result: Iterable[bytes] = match["handler"](environ, start_response)
+        return result
+
+    app: WSGIApplication = routes.middleware.RoutesMiddleware(dispatch, mapper)
+    return app
 
 
 def head_as_get(app: WSGIApplication) -> WSGIApplication:
@@ -79,7 +164,7 @@ def head_as_get(app: WSGIApplication) -> WSGIApplication:
 
 def validated_api() -> WSGIApplication:
     """validator(filter(validator(api))) mounted at /v2.1."""
-    inner = validator(head_as_get(sample_api.make_app()))
+    inner = validator(head_as_get(routed_api()))
     metered = MetricsMiddleware(
         inner, {"service_name": "compute", **paste_app.filter_options()}
     )
