@@ -1,0 +1,42 @@
+"""The option list, its generated sample and its documentation agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import subprocess
+import sys
+
+from oslo_metrics_middleware import opts
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_list_opts_names_the_group_and_every_option() -> None:
+    [(group, listed)] = opts.list_opts()
+    assert group == "oslo_metrics_middleware"
+    assert [opt.name for opt in listed] == [opt.name for opt in opts.METRICS_OPTS]
+    assert listed[0] is not opts.METRICS_OPTS[0]
+
+
+def test_every_option_is_in_the_configuration_reference() -> None:
+    reference = (REPO / "doc/source/configuration.rst").read_text()
+    for opt in opts.METRICS_OPTS:
+        assert f"``{opt.name}``" in reference, opt.name
+
+
+def test_generated_sample_is_up_to_date(tmp_path: Path) -> None:
+    generated = tmp_path / "sample.conf"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "oslo_config.generator",
+            "--namespace",
+            "oslo_metrics_middleware",
+            "--output-file",
+            str(generated),
+        ],
+        check=True,
+    )
+    shipped = REPO / "etc/oslo-metrics-middleware.conf.sample"
+    assert generated.read_text() == shipped.read_text()
