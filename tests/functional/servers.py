@@ -14,6 +14,7 @@ from pathlib import Path
 import signal
 import subprocess
 import sys
+import threading
 import time
 from types import TracebackType
 
@@ -317,3 +318,77 @@ def settle(
         elif time.monotonic() - stable_since >= quiet:
             break
     return last
+
+
+class Traffic:
+    """Sequential requests from client threads until stopped.
+
+    Every request's start time and outcome is kept, so a test can tell
+    which requests began after some event.
+    """
+
+    def __init__(
+        self,
+        call: Callable[[], tuple[int, dict[str, str], bytes]],
+        clients: int = 1,
+    ) -> None:
+        self._call = call
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.started: list[float] = []
+        self.statuses: list[int] = []
+        self.failures: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._run, daemon=True)
+            for _ in range(clients)
+        ]
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            began = time.monotonic()
+            try:
+                status, _, _ = self._call()
+            except Exception as exc:  # recorded; the test asserts none
+                with self._lock:
+                    self.failures.append(repr(exc))
+                continue
+            with self._lock:
+                self.started.append(began)
+                self.statuses.append(status)
+
+    @property
+    def sent(self) -> int:
+        """Requests answered so far."""
+        with self._lock:
+            return len(self.statuses)
+
+    def started_after(self, moment: float) -> int:
+        """Answered requests that began after ``moment``."""
+        with self._lock:
+            return sum(1 for began in self.started if began > moment)
+
+    def wait_sent(self, count: int, timeout: float = 20.0) -> None:
+        """Wait until ``count`` requests have been answered."""
+        deadline = time.monotonic() + timeout
+        while self.sent < count:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"only {self.sent} of {count} requests")
+            time.sleep(0.01)
+
+    def __enter__(self) -> Traffic:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
