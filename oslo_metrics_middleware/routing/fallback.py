@@ -1,7 +1,17 @@
 """Route templates guessed from a raw path, for apps with no known router.
 
 Only segments that look like literal words of an API survive; anything that
-could be an identifier becomes a placeholder, so no id reaches a label.
+could be an identifier or a free-form name becomes a named placeholder, so
+no id reaches a label:
+
+- ``{id}``: dashed or undashed UUIDs, 32/64-hex ids, integers, anything
+  with a run of 8 hex digits or mostly digits;
+- ``{request_id}``: ``req-<uuid>``;
+- ``{name}``: segments that are not plain words (``m1.tiny``,
+  ``hw:cpu_policy``, ``host@backend#pool``, Unicode, percent-encoding);
+- ``{account}``, ``{container}``, ``{object}``: swift paths, whose object
+  names may contain slashes;
+- ``{tail}``: everything past MAX_SEGMENTS segments.
 """
 
 from __future__ import annotations
@@ -13,14 +23,22 @@ import re
 # that is mostly hex is treated as an id (see _looks_like_id).
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 _VERSION = re.compile(r"v\d{1,2}(?:\.\d{1,3})?")
-_HEX_RUN = re.compile(r"[0-9a-fA-F]{8,}")
-_HEX_ID = re.compile(r"[0-9a-fA-F-]{32,}")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{8}")
+_PROJECT_ID = re.compile(
+    r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
+)
+_REQUEST_ID = re.compile(r"req-[0-9a-fA-F-]{32,36}")
+# Swift accounts carry a reseller prefix: AUTH_<project id>, SERVICE_...
+_SWIFT_ACCOUNT = re.compile(r"[A-Z][A-Z0-9]*_.*")
 _FORMAT_SUFFIXES = (".json", ".xml")
 
 # Deeper paths are folded into one placeholder; bounds the label length.
 MAX_SEGMENTS = 8
 ID = "{id}"
+NAME = "{name}"
+REQUEST_ID = "{request_id}"
 TAIL = "{tail}"
+SWIFT_PLACEHOLDERS = ("{account}", "{container}", "{object}")
 
 
 def _looks_like_id(segment: str) -> bool:
@@ -30,12 +48,22 @@ def _looks_like_id(segment: str) -> bool:
     return digits * 2 > len(segment)
 
 
-def _template_segment(segment: str) -> str:
+def template_segment(segment: str) -> str:
+    """The label form of one path segment."""
     if _VERSION.fullmatch(segment):
         return segment
-    if _WORD.fullmatch(segment) and not _looks_like_id(segment):
-        return segment
-    return ID
+    if _WORD.fullmatch(segment):
+        if _REQUEST_ID.fullmatch(segment):
+            return REQUEST_ID
+        return ID if _looks_like_id(segment) else segment
+    if _looks_like_id(segment) and segment.replace("-", "").isalnum():
+        return ID
+    return NAME
+
+
+def _swift_template(raw: list[str]) -> str:
+    # /v1/{account}/{container}/{object}: the object name may hold slashes.
+    return "/" + "/".join([raw[0], *SWIFT_PLACEHOLDERS[: len(raw) - 1]])
 
 
 def normalise_path(path: str) -> str:
@@ -49,9 +77,11 @@ def normalise_path(path: str) -> str:
             path = path[: -len(suffix)]
             break
     raw = [segment for segment in path.split("/") if segment]
-    if len(raw) > 1 and _VERSION.fullmatch(raw[0]) and _HEX_ID.fullmatch(raw[1]):
+    if len(raw) > 1 and raw[0] == "v1" and _SWIFT_ACCOUNT.fullmatch(raw[1]):
+        return _swift_template(raw)
+    if len(raw) > 1 and _VERSION.fullmatch(raw[0]) and _PROJECT_ID.fullmatch(raw[1]):
         del raw[1]
-    segments = [_template_segment(segment) for segment in raw[:MAX_SEGMENTS]]
+    segments = [template_segment(segment) for segment in raw[:MAX_SEGMENTS]]
     if len(raw) > MAX_SEGMENTS:
         segments.append(TAIL)
     return "/" + "/".join(segments)

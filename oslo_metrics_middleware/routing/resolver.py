@@ -1,27 +1,85 @@
-"""Pick the route template of a finished request from what its router left."""
+"""Pick the route template of a finished request from what its router left.
+
+Precedence: the operator's route table, then the resolvers named by the
+``route_resolvers`` option in their order (built-in ones and plug-ins from
+the ``oslo_metrics_middleware.route_resolvers`` entry points), then, for a
+request no router claimed, ``__unmatched__`` on 401/404 and the fallback
+normaliser otherwise.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Sequence
+from importlib import metadata
+import logging
 from typing import Any
 
+from oslo_metrics_middleware.routing import base
 from oslo_metrics_middleware.routing import fallback
 from oslo_metrics_middleware.routing import labels
-from oslo_metrics_middleware.routing import template
+from oslo_metrics_middleware.routing import table
+from oslo_metrics_middleware.routing.flask import FlaskResolver
+from oslo_metrics_middleware.routing.pecan import PecanResolver
+from oslo_metrics_middleware.routing.placement import PlacementResolver
+from oslo_metrics_middleware.routing.routes_lib import RoutesResolver
 
-# Cached templates; the key space is bounded by the routers' tables, except
-# for fallback paths, so the caches are simply emptied when they fill up.
-CACHE_SIZE = 4096
-MAX_CACHED_PATH = 1024
+LOG = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "oslo_metrics_middleware.route_resolvers"
+BUILTIN: dict[str, Callable[[], base.Resolver]] = {
+    "routes": RoutesResolver,
+    "placement": PlacementResolver,
+    "flask": FlaskResolver,
+    "pecan": PecanResolver,
+}
+DEFAULT_RESOLVERS = ("routes", "placement", "flask", "pecan")
+# Statuses of requests no router claimed that have no route: auth
+# rejections arrive before routing, and a 404 matched nothing.
+UNROUTED_STATUSES = frozenset({401, 404})
+
+# Kept for callers of the earlier single-module resolver.
+CACHE_SIZE = base.CACHE_SIZE
+MAX_CACHED_PATH = base.MAX_CACHED_PATH
+
+
+def load_resolver(name: str) -> base.Resolver:
+    """A built-in resolver, or a plug-in's from its entry point.
+
+    Raises ValueError when no resolver has that name.
+    """
+    factory = BUILTIN.get(name)
+    if factory is None:
+        found = metadata.entry_points(group=ENTRY_POINT_GROUP, name=name)
+        if not found:
+            raise ValueError(
+                f"no route resolver named {name!r} (entry points of "
+                f"{ENTRY_POINT_GROUP}: built-in {', '.join(BUILTIN)})"
+            )
+        factory = next(iter(found)).load()
+    resolver = factory()
+    if not callable(getattr(resolver, "resolve", None)):
+        raise ValueError(f"route resolver {name!r} has no resolve() method")
+    return resolver
 
 
 class RouteResolver:
     """Maps a finished request to a bounded route label."""
 
-    def __init__(self, max_routes: int) -> None:
+    def __init__(
+        self,
+        max_routes: int,
+        resolvers: Sequence[str] = DEFAULT_RESOLVERS,
+        route_table: table.TemplateTable | None = None,
+    ) -> None:
         self._cap = labels.LabelCap(
             max_routes, reserved=(labels.UNMATCHED, labels.OVERFLOW)
         )
-        self._routes_cache: dict[tuple[str, str], str] = {}
+        chain: list[base.Resolver] = []
+        if route_table is not None:
+            chain.append(table.OperatorTableResolver(route_table))
+        chain.extend(load_resolver(name) for name in resolvers)
+        self._resolvers = tuple(chain)
         self._path_cache: dict[str, str] = {}
 
     def resolve(self, environ: dict[str, Any], status: int) -> str:
@@ -29,44 +87,23 @@ class RouteResolver:
         return self._cap.admit(self._template(environ, status))
 
     def _template(self, environ: dict[str, Any], status: int) -> str:
-        if "routes.route" in environ:
-            route = environ["routes.route"]
-            if route is None:
-                return labels.UNMATCHED
-            return self._from_routes(environ.get("SCRIPT_NAME", ""), route)
-        if status == 404:
+        try:
+            for resolver in self._resolvers:
+                found = resolver.resolve(environ, status)
+                if found is not None:
+                    return labels.bounded(found)
+        except Exception:  # a broken plug-in must not break the API
+            LOG.exception("Route resolution failed; using the raw path")
+        if status in UNROUTED_STATUSES:
             return labels.UNMATCHED
         return self._from_path(
             environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         )
-
-    def _from_routes(self, script_name: str, route: Any) -> str:
-        routepath = getattr(route, "routepath", None)
-        if not isinstance(routepath, str):
-            return labels.UNMATCHED
-        key = (script_name, routepath)
-        cached = self._routes_cache.get(key)
-        if cached is None:
-            prefix = fallback.normalise_path(script_name) if script_name else ""
-            cleaned = template.clean_routepath(routepath)
-            if prefix == "/":
-                prefix = ""
-            if cleaned == "/" and prefix:
-                cleaned = ""
-            cached = labels.bounded(prefix + cleaned)
-            _store(self._routes_cache, key, cached)
-        return cached
 
     def _from_path(self, path: str) -> str:
         cached = self._path_cache.get(path)
         if cached is None:
             cached = labels.bounded(fallback.normalise_path(path))
             if len(path) <= MAX_CACHED_PATH:
-                _store(self._path_cache, path, cached)
+                base.store(self._path_cache, path, cached)
         return cached
-
-
-def _store(cache: dict[Any, str], key: Any, value: str) -> None:
-    if len(cache) >= CACHE_SIZE:
-        cache.clear()
-    cache[key] = value

@@ -56,3 +56,23 @@ def clean_routepath(routepath: str) -> str:
     if not path.startswith("/"):
         path = "/" + path
     return path.rstrip("/") or "/"
+
+
+_FLASK_VARIABLE = re.compile(r"<(?:[A-Za-z_]\w*(?:\([^)>]*\))?:)?([A-Za-z_]\w*)>")
+
+
+def clean_flask_rule(rule: str) -> str:
+    """``/v3/users/<string:user_id>`` -> ``/v3/users/{user_id}``."""
+    path = _FLASK_VARIABLE.sub(r"{\1}", rule)
+    if not path.startswith("/"):
+        path = "/" + path
+    return path.rstrip("/") or "/"
+
+
+def join_mount(prefix: str, path: str) -> str:
+    """A template under the label form of a mount point (``SCRIPT_NAME``)."""
+    if prefix in ("", "/"):
+        return path
+    if path == "/":
+        return prefix
+    return prefix + path

@@ -1,0 +1,63 @@
+"""Placement: a ``routes.Mapper`` dispatched without RoutesMiddleware.
+
+Placement's handler matches its own route table and leaves only
+``wsgiorg.routing_args`` (no template, nothing at all on 401/404/406), so
+the label comes from matching the path against Placement's own table,
+``placement.handler.ROUTE_DECLARATIONS``.  Only requests that passed
+Placement's context middleware, which sets ``placement.context``, are
+matched: a 406 for a bad microversion still gets its template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from oslo_metrics_middleware.routing import base
+from oslo_metrics_middleware.routing import labels
+from oslo_metrics_middleware.routing import table
+from oslo_metrics_middleware.routing import template
+
+MARKER = "placement.context"
+
+
+def placement_templates() -> list[str]:
+    """The templates of the installed Placement, [] when it is absent."""
+    try:
+        from placement import handler  # optional, and slow to import
+    except ImportError:
+        return []
+    return ["/" + path.strip("/") for path in handler.ROUTE_DECLARATIONS]
+
+
+class PlacementResolver:
+    """Template from Placement's route table, for requests Placement saw."""
+
+    def __init__(self, templates: Iterable[str] | None = None) -> None:
+        self._templates = list(templates) if templates is not None else None
+        self._table: table.TemplateTable | None = None
+        self._cache: dict[tuple[str, str], str] = {}
+        self._prefix = base.MountPrefixes()
+
+    def resolve(self, environ: dict[str, Any], status: int) -> str | None:
+        if MARKER not in environ:
+            return None
+        key = (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""))
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._match(*key)
+            if len(key[1]) <= base.MAX_CACHED_PATH:
+                base.store(self._cache, key, cached)
+        return cached
+
+    def _match(self, script_name: str, path: str) -> str:
+        if self._table is None:
+            # Built on first use: importing placement costs a second.
+            templates = self._templates
+            self._table = table.TemplateTable(
+                placement_templates() if templates is None else templates
+            )
+        found = self._table.match(path)
+        if found is None:
+            return labels.UNMATCHED
+        return labels.bounded(template.join_mount(self._prefix(script_name), found))

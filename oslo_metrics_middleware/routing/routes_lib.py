@@ -1,0 +1,38 @@
+"""Routes with RoutesMiddleware: nova, cinder, glance, heat, neutron extensions.
+
+RoutesMiddleware leaves the matched ``Route`` in ``environ['routes.route']``
+(None when nothing matched), with ``singleton=True`` or False alike.  Its
+``routepath`` is relative to ``SCRIPT_NAME``, read after the app returned:
+paste urlmap and version negotiation (``/v2.5`` rewritten to ``/v2``) move
+the version into it on the way in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oslo_metrics_middleware.routing import base
+from oslo_metrics_middleware.routing import labels
+from oslo_metrics_middleware.routing import template
+
+
+class RoutesResolver:
+    """Template from the ``routes.route`` that RoutesMiddleware left."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], str] = {}
+        self._prefix = base.MountPrefixes()
+
+    def resolve(self, environ: dict[str, Any], status: int) -> str | None:
+        if "routes.route" not in environ:
+            return None
+        routepath = getattr(environ["routes.route"], "routepath", None)
+        if not isinstance(routepath, str):
+            return labels.UNMATCHED
+        key = (environ.get("SCRIPT_NAME", ""), routepath)
+        cached = self._cache.get(key)
+        if cached is None:
+            cleaned = template.clean_routepath(routepath)
+            cached = labels.bounded(template.join_mount(self._prefix(key[0]), cleaned))
+            base.store(self._cache, key, cached)
+        return cached
