@@ -22,6 +22,12 @@ def _demo(args: argparse.Namespace, extra: list[str]) -> int:
     )
 
 
+def _report(args: argparse.Namespace, extra: list[str]) -> int:
+    from oslo_metrics_middleware.report import cli
+
+    return cli.main(extra)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="oslo-metrics-middleware",
@@ -60,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the API and collector running afterwards",
     )
     demo.set_defaults(handler=_demo, passthrough=False)
+
+    report = commands.add_parser(
+        "report",
+        add_help=False,
+        help="per-endpoint latency and capacity report from Prometheus "
+        "or from scrapes of the collectors",
+        description="See 'oslo-metrics-middleware report --help'.",
+    )
+    report.set_defaults(handler=_report, passthrough=True)
     return parser
 
 

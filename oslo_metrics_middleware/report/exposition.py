@@ -1,4 +1,4 @@
-"""Per-endpoint totals from a collector's /metrics page."""
+"""Parse a collector's /metrics page: per-endpoint totals and raw samples."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import dataclasses
 from prometheus_client.parser import text_string_to_metric_families
 
 DURATION = "openstack_api_request_duration_seconds"
+# Families the report reads; everything else on the page is ignored.
+FAMILY_PREFIX = "openstack_api_"
+
+Sample = tuple[str, dict[str, str], float]
 
 
 class ExpositionError(ValueError):
@@ -34,27 +38,36 @@ class Endpoint:
         return (self.service, self.method, self.route)
 
 
+def parse_samples(text: str) -> list[Sample]:
+    """The samples of the API metric families, ``_created`` left out."""
+    try:
+        families = list(text_string_to_metric_families(text))
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        raise ExpositionError(f"not Prometheus text format: {exc}") from None
+    return [
+        (sample.name, dict(sample.labels), float(sample.value))
+        for family in families
+        if family.name.startswith(FAMILY_PREFIX)
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    ]
+
+
 def parse_endpoints(text: str) -> dict[tuple[str, str, str], Endpoint]:
     """Sum the duration histogram over statuses, per endpoint."""
     endpoints: dict[tuple[str, str, str], Endpoint] = {}
-    try:
-        families = list(text_string_to_metric_families(text))
-    except (ValueError, TypeError, IndexError) as exc:
-        raise ExpositionError(f"not Prometheus text format: {exc}") from None
-    for family in families:
-        if family.name != DURATION:
+    for name, labels, value in parse_samples(text):
+        if not name.startswith(DURATION):
             continue
-        for sample in family.samples:
-            labels = sample.labels
-            key = (
-                labels.get("service", ""),
-                labels.get("method", ""),
-                labels.get("route", ""),
-            )
-            endpoint = endpoints.get(key)
-            if endpoint is None:
-                endpoint = endpoints[key] = Endpoint(*key)
-            _add(endpoint, sample.name, labels, sample.value)
+        key = (
+            labels.get("service", ""),
+            labels.get("method", ""),
+            labels.get("route", ""),
+        )
+        endpoint = endpoints.get(key)
+        if endpoint is None:
+            endpoint = endpoints[key] = Endpoint(*key)
+        _add(endpoint, name, labels, value)
     return endpoints
 
 

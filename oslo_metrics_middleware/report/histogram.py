@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import math
+import bisect
 from collections.abc import Sequence
+import math
 
 
 def quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float:
@@ -31,3 +32,8 @@ def quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float:
             return lower_bound + (upper_bound - lower_bound) * share
         lower_bound, lower_count = upper_bound, count
     return lower_bound
+
+
+def bucket_index(value: float, bounds: Sequence[float]) -> int:
+    """Index of the bucket ``(bounds[i-1], bounds[i]]`` holding ``value``."""
+    return bisect.bisect_left(sorted(bounds), value)

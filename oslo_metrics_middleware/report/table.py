@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+import math
 
 from oslo_metrics_middleware.report.exposition import Endpoint
 from oslo_metrics_middleware.report.histogram import quantile

@@ -1,0 +1,183 @@
+"""From a source's increases to the per-endpoint and capacity report."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from oslo_metrics_middleware.report.capacity import CapacitySettings
+from oslo_metrics_middleware.report.capacity import ServiceCapacity
+from oslo_metrics_middleware.report.capacity import fit_trend
+from oslo_metrics_middleware.report.histogram import quantile
+from oslo_metrics_middleware.report.model import EndpointKey
+from oslo_metrics_middleware.report.model import EndpointSteps
+from oslo_metrics_middleware.report.model import EndpointTotals
+from oslo_metrics_middleware.report.model import RawData
+from oslo_metrics_middleware.report.model import status_class
+
+QUANTILES = (0.50, 0.95, 0.99)
+
+
+@dataclasses.dataclass
+class EndpointGraph:
+    """Per-step values for the graphs; NaN where a step had no requests."""
+
+    rate: list[float]
+    client_error_rate: list[float]
+    server_error_rate: list[float]
+    p50: list[float]
+    p95: list[float]
+    p99: list[float]
+
+
+@dataclasses.dataclass
+class EndpointReport:
+    """One (service, method, route) over the report's range."""
+
+    service: str
+    method: str
+    route: str
+    requests: float
+    client_errors: float
+    server_errors: float
+    request_rate: float
+    p50: float
+    p95: float
+    p99: float
+    concurrency: float
+    busy_share: float
+    bytes_in: float
+    bytes_out: float
+    exceptions: float
+    graph: EndpointGraph
+
+    @property
+    def client_error_ratio(self) -> float:
+        return self.client_errors / self.requests if self.requests else 0.0
+
+    @property
+    def server_error_ratio(self) -> float:
+        return self.server_errors / self.requests if self.requests else 0.0
+
+
+@dataclasses.dataclass
+class Report:
+    source: str
+    start: float
+    end: float
+    step: float
+    times: list[float]
+    endpoints: list[EndpointReport]
+    services: list[ServiceCapacity]
+    service_busy: dict[str, list[float]]
+    dropped: dict[str, float]
+    overflow: dict[str, float]
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+def build(raw: RawData, settings: CapacitySettings) -> Report:
+    """The report, endpoints busiest first."""
+    seconds = max(raw.end - raw.start, 1e-9)
+    service_busy_total: dict[str, float] = {}
+    for (service, _, _), totals in raw.totals.items():
+        service_busy_total[service] = (
+            service_busy_total.get(service, 0.0) + totals.busy_seconds
+        )
+    endpoints = [
+        _endpoint(key, totals, raw, seconds, service_busy_total[key[0]])
+        for key, totals in raw.totals.items()
+    ]
+    endpoints.sort(key=lambda e: (-e.concurrency, -e.requests, e.route))
+    service_busy = _service_busy(raw)
+    services = [
+        _service(name, endpoints, service_busy.get(name, []), raw, settings)
+        for name in sorted(service_busy_total)
+    ]
+    return Report(
+        raw.source, raw.start, raw.end, raw.step, raw.times, endpoints,
+        services, service_busy, dict(raw.dropped), dict(raw.overflow),
+    )
+
+
+def _endpoint(
+    key: EndpointKey,
+    totals: EndpointTotals,
+    raw: RawData,
+    seconds: float,
+    service_busy: float,
+) -> EndpointReport:
+    by_class: dict[str, float] = {"4xx": 0.0, "5xx": 0.0, "other": 0.0}
+    for status, count in totals.requests_by_status.items():
+        by_class[status_class(status)] += count
+    requests = sum(by_class.values())
+    p50, p95, p99 = (
+        quantile(q, list(totals.buckets.items())) for q in QUANTILES
+    )
+    steps = raw.steps.get(key) or EndpointSteps.empty(len(raw.times))
+    return EndpointReport(
+        service=key[0], method=key[1], route=key[2],
+        requests=requests,
+        client_errors=by_class["4xx"],
+        server_errors=by_class["5xx"],
+        request_rate=requests / seconds,
+        p50=p50, p95=p95, p99=p99,
+        concurrency=totals.busy_seconds / seconds,
+        busy_share=(
+            totals.busy_seconds / service_busy if service_busy > 0 else 0.0
+        ),
+        bytes_in=totals.bytes_in,
+        bytes_out=totals.bytes_out,
+        exceptions=totals.exceptions,
+        graph=_graph(steps, raw.step),
+    )
+
+
+def _graph(steps: EndpointSteps, step: float) -> EndpointGraph:
+    bounds = sorted(steps.buckets)
+    quantiles: list[list[float]] = [[], [], []]
+    for index, count in enumerate(steps.requests):
+        cumulative = [(le, steps.buckets[le][index]) for le in bounds]
+        for row, q in zip(quantiles, QUANTILES, strict=True):
+            row.append(quantile(q, cumulative) if count > 0 else math.nan)
+    return EndpointGraph(
+        rate=[count / step for count in steps.requests],
+        client_error_rate=[count / step for count in steps.client_errors],
+        server_error_rate=[count / step for count in steps.server_errors],
+        p50=quantiles[0], p95=quantiles[1], p99=quantiles[2],
+    )
+
+
+def _service_busy(raw: RawData) -> dict[str, list[float]]:
+    """Busy workers per service per step."""
+    busy: dict[str, list[float]] = {}
+    for (service, _, _), steps in raw.steps.items():
+        row = busy.setdefault(service, [0.0] * len(raw.times))
+        for index, seconds in enumerate(steps.busy_seconds):
+            row[index] += seconds / raw.step
+    for service, _, _ in raw.totals:
+        busy.setdefault(service, [0.0] * len(raw.times))
+    return busy
+
+
+def _service(
+    name: str,
+    endpoints: list[EndpointReport],
+    busy_series: list[float],
+    raw: RawData,
+    settings: CapacitySettings,
+) -> ServiceCapacity:
+    mine = [e for e in endpoints if e.service == name]
+    busy = sum(e.concurrency for e in mine)
+    return ServiceCapacity(
+        service=name,
+        request_rate=sum(e.request_rate for e in mine),
+        busy_workers=busy,
+        peak_busy_workers=max(busy_series, default=busy),
+        workers=settings.workers.get(name),
+        target_utilisation=settings.target_utilisation,
+        trend=fit_trend(raw.times, busy_series),
+        end=raw.end,
+    )

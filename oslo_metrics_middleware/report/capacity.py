@@ -1,0 +1,164 @@
+"""Workers, utilisation and growth: capacity from busy time.
+
+By Little's law the average number of requests in progress equals the
+arrival rate times the mean time in the system; summed over a service's
+endpoints that is the number of busy workers (processes x threads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import configparser
+import dataclasses
+import math
+from pathlib import Path
+
+from oslo_metrics_middleware.report.model import ReportError
+
+DAY = 86400.0
+# A trend over less than a day mostly measures the daily cycle.
+TREND_MIN_SPAN = DAY
+TREND_MIN_POINTS = 10
+DEFAULT_TARGET = 0.7
+
+
+@dataclasses.dataclass
+class CapacitySettings:
+    """Workers per service and the utilisation planners aim to stay under."""
+
+    workers: dict[str, int] = dataclasses.field(default_factory=dict)
+    target_utilisation: float = DEFAULT_TARGET
+
+
+def parse_workers(text: str) -> tuple[str, int]:
+    """``compute=4x8`` (processes x threads) or ``compute=32``."""
+    service, sep, spec = text.partition("=")
+    if not sep or not service.strip():
+        raise ValueError(f"expected SERVICE=PROCESSESxTHREADS, got {text!r}")
+    return service.strip(), _worker_count(spec)
+
+
+def _worker_count(spec: str) -> int:
+    try:
+        count = math.prod(int(part) for part in spec.lower().split("x"))
+    except ValueError:
+        raise ValueError(
+            f"workers must look like 4x8 or 32, got {spec!r}"
+        ) from None
+    if count < 1:
+        raise ValueError(f"workers must be at least 1, got {spec!r}")
+    return count
+
+
+def load_settings(path: Path) -> CapacitySettings:
+    """``[workers]`` service = PxT lines and ``[capacity]`` target."""
+    parser = configparser.ConfigParser()
+    try:
+        with open(path, encoding="utf-8") as config:
+            parser.read_file(config)
+        settings = CapacitySettings()
+        if parser.has_section("workers"):
+            for service, spec in parser.items("workers"):
+                settings.workers[service] = _worker_count(spec)
+        settings.target_utilisation = parser.getfloat(
+            "capacity", "target_utilisation", fallback=DEFAULT_TARGET
+        )
+    except (OSError, configparser.Error, ValueError) as exc:
+        raise ReportError(f"capacity config {path}: {exc}") from None
+    return settings
+
+
+@dataclasses.dataclass
+class Trend:
+    """A least-squares line through busy workers over time."""
+
+    slope_per_day: float
+    level_at_end: float
+
+    def growth_per_week(self) -> float:
+        """Fractional growth per week relative to the current level."""
+        if self.level_at_end <= 0:
+            return math.nan
+        return 7 * self.slope_per_day / self.level_at_end
+
+    def date_reaching(self, level: float, end: float) -> float | None:
+        """Unix time the line crosses ``level``; None if never ahead."""
+        if self.level_at_end >= level:
+            return end
+        if self.slope_per_day <= 0:
+            return None
+        return end + (level - self.level_at_end) / self.slope_per_day * DAY
+
+
+def fit_trend(
+    times: Sequence[float], values: Sequence[float]
+) -> Trend | None:
+    """The trend, or None when the span or the points are too few."""
+    points = [
+        (t, v) for t, v in zip(times, values, strict=True)
+        if not math.isnan(v)
+    ]
+    if len(points) < TREND_MIN_POINTS:
+        return None
+    if points[-1][0] - points[0][0] < TREND_MIN_SPAN:
+        return None
+    count = len(points)
+    mean_t = sum(t for t, _ in points) / count
+    mean_v = sum(v for _, v in points) / count
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    slope = sum((t - mean_t) * (v - mean_v) for t, v in points) / spread
+    level = mean_v + slope * (points[-1][0] - mean_t)
+    return Trend(slope_per_day=slope * DAY, level_at_end=level)
+
+
+@dataclasses.dataclass
+class ServiceCapacity:
+    """One service's capacity figures; None where workers are unknown."""
+
+    service: str
+    request_rate: float
+    busy_workers: float
+    peak_busy_workers: float
+    workers: int | None
+    target_utilisation: float
+    trend: Trend | None
+    end: float
+
+    @property
+    def utilisation(self) -> float | None:
+        return None if not self.workers else self.busy_workers / self.workers
+
+    @property
+    def peak_utilisation(self) -> float | None:
+        if not self.workers:
+            return None
+        return self.peak_busy_workers / self.workers
+
+    @property
+    def headroom_workers(self) -> float | None:
+        return None if not self.workers else self.workers - self.busy_workers
+
+    @property
+    def saturation_rate(self) -> float | None:
+        """Requests per second that keep every worker busy at this mix."""
+        if not self.workers or self.busy_workers <= 0:
+            return None
+        return self.request_rate * self.workers / self.busy_workers
+
+    @property
+    def workers_needed(self) -> int:
+        """Workers that keep today's busy time under the target."""
+        return max(1, math.ceil(self.busy_workers / self.target_utilisation))
+
+    @property
+    def exceeds_target_at(self) -> float | None:
+        if self.trend is None or not self.workers:
+            return None
+        level = self.workers * self.target_utilisation
+        return self.trend.date_reaching(level, self.end)
+
+    @property
+    def runs_out_at(self) -> float | None:
+        if self.trend is None or not self.workers:
+            return None
+        return self.trend.date_reaching(float(self.workers), self.end)

@@ -1,0 +1,237 @@
+"""Terminal table, Markdown, JSON and CSV renderings of a Report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+import csv
+import io
+import json
+import math
+from typing import Any
+
+from oslo_metrics_middleware.report.analysis import EndpointReport
+from oslo_metrics_middleware.report.analysis import Report
+from oslo_metrics_middleware.report.capacity import ServiceCapacity
+from oslo_metrics_middleware.report.timeparse import human_duration
+from oslo_metrics_middleware.report.timeparse import iso
+
+ENDPOINT_HEADERS = (
+    "service", "method", "route", "requests", "req/s", "p50 ms", "p95 ms",
+    "p99 ms", "4xx %", "5xx %", "busy", "share %", "bytes in", "bytes out",
+)
+CAPACITY_HEADERS = (
+    "service", "req/s", "busy", "peak busy", "workers", "util %",
+    "peak util %", "headroom", "saturates at req/s", "workers needed",
+    "growth/week", "exceeds target", "runs out",
+)
+LEFT_ALIGNED = 3
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def milliseconds(seconds: float) -> str:
+    return _number(seconds * 1000 if not math.isnan(seconds) else seconds)
+
+
+def _pct(fraction: float | None) -> str:
+    return "-" if fraction is None else _number(100 * fraction)
+
+
+def _bytes(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else (
+                f"{count:.1f} {unit}")
+        count /= 1024
+    return f"{count:.1f} TiB"
+
+
+def _date(timestamp: float | None) -> str:
+    return "-" if timestamp is None else iso(timestamp)[:10]
+
+
+def endpoint_row(endpoint: EndpointReport) -> tuple[str, ...]:
+    return (
+        endpoint.service, endpoint.method, endpoint.route,
+        f"{endpoint.requests:.0f}", _number(endpoint.request_rate, 2),
+        milliseconds(endpoint.p50), milliseconds(endpoint.p95),
+        milliseconds(endpoint.p99),
+        _pct(endpoint.client_error_ratio), _pct(endpoint.server_error_ratio),
+        _number(endpoint.concurrency, 3), _pct(endpoint.busy_share),
+        _bytes(endpoint.bytes_in), _bytes(endpoint.bytes_out),
+    )
+
+
+def capacity_row(service: ServiceCapacity) -> tuple[str, ...]:
+    growth = None if service.trend is None else service.trend.growth_per_week()
+    return (
+        service.service, _number(service.request_rate, 2),
+        _number(service.busy_workers, 2),
+        _number(service.peak_busy_workers, 2),
+        "-" if service.workers is None else str(service.workers),
+        _pct(service.utilisation), _pct(service.peak_utilisation),
+        _number(service.headroom_workers, 2),
+        _number(service.saturation_rate, 1),
+        str(service.workers_needed),
+        "-" if growth is None or math.isnan(growth) else f"{growth:+.1%}",
+        _date(service.exceeds_target_at), _date(service.runs_out_at),
+    )
+
+
+def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.ljust(widths[col]) if col < LEFT_ALIGNED
+            else cell.rjust(widths[col])
+            for col, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return lines
+
+
+def _summary(report: Report) -> str:
+    return (
+        f"{report.source}, {iso(report.start)} to {iso(report.end)} "
+        f"({human_duration(round(report.seconds))}), "
+        f"step {human_duration(round(report.step, 3))}"
+    )
+
+
+def _health_lines(report: Report) -> list[str]:
+    lines = []
+    for service, count in sorted(report.dropped.items()):
+        lines.append(f"dropped samples ({service or 'unknown'}): {count:.0f}")
+    for service, count in sorted(report.overflow.items()):
+        lines.append(f"route overflow ({service}): {count:.0f}")
+    return lines
+
+
+def text(report: Report) -> str:
+    """The terminal table: endpoints, then capacity."""
+    endpoints = [ENDPOINT_HEADERS, *map(endpoint_row, report.endpoints)]
+    capacity = [CAPACITY_HEADERS, *map(capacity_row, report.services)]
+    parts = [
+        _summary(report), "", *_aligned(endpoints), "",
+        "Capacity (busy = average busy workers, by Little's law; target "
+        f"utilisation {_target(report)})", *_aligned(capacity),
+    ]
+    health = _health_lines(report)
+    if health:
+        parts += ["", *health]
+    return "\n".join(parts) + "\n"
+
+
+def _target(report: Report) -> str:
+    if not report.services:
+        return "-"
+    return f"{report.services[0].target_utilisation:.0%}"
+
+
+def _markdown_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    rule = ["---" if col < LEFT_ALIGNED else "---:"
+            for col in range(len(rows[0]))]
+    return [line(rows[0]), line(rule), *map(line, rows[1:])]
+
+
+def markdown(report: Report) -> str:
+    parts = [
+        "# OpenStack API report", "", _summary(report), "",
+        "## Capacity", "",
+        *_markdown_table([CAPACITY_HEADERS,
+                          *map(capacity_row, report.services)]),
+        "", "## Endpoints", "",
+        *_markdown_table([ENDPOINT_HEADERS,
+                          *map(endpoint_row, report.endpoints)]),
+    ]
+    health = _health_lines(report)
+    if health:
+        parts += ["", "## Metrics health", "", *(f"- {h}" for h in health)]
+    return "\n".join(parts) + "\n"
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
+def endpoint_record(endpoint: EndpointReport) -> dict[str, Any]:
+    return {
+        "service": endpoint.service, "method": endpoint.method,
+        "route": endpoint.route, "requests": endpoint.requests,
+        "request_rate": endpoint.request_rate,
+        "p50_seconds": _finite(endpoint.p50),
+        "p95_seconds": _finite(endpoint.p95),
+        "p99_seconds": _finite(endpoint.p99),
+        "client_errors": endpoint.client_errors,
+        "server_errors": endpoint.server_errors,
+        "client_error_ratio": endpoint.client_error_ratio,
+        "server_error_ratio": endpoint.server_error_ratio,
+        "concurrency": endpoint.concurrency,
+        "busy_share": endpoint.busy_share,
+        "bytes_in": endpoint.bytes_in, "bytes_out": endpoint.bytes_out,
+        "exceptions": endpoint.exceptions,
+    }
+
+
+def capacity_record(service: ServiceCapacity) -> dict[str, Any]:
+    trend = service.trend
+    return {
+        "service": service.service, "request_rate": service.request_rate,
+        "busy_workers": service.busy_workers,
+        "peak_busy_workers": service.peak_busy_workers,
+        "workers": service.workers,
+        "utilisation": service.utilisation,
+        "peak_utilisation": service.peak_utilisation,
+        "headroom_workers": service.headroom_workers,
+        "saturation_rate": service.saturation_rate,
+        "target_utilisation": service.target_utilisation,
+        "workers_needed": service.workers_needed,
+        "growth_per_week": None if trend is None
+        else _finite(trend.growth_per_week()),
+        "busy_slope_per_day": None if trend is None else trend.slope_per_day,
+        "exceeds_target_at": _maybe_iso(service.exceeds_target_at),
+        "runs_out_at": _maybe_iso(service.runs_out_at),
+    }
+
+
+def _maybe_iso(timestamp: float | None) -> str | None:
+    return None if timestamp is None else iso(timestamp)
+
+
+def as_json(report: Report) -> str:
+    document = {
+        "source": report.source, "start": iso(report.start),
+        "end": iso(report.end), "seconds": report.seconds,
+        "step_seconds": report.step,
+        "endpoints": [endpoint_record(e) for e in report.endpoints],
+        "capacity": [capacity_record(s) for s in report.services],
+        "dropped_samples": report.dropped,
+        "route_overflow": report.overflow,
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def as_csv(report: Report) -> str:
+    """One row per endpoint, raw numbers, for spreadsheets."""
+    buffer = io.StringIO()
+    records = [endpoint_record(e) for e in report.endpoints]
+    fields = list(records[0]) if records else ["service", "method", "route"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return buffer.getvalue()
+
+
+RENDERERS: dict[str, Callable[[Report], str]] = {
+    "table": text, "markdown": markdown, "json": as_json, "csv": as_csv,
+}

@@ -1,0 +1,96 @@
+"""What a source hands to the analysis: increases per endpoint.
+
+Both sources (a Prometheus server, a file of scrapes) reduce the counters
+to increases: over the whole range (exact, for the totals) and per step
+(for the graphs).  Everything after that is source independent.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+EndpointKey = tuple[str, str, str]
+
+
+class ReportError(Exception):
+    """A problem the user can fix; reported as one line, no traceback."""
+
+
+def _float_dict() -> collections.defaultdict[str, float]:
+    return collections.defaultdict(float)
+
+
+def _bucket_dict() -> collections.defaultdict[float, float]:
+    return collections.defaultdict(float)
+
+
+@dataclasses.dataclass
+class EndpointTotals:
+    """Increases of one endpoint's counters over the whole range."""
+
+    requests_by_status: dict[str, float] = dataclasses.field(
+        default_factory=_float_dict
+    )
+    busy_seconds: float = 0.0
+    # Cumulative: upper bound -> requests at most that long.
+    buckets: dict[float, float] = dataclasses.field(
+        default_factory=_bucket_dict
+    )
+    bytes_in: float = 0.0
+    bytes_out: float = 0.0
+    exceptions: float = 0.0
+
+
+@dataclasses.dataclass
+class EndpointSteps:
+    """Increases of one endpoint's counters per step; index = step."""
+
+    requests: list[float]
+    client_errors: list[float]
+    server_errors: list[float]
+    busy_seconds: list[float]
+    buckets: dict[float, list[float]]
+
+    @classmethod
+    def empty(cls, steps: int) -> EndpointSteps:
+        return cls(
+            [0.0] * steps, [0.0] * steps, [0.0] * steps, [0.0] * steps, {}
+        )
+
+    def bucket_row(self, le: float) -> list[float]:
+        row = self.buckets.get(le)
+        if row is None:
+            row = self.buckets[le] = [0.0] * len(self.requests)
+        return row
+
+
+@dataclasses.dataclass
+class RawData:
+    """A source's answer for [start, end]."""
+
+    source: str
+    start: float
+    end: float
+    step: float
+    # End of each step; the step covers (time - step, time].
+    times: list[float]
+    totals: dict[EndpointKey, EndpointTotals]
+    steps: dict[EndpointKey, EndpointSteps]
+    dropped: dict[str, float] = dataclasses.field(default_factory=dict)
+    overflow: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def steps_for(self, key: EndpointKey) -> EndpointSteps:
+        series = self.steps.get(key)
+        if series is None:
+            series = self.steps[key] = EndpointSteps.empty(len(self.times))
+        return series
+
+
+def status_class(status: str) -> str:
+    """``4xx``, ``5xx`` or ``other`` for a status label."""
+    if status[:1] == "4":
+        return "4xx"
+    if status[:1] == "5":
+        return "5xx"
+    return "other"

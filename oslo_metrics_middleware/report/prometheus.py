@@ -1,0 +1,393 @@
+"""Read the API metrics from a Prometheus-compatible HTTP API.
+
+Totals must equal what was served, so they are not ``increase()``, which
+extrapolates to the range edges and misses a series' first value.  For a
+series whose process kept running, the exact increase is the value at the
+end minus the value at the start (a series born inside the range counts
+from zero).  Only instances that restarted or stopped reporting fall back
+to ``increase()``.  Reading just the two ends also keeps a week-long report
+cheap: Prometheus does not decode the samples in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterator
+import concurrent.futures
+import json
+import math
+from typing import Any
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from oslo_metrics_middleware.report.model import EndpointKey
+from oslo_metrics_middleware.report.model import EndpointTotals
+from oslo_metrics_middleware.report.model import RawData
+from oslo_metrics_middleware.report.model import ReportError
+from oslo_metrics_middleware.report.model import status_class
+from oslo_metrics_middleware.report.timeparse import iso
+from oslo_metrics_middleware.report.timeparse import promql_duration
+
+DURATION = "openstack_api_request_duration_seconds"
+REQUEST_SIZE = "openstack_api_request_size_bytes"
+RESPONSE_SIZE = "openstack_api_response_size_bytes"
+EXCEPTIONS = "openstack_api_exceptions_total"
+DROPPED = "openstack_api_metrics_dropped_samples_total"
+OVERFLOW = "openstack_api_metrics_route_overflow_total"
+ENDPOINT = "service, method, route"
+START_TIME = "process_start_time_seconds"
+# Prometheus refuses range queries of more than 11,000 points per series.
+MAX_POINTS = 11000
+
+Vector = list[tuple[dict[str, str], float]]
+Matrix = list[tuple[dict[str, str], list[tuple[float, float]]]]
+Progress = Callable[[int, int], None]
+# A query runs on a worker thread; the merge it returns runs on the caller's.
+Merge = Callable[[], None]
+Fetch = Callable[[], Merge]
+
+
+class PrometheusClient:
+    """The two query endpoints of the Prometheus HTTP API."""
+
+    def __init__(self, url: str, timeout: float = 120.0) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ReportError(f"--prometheus must be an http(s) URL: {url!r}")
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, path: str, params: dict[str, str]) -> Any:
+        body = urllib.parse.urlencode(params).encode()
+        request = urllib.request.Request(  # noqa: S310 - http(s) checked
+            f"{self.url}{path}", data=body, method="POST",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        try:
+            with urllib.request.urlopen(  # noqa: S310 - http(s) checked
+                request, timeout=self.timeout
+            ) as response:
+                payload = json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise ReportError(
+                f"Prometheus at {self.url} answered {exc.code}: "
+                f"{_api_error(exc)}"
+            ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ReportError(
+                f"cannot reach Prometheus at {self.url}: {reason}"
+            ) from None
+        except ValueError:
+            raise ReportError(
+                f"{self.url}{path} did not answer with JSON; "
+                "is --prometheus a Prometheus server?"
+            ) from None
+        if not isinstance(payload, dict) or payload.get("status") != "success":
+            raise ReportError(f"Prometheus query failed: {payload!r:.200}")
+        return payload.get("data")
+
+    def query(self, promql: str, time: float) -> Vector:
+        data = self._call("/api/v1/query", {"query": promql, "time": f"{time:.3f}"})
+        return [
+            (item["metric"], float(item["value"][1]))
+            for item in _result(data, "vector")
+        ]
+
+    def query_range(
+        self, promql: str, start: float, end: float, step: float
+    ) -> Matrix:
+        data = self._call("/api/v1/query_range", {
+            "query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}",
+            "step": f"{step:.3f}",
+        })
+        return [
+            (item["metric"], [(float(t), float(v)) for t, v in item["values"]])
+            for item in _result(data, "matrix")
+        ]
+
+    def series_exists(self, metric: str, start: float, end: float) -> bool:
+        data = self._call("/api/v1/series", {
+            "match[]": metric, "start": f"{start:.3f}", "end": f"{end:.3f}",
+        })
+        return bool(data)
+
+    def metric_names(self) -> list[str]:
+        data = self._call("/api/v1/label/__name__/values", {})
+        return [str(name) for name in data or []]
+
+
+def _api_error(exc: urllib.error.HTTPError) -> str:
+    try:
+        return str(json.load(exc).get("error", exc.reason))
+    except (ValueError, AttributeError, OSError):
+        return str(exc.reason)
+
+
+def _result(data: Any, kind: str) -> list[Any]:
+    if not isinstance(data, dict) or data.get("resultType") != kind:
+        raise ReportError(f"Prometheus answered without a {kind} result")
+    return list(data.get("result") or [])
+
+
+def label_matchers(services: list[str]) -> str:
+    if not services:
+        return ""
+    pattern = "|".join(_regex_escape(name) for name in services)
+    return f'service=~"{_string_escape(pattern)}"'
+
+
+def _regex_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in r"\.+*?()|[]{}^$" else c for c in text)
+
+
+def _string_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _selector(metric: str, *matchers: str) -> str:
+    inner = ",".join(m for m in matchers if m)
+    return f"{metric}{{{inner}}}" if inner else metric
+
+
+def exact_increase(
+    metric: str, by: str, seconds: float, matchers: str,
+    irregular: list[str],
+) -> str:
+    """PromQL for the exact increase of ``metric`` over the last range."""
+    window = promql_duration(seconds)
+    if irregular:
+        pattern = _string_escape("|".join(_regex_escape(i) for i in irregular))
+        steady = _selector(metric, matchers, f'instance!~"{pattern}"')
+        restarted = _selector(metric, matchers, f'instance=~"{pattern}"')
+        fallback = f" or increase({restarted}[{window}])"
+    else:
+        steady = _selector(metric, matchers)
+        fallback = ""
+    return (
+        f"sum by ({by}) ((({steady} - {steady} offset {window}) >= 0)"
+        f" or {steady}{fallback})"
+    )
+
+
+def _irregular_query(seconds: float) -> str:
+    window = promql_duration(seconds)
+    return (
+        f"count by (instance) ((changes({START_TIME}[{window}]) > 0)"
+        f" or (last_over_time({START_TIME}[{window}]) unless {START_TIME}))"
+    )
+
+
+class PrometheusSource:
+    """Collects a RawData from Prometheus with a few parallel queries."""
+
+    def __init__(
+        self, client: PrometheusClient, services: list[str],
+        parallel: int = 4,
+    ) -> None:
+        self.client = client
+        self.matchers = label_matchers(services)
+        self.parallel = parallel
+
+    def fetch(
+        self, start: float, end: float, step: float,
+        progress: Progress | None = None,
+    ) -> RawData:
+        self._check_metric(start, end)
+        seconds = end - start
+        irregular = sorted(
+            labels.get("instance", "")
+            for labels, _ in self.client.query(_irregular_query(seconds), end)
+        )
+        times = _step_times(start, end, step)
+        raw = RawData(
+            source=f"Prometheus {self.client.url}", start=start, end=end,
+            step=step, times=times, totals={}, steps={},
+        )
+        jobs = self._total_jobs(raw, seconds, irregular)
+        jobs += self._step_jobs(raw)
+        self._run(jobs, progress)
+        return raw
+
+    def _check_metric(self, start: float, end: float) -> None:
+        count = f"{DURATION}_count"
+        if self.client.series_exists(_selector(count, self.matchers), start, end):
+            return
+        if count in self.client.metric_names():
+            raise ReportError(
+                f"no API requests recorded between {iso(start)} and "
+                f"{iso(end)} (empty range)"
+            )
+        raise ReportError(
+            f"metric {count} not found in Prometheus at {self.client.url}; "
+            "is it scraping the collector?"
+        )
+
+    def _total_jobs(
+        self, raw: RawData, seconds: float, irregular: list[str]
+    ) -> list[Fetch]:
+        def job(metric: str, by: str, apply: Callable[[Vector], None]) -> Fetch:
+            promql = exact_increase(metric, by, seconds, self.matchers,
+                                    irregular)
+
+            def fetch() -> Merge:
+                vector = self.client.query(promql, raw.end)
+                return lambda: apply(vector)
+
+            return fetch
+
+        return [
+            job(f"{DURATION}_count", f"{ENDPOINT}, status",
+                lambda v: _totals_by_status(raw, v)),
+            job(f"{DURATION}_bucket", f"{ENDPOINT}, le",
+                lambda v: _totals_buckets(raw, v)),
+            job(f"{DURATION}_sum", ENDPOINT,
+                lambda v: _totals_field(raw, v, "busy_seconds")),
+            job(f"{REQUEST_SIZE}_sum", ENDPOINT,
+                lambda v: _totals_field(raw, v, "bytes_in")),
+            job(f"{RESPONSE_SIZE}_sum", ENDPOINT,
+                lambda v: _totals_field(raw, v, "bytes_out")),
+            job(EXCEPTIONS, ENDPOINT,
+                lambda v: _totals_field(raw, v, "exceptions")),
+            job(DROPPED, "service",
+                lambda v: _per_service(raw.dropped, v)),
+            job(OVERFLOW, "service",
+                lambda v: _per_service(raw.overflow, v)),
+        ]
+
+    def _step_jobs(self, raw: RawData) -> list[Fetch]:
+        window = promql_duration(raw.step)
+        queries: list[tuple[str, Callable[[Matrix], None]]] = [
+            (f"sum by ({ENDPOINT}, status) (increase("
+             f"{_selector(DURATION + '_count', self.matchers)}[{window}]))",
+             lambda m: _steps_by_status(raw, m)),
+            (f"sum by ({ENDPOINT}, le) (increase("
+             f"{_selector(DURATION + '_bucket', self.matchers)}[{window}]))",
+             lambda m: _steps_buckets(raw, m)),
+            (f"sum by ({ENDPOINT}) (increase("
+             f"{_selector(DURATION + '_sum', self.matchers)}[{window}]))",
+             lambda m: _steps_busy(raw, m)),
+        ]
+        jobs: list[Fetch] = []
+        for first, last in _chunks(raw.times, raw.step):
+            for promql, apply in queries:
+                jobs.append(_range_job(self.client, promql, first, last,
+                                       raw.step, apply))
+        return jobs
+
+    def _run(self, jobs: list[Fetch], progress: Progress | None) -> None:
+        with concurrent.futures.ThreadPoolExecutor(self.parallel) as pool:
+            futures = [pool.submit(job) for job in jobs]
+            try:
+                for done, future in enumerate(
+                    concurrent.futures.as_completed(futures), start=1
+                ):
+                    future.result()()
+                    if progress is not None:
+                        progress(done, len(jobs))
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+
+def _range_job(
+    client: PrometheusClient, promql: str, first: float, last: float,
+    step: float, apply: Callable[[Matrix], None],
+) -> Fetch:
+    def fetch() -> Merge:
+        matrix = client.query_range(promql, first, last, step)
+        return lambda: apply(matrix)
+
+    return fetch
+
+
+def _step_times(start: float, end: float, step: float) -> list[float]:
+    count = max(1, math.floor((end - start) / step + 1e-9))
+    return [start + step * (index + 1) for index in range(count)]
+
+
+def _chunks(times: list[float], step: float) -> Iterator[tuple[float, float]]:
+    """Consecutive (first, last) spans of at most 1/8 of the steps each."""
+    size = max(1, min(MAX_POINTS - 1, math.ceil(len(times) / 8)))
+    for index in range(0, len(times), size):
+        span = times[index:index + size]
+        yield span[0], span[-1]
+
+
+def _key(labels: dict[str, str]) -> EndpointKey:
+    return (labels.get("service", ""), labels.get("method", ""),
+            labels.get("route", ""))
+
+
+def _totals_for(raw: RawData, labels: dict[str, str]) -> EndpointTotals:
+    key = _key(labels)
+    totals = raw.totals.get(key)
+    if totals is None:
+        totals = raw.totals[key] = EndpointTotals()
+    return totals
+
+
+def _clean(value: float) -> float:
+    return 0.0 if math.isnan(value) else value
+
+
+def _totals_by_status(raw: RawData, vector: Vector) -> None:
+    for labels, value in vector:
+        status = labels.get("status", "")
+        _totals_for(raw, labels).requests_by_status[status] += _clean(value)
+
+
+def _totals_buckets(raw: RawData, vector: Vector) -> None:
+    for labels, value in vector:
+        le = float(labels.get("le", "+Inf"))
+        _totals_for(raw, labels).buckets[le] += _clean(value)
+
+
+def _totals_field(raw: RawData, vector: Vector, field: str) -> None:
+    for labels, value in vector:
+        totals = _totals_for(raw, labels)
+        setattr(totals, field, getattr(totals, field) + _clean(value))
+
+
+def _per_service(target: dict[str, float], vector: Vector) -> None:
+    for labels, value in vector:
+        service = labels.get("service", "")
+        target[service] = target.get(service, 0.0) + _clean(value)
+
+
+def _step_index(raw: RawData, timestamp: float) -> int | None:
+    index = round((timestamp - raw.start) / raw.step) - 1
+    return index if 0 <= index < len(raw.times) else None
+
+
+def _each_point(
+    raw: RawData, matrix: Matrix
+) -> Iterator[tuple[dict[str, str], int, float]]:
+    for labels, values in matrix:
+        for timestamp, value in values:
+            index = _step_index(raw, timestamp)
+            if index is not None and not math.isnan(value):
+                yield labels, index, value
+
+
+def _steps_by_status(raw: RawData, matrix: Matrix) -> None:
+    for labels, index, value in _each_point(raw, matrix):
+        steps = raw.steps_for(_key(labels))
+        steps.requests[index] += value
+        kind = status_class(labels.get("status", ""))
+        if kind == "4xx":
+            steps.client_errors[index] += value
+        elif kind == "5xx":
+            steps.server_errors[index] += value
+
+
+def _steps_buckets(raw: RawData, matrix: Matrix) -> None:
+    for labels, index, value in _each_point(raw, matrix):
+        le = float(labels.get("le", "+Inf"))
+        raw.steps_for(_key(labels)).bucket_row(le)[index] += value
+
+
+def _steps_busy(raw: RawData, matrix: Matrix) -> None:
+    for labels, index, value in _each_point(raw, matrix):
+        raw.steps_for(_key(labels)).busy_seconds[index] += value

@@ -1,0 +1,132 @@
+"""Line charts as inline SVG, so the HTML report needs no scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+import dataclasses
+import datetime
+import html
+import math
+
+WIDTH, HEIGHT = 640, 200
+LEFT, RIGHT, TOP, BOTTOM = 58, 12, 12, 26
+
+
+@dataclasses.dataclass
+class Line:
+    label: str
+    color: str
+    values: Sequence[float]
+    dashed: bool = False
+
+
+def _nice_step(span: float, ticks: int) -> float:
+    raw = span / ticks
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    for factor in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if factor * magnitude >= raw:
+            return factor * magnitude
+    return 10.0 * magnitude
+
+
+def _y_top(lines: Sequence[Line]) -> float:
+    finite = [v for line in lines for v in line.values if math.isfinite(v)]
+    top = max(finite, default=0.0)
+    return top * 1.1 if top > 0 else 1.0
+
+
+def _time_label(timestamp: float, span: float) -> str:
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+    if span > 2 * 86400:
+        return moment.strftime("%m-%d %H:%M")
+    if span > 600:
+        return moment.strftime("%H:%M")
+    return moment.strftime("%H:%M:%S")
+
+
+def _segments(points: list[tuple[float, float] | None]) -> list[str]:
+    """Polyline point lists, split where a value is missing."""
+    segments: list[str] = []
+    current: list[str] = []
+    for point in points:
+        if point is None:
+            if current:
+                segments.append(" ".join(current))
+            current = []
+        else:
+            current.append(f"{point[0]:.1f},{point[1]:.1f}")
+    if current:
+        segments.append(" ".join(current))
+    return segments
+
+
+def chart(
+    times: Sequence[float], lines: Sequence[Line], unit: str,
+    css_class: str, fmt: Callable[[float], str] = lambda v: f"{v:g}",
+) -> str:
+    """An SVG line chart of ``lines`` over ``times``."""
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    first, last = (times[0], times[-1]) if times else (0.0, 1.0)
+    span = max(last - first, 1e-9)
+    top = _y_top(lines)
+
+    def x(t: float) -> float:
+        return LEFT + plot_w * (t - first) / span
+
+    def y(v: float) -> float:
+        return TOP + plot_h * (1 - v / top)
+
+    parts = [
+        f'<svg class="graph {css_class}" xmlns="http://www.w3.org/2000/svg" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
+        f'role="img"><title>{html.escape(unit)}</title>',
+        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" '
+        'fill="#fff" stroke="#ced4da"/>',
+    ]
+    step = _nice_step(top, 4)
+    tick = 0.0
+    while tick <= top:
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" '
+            f'y2="{y(tick):.1f}" stroke="#f1f3f5"/>'
+            f'<text x="{LEFT - 4}" y="{y(tick) + 4:.1f}" text-anchor="end">'
+            f"{html.escape(fmt(tick))}</text>"
+        )
+        tick += step
+    for index in range(5):
+        t = first + span * index / 4
+        anchor = ("start", "middle", "middle", "middle", "end")[index]
+        parts.append(
+            f'<text x="{x(t):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}">'
+            f"{_time_label(t, span)}</text>"
+        )
+    parts.append(
+        f'<text x="12" y="{TOP + plot_h / 2:.0f}" text-anchor="middle" '
+        f'transform="rotate(-90 12 {TOP + plot_h / 2:.0f})">'
+        f"{html.escape(unit)}</text>"
+    )
+    for line in lines:
+        points = [
+            (x(t), y(v)) if math.isfinite(v) else None
+            for t, v in zip(times, line.values, strict=True)
+        ]
+        dash = ' stroke-dasharray="6 4"' if line.dashed else ""
+        for segment in _segments(points):
+            parts.append(
+                f'<polyline class="series" data-series="'
+                f'{html.escape(line.label)}" fill="none" '
+                f'stroke="{line.color}" stroke-width="2"{dash} '
+                f'points="{segment}"/>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def legend(lines: Sequence[Line]) -> str:
+    items = "".join(
+        f'<span><i style="background:{line.color}"></i>'
+        f"{html.escape(line.label)}</span>"
+        for line in lines
+    )
+    return f'<div class="legend">{items}</div>'
