@@ -14,6 +14,7 @@ import itertools
 import json
 from pathlib import Path
 import random
+import signal
 from socketserver import ThreadingMixIn
 import sys
 import threading
@@ -116,7 +117,19 @@ def _drive(port: int, plan: list[tuple[str, str, bytes]], concurrency: int) -> N
     sys.stderr.write("\n")
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM end the demo cleanly, even where the shell that
+    started it set SIGINT to be ignored (a background job)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def run(requests: int, concurrency: int, serve: bool) -> int:
+    _stop_on_signals()
     print("Starting the collector (oslo.metrics daemon + API metrics)...")
     with CollectorProcess() as collector:
         app = loadapp(

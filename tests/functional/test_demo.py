@@ -1,0 +1,72 @@
+"""The README's demo command, run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+DEMO = [sys.executable, "-m", "oslo_metrics_middleware.cmd", "demo"]
+
+
+def test_demo_prints_a_table_of_every_endpoint() -> None:
+    done = subprocess.run(
+        [*DEMO, "--requests", "400", "--concurrency", "4"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "400/400 requests" in done.stderr
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("service"))
+    rows = [line.split() for line in lines[header + 2 :] if line.strip()]
+    routes = {(row[1], row[2]) for row in rows}
+    assert ("GET", "/v2.1/servers/{id}") in routes
+    assert ("POST", "/v2.1/servers/{id}/action") in routes
+    assert ("GET", "/v2.1/os-hypervisors/statistics") in routes
+    assert sum(int(row[3]) for row in rows) == 400
+    crash = next(row for row in rows if row[2] == "/v2.1/os-crash")
+    assert crash[4] == "100.0"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_demo_serve_stops_cleanly_on_ctrl_c() -> None:
+    process = subprocess.Popen(
+        [*DEMO, "--requests", "50", "--serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        output = ""
+        deadline = time.monotonic() + 60
+        while "Serving" not in output and time.monotonic() < deadline:
+            output += process.stdout.readline()
+        metrics_port = int(re.search(r"Metrics: http://127.0.0.1:(\d+)", output)[1])  # type: ignore[index]
+        api_port = int(re.search(r"API: +http://127.0.0.1:(\d+)", output)[1])  # type: ignore[index]
+        assert _listening(metrics_port) and _listening(api_port)
+        # Ctrl-C reaches the whole foreground process group.
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        assert not _listening(metrics_port)
+        assert not _listening(api_port)
+        leftovers = subprocess.run(
+            ["pgrep", "-s", str(process.pid)], capture_output=True, text=True
+        )
+        assert leftovers.stdout == ""
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
