@@ -83,3 +83,74 @@ class MeteredBody:
             self._exchange.finish(exc)
             raise
         self._exchange.finish(None, closed_early=not self._exhausted)
+
+
+def read_head(stream: IO[bytes], limit: int) -> bytes:
+    """Up to ``limit`` bytes from ``stream``, which may return short reads."""
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        data = stream.read(remaining)
+        if not data:
+            break
+        chunks.append(data)
+        remaining -= len(data)
+    return b"".join(chunks)
+
+
+class PeekedInput:
+    """``wsgi.input`` whose first bytes were read ahead: served again first."""
+
+    def __init__(self, stream: IO[bytes], head: bytes) -> None:
+        self._stream = stream
+        self._head = head
+
+    def read(self, size: int | None = -1) -> bytes:
+        head = self._take_head(size)
+        if size is None or size < 0:
+            return head + self._stream.read()
+        if len(head) < size:
+            # Callers such as WebOb expect a full read while data remains.
+            return head + self._stream.read(size - len(head))
+        return head
+
+    def readline(self, size: int | None = -1) -> bytes:
+        if not self._head:
+            return self._stream.readline(size if size is not None else -1)
+        end = self._head.find(b"\n") + 1 or len(self._head)
+        if size is not None and 0 <= size < end:
+            end = size
+        line = self._take_head(end)
+        if line.endswith(b"\n") or self._head:
+            return line
+        rest = -1 if size is None or size < 0 else size - len(line)
+        return line + self._stream.readline(rest) if rest else line
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines: list[bytes] = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+    def _take_head(self, size: int | None) -> bytes:
+        if size is None or size < 0 or size >= len(self._head):
+            head, self._head = self._head, b""
+        else:
+            head, self._head = self._head[:size], self._head[size:]
+        return head
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

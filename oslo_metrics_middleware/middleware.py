@@ -19,6 +19,9 @@ from oslo_metrics_middleware import routing
 from oslo_metrics_middleware import transport
 from oslo_metrics_middleware.body import CountingInput
 from oslo_metrics_middleware.body import MeteredBody
+from oslo_metrics_middleware.body import PeekedInput
+from oslo_metrics_middleware.body import read_head
+from oslo_metrics_middleware.routing import extra
 from oslo_metrics_middleware.routing import labels
 
 if TYPE_CHECKING:
@@ -63,7 +66,13 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         self.excluded_paths = tuple(
             path.rstrip("/") for path in self._option("excluded_paths") if path
         )
-        self.routes = routing.RouteResolver(self._option("max_routes"))
+        self.routes = self._route_resolver()
+        self.action_label: bool = self._option("action_label")
+        self.microversion_label: bool = self._option("microversion_label")
+        self.action_peek_bytes: int = self._option("action_peek_bytes")
+        self.extra_labels: extra.ExtraLabels | None = None
+        if self.action_label or self.microversion_label:
+            self.extra_labels = extra.ExtraLabels(self._option("max_label_values"))
         self.sender = transport.get_sender(
             self._option("metrics_socket_file"),
             self._option("buffer_size"),
@@ -86,6 +95,25 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         except (ValueError, cfg.Error) as exc:
             raise ConfigurationError(
                 f"Invalid value for option [{opts.GROUP}] {name}: {exc}"
+            ) from None
+
+    def _route_resolver(self) -> routing.RouteResolver:
+        table = None
+        table_file = self._option("route_table_file")
+        if table_file:
+            try:
+                table = routing.read_table(table_file)
+            except (OSError, ValueError) as exc:
+                raise ConfigurationError(
+                    f"Invalid value for option [{opts.GROUP}] route_table_file: {exc}"
+                ) from None
+        try:
+            return routing.RouteResolver(
+                self._option("max_routes"), self._option("route_resolvers"), table
+            )
+        except (ImportError, ValueError, TypeError) as exc:
+            raise ConfigurationError(
+                f"Invalid value for option [{opts.GROUP}] route_resolvers: {exc}"
             ) from None
 
     def __call__(
@@ -121,6 +149,7 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         response_bytes: int,
         exception: BaseException | None,
         now: float,
+        action: str = extra.ABSENT,
     ) -> None:
         """Turn one finished request into a sample for the daemon."""
         route = self.routes.resolve(environ, status)
@@ -142,7 +171,25 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
             response_bytes,
             exception_name,
         )
+        if self.extra_labels is not None:
+            sample = (*sample, *self._extra_labels(environ, action))
         self.sender.submit(sample, now)
+
+    def _extra_labels(self, environ: WSGIEnvironment, action: str) -> tuple[str, str]:
+        """The action and microversion label values of a request."""
+        assert self.extra_labels is not None
+        microversion = extra.ABSENT
+        if self.microversion_label:
+            microversion = self.extra_labels.microversions.admit(
+                extra.microversion_of(environ)
+            )
+            if microversion == labels.OVERFLOW:
+                self.sender.count(protocol.MICROVERSION_OVERFLOW, self.service)
+        if action:
+            action = self.extra_labels.actions.admit(action)
+            if action == labels.OVERFLOW:
+                self.sender.count(protocol.ACTION_OVERFLOW, self.service)
+        return action, microversion
 
 
 def _default_service(conf: cfg.ConfigOpts) -> str:
@@ -158,6 +205,7 @@ class Exchange:
     __slots__ = (
         "_start_response",
         "_write",
+        "action",
         "done",
         "environ",
         "middleware",
@@ -181,14 +229,32 @@ class Exchange:
         self.response_bytes = 0
         self.done = False
         self.request_body: CountingInput | None = None
+        self.action = extra.ABSENT
         # Only a body that can exist is wrapped: no length and no chunking
         # means an empty body, and most API calls are bodiless GETs.
         if environ.get("CONTENT_LENGTH", "0") not in ("0", "") or (
             "HTTP_TRANSFER_ENCODING" in environ
         ):
-            self.request_body = CountingInput(environ["wsgi.input"])
+            stream = environ["wsgi.input"]
+            if middleware.action_label and extra.is_action_request(environ):
+                stream = self._peek_action(stream, middleware.action_peek_bytes)
+            self.request_body = CountingInput(stream)
             environ["wsgi.input"] = self.request_body
         self.started = _monotonic()
+
+    def _peek_action(self, stream: Any, limit: int) -> Any:
+        """Read the action name ahead; the app still reads the whole body."""
+        try:
+            length = int(self.environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length <= 0:
+            # A chunked body: not every server can read one ahead safely.
+            self.action = labels.OTHER
+            return stream
+        head = read_head(stream, min(limit, length))
+        self.action = extra.action_of(head)
+        return PeekedInput(stream, head)
 
     def start_response(
         self,
@@ -243,6 +309,7 @@ class Exchange:
             self.response_bytes,
             exception,
             now,
+            self.action,
         )
 
 

@@ -54,6 +54,58 @@ METRICS_OPTS = [
         "routes are labelled '__overflow__' and counted in "
         "openstack_api_metrics_route_overflow_total.",
     ),
+    cfg.StrOpt(
+        "route_table_file",
+        help="File of route templates, one a line, such as "
+        "'/v2.1/servers/{id}' ('#' starts a comment). A request whose "
+        "path (SCRIPT_NAME + PATH_INFO) matches a template gets it as its "
+        "route label, before any router is asked; each '{name}' matches "
+        "one path segment and literal segments win over placeholders.",
+    ),
+    cfg.ListOpt(
+        "route_resolvers",
+        default=["routes", "placement", "flask", "pecan"],
+        help="Resolvers asked for the route template, in order: the "
+        "built-in 'routes', 'placement', 'flask' and 'pecan', or the name "
+        "of an entry point in the 'oslo_metrics_middleware.route_resolvers' "
+        "namespace. Requests none of them claims get a template guessed "
+        "from the path.",
+    ),
+    cfg.BoolOpt(
+        "microversion_label",
+        default=False,
+        help="Also observe openstack_api_action_duration_seconds with a "
+        "'microversion' label from the OpenStack-API-Version or legacy "
+        "X-OpenStack-*-API-Version request header (well-formed 'N.M' only, "
+        "'__other__' otherwise, '' when absent).",
+    ),
+    cfg.BoolOpt(
+        "action_label",
+        default=False,
+        help="Also observe openstack_api_action_duration_seconds with an "
+        "'action' label: for POST requests on '.../action' routes, the "
+        "first key of the JSON body ('os-start', 'reboot'), read from at "
+        "most the first action_peek_bytes of the body without taking "
+        "them from the application.",
+    ),
+    cfg.IntOpt(
+        "action_peek_bytes",
+        default=256,
+        min=16,
+        max=4096,
+        help="Most request body bytes read ahead to find the action name.",
+    ),
+    cfg.IntOpt(
+        "max_label_values",
+        default=100,
+        min=1,
+        max=10_000,
+        help="Most distinct values of each of the 'action' and "
+        "'microversion' labels per process. Further values become "
+        "'__overflow__' and are counted in "
+        "openstack_api_metrics_action_overflow_total and "
+        "openstack_api_metrics_microversion_overflow_total.",
+    ),
     cfg.FloatOpt(
         "flush_interval",
         default=0.2,

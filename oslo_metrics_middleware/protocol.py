@@ -22,8 +22,12 @@ MAX_DATAGRAM = 60_000
 
 
 # One measured API request.  A plain tuple: it is built on every request,
-# and a named tuple costs ten times as much to create.
-Sample = tuple[str, str, str, int, float, int, int, str | None]
+# and a named tuple costs ten times as much to create.  With the opt-in
+# action or microversion label a row carries those two more fields; the
+# collector takes both lengths, so FORMAT_VERSION stays 1.
+BaseSample = tuple[str, str, str, int, float, int, int, str | None]
+LabelledSample = tuple[str, str, str, int, float, int, int, str | None, str, str]
+Sample = BaseSample | LabelledSample
 SAMPLE_FIELDS = (
     "service",
     "method",
@@ -34,6 +38,11 @@ SAMPLE_FIELDS = (
     "response_bytes",
     "exception",
 )
+EXTRA_FIELDS = ("action", "microversion")
+
+# Counters of label values beyond max_label_values.
+ACTION_OVERFLOW = "openstack_api_metrics_action_overflow_total"
+MICROVERSION_OVERFLOW = "openstack_api_metrics_microversion_overflow_total"
 
 
 _SEPARATORS = (",", ":")

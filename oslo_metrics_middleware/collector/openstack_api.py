@@ -56,6 +56,13 @@ openstack_api_response_size_bytes = prometheus_client.Histogram(
     REQUEST_LABELS,
     buckets=SIZE_BUCKETS,
 )
+openstack_api_action_duration_seconds = prometheus_client.Histogram(
+    "openstack_api_action_duration_seconds",
+    "Request duration by action and microversion, for filters that enable "
+    "action_label or microversion_label.",
+    (*REQUEST_LABELS, "action", "microversion", "status"),
+    buckets=DURATION_BUCKETS,
+)
 openstack_api_exceptions = prometheus_client.Counter(
     "openstack_api_exceptions",
     "API requests that raised an exception through the metrics filter.",
@@ -71,12 +78,27 @@ openstack_api_metrics_route_overflow = prometheus_client.Counter(
     "Requests labelled __overflow__ because max_routes was reached.",
     ("service",),
 )
+openstack_api_metrics_action_overflow = prometheus_client.Counter(
+    "openstack_api_metrics_action_overflow",
+    "Requests labelled action=__overflow__ because max_label_values was reached.",
+    ("service",),
+)
+openstack_api_metrics_microversion_overflow = prometheus_client.Counter(
+    "openstack_api_metrics_microversion_overflow",
+    "Requests labelled microversion=__overflow__ because max_label_values "
+    "was reached.",
+    ("service",),
+)
 
 # The daemon looks counters up by the name the sender uses, which is the
 # exposed name with its _total suffix.
 openstack_api_exceptions_total = openstack_api_exceptions
 openstack_api_metrics_dropped_samples_total = openstack_api_metrics_dropped_samples
 openstack_api_metrics_route_overflow_total = openstack_api_metrics_route_overflow
+openstack_api_metrics_action_overflow_total = openstack_api_metrics_action_overflow
+openstack_api_metrics_microversion_overflow_total = (
+    openstack_api_metrics_microversion_overflow
+)
 
 
 _Children = tuple[Any, Any, Any]
@@ -104,11 +126,35 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+_BASE_LENGTH = len(protocol.SAMPLE_FIELDS)
+_LABELLED_LENGTH = _BASE_LENGTH + len(protocol.EXTRA_FIELDS)
+_action_children: dict[tuple[str, str, str, str, str, int], Any] = {}
+
+
+def _observe_action(row: list[Any], duration: float) -> bool:
+    """The action histogram of a labelled row; False when malformed."""
+    service, method, route, status = row[:4]
+    action, microversion = row[_BASE_LENGTH:]
+    if not (isinstance(action, str) and isinstance(microversion, str)):
+        return False
+    key = (service, method, route, action, microversion, status)
+    child = _action_children.get(key)
+    if child is None:
+        child = openstack_api_action_duration_seconds.labels(
+            service, method, route, action, microversion, str(status)
+        )
+        _action_children[key] = child
+    child.observe(duration)
+    return True
+
+
 def _apply_row(row: Any) -> bool:
     """Record one request row; False when the row is malformed."""
-    if not isinstance(row, list) or len(row) != len(protocol.SAMPLE_FIELDS):
+    if not isinstance(row, list) or len(row) not in (_BASE_LENGTH, _LABELLED_LENGTH):
         return False
-    service, method, route, status, duration, req_bytes, resp_bytes, exc = row
+    service, method, route, status, duration, req_bytes, resp_bytes, exc = row[
+        :_BASE_LENGTH
+    ]
     if not (
         isinstance(service, str)
         and isinstance(method, str)
@@ -118,6 +164,8 @@ def _apply_row(row: Any) -> bool:
         and _is_number(req_bytes)
         and _is_number(resp_bytes)
     ):
+        return False
+    if len(row) == _LABELLED_LENGTH and not _observe_action(row, duration):
         return False
     duration_child, request_child, response_child = _children_for(
         (service, method, route, status)
