@@ -1,0 +1,341 @@
+"""Real Prometheus, real collectors and headless Chromium for report tests."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from collections.abc import Iterator
+import concurrent.futures
+import dataclasses
+import io
+import json
+from pathlib import Path
+import shutil
+import subprocess
+import time
+from typing import Any
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+
+from paste.deploy import loadapp
+import pytest
+
+from oslo_metrics_middleware.collector.process import CollectorProcess
+from oslo_metrics_middleware.collector.process import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+PASTE_SAMPLE = REPO / "api-paste.ini.sample"
+KNOWN_SERVER = "00000000-0000-0000-0000-000000000001"
+MISSING_SERVER = "ffffffff-0000-0000-0000-000000000000"
+
+# (method, path, body, route label the filter gives it)
+REQUESTS = {
+    "show": ("GET", f"/v2.1/servers/{KNOWN_SERVER}", b"", "/v2.1/servers/{id}"),
+    "missing": ("GET", f"/v2.1/servers/{MISSING_SERVER}", b"",
+                "/v2.1/servers/{id}"),
+    "detail": ("GET", "/v2.1/servers/detail", b"", "/v2.1/servers/detail"),
+    "create": ("POST", "/v2.1/servers", b'{"server": {"name": "vm"}}',
+               "/v2.1/servers"),
+    "bad": ("POST", "/v2.1/servers", b'{"bad": true}', "/v2.1/servers"),
+    "crash": ("GET", "/v2.1/os-crash", b"", "/v2.1/os-crash"),
+    "flavor": ("GET", "/v2.1/flavors/1", b"", "/v2.1/flavors/{flavor_id}"),
+}
+
+Key = tuple[str, str, str]
+
+
+def _needs(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        pytest.skip(f"{binary} is not installed (tools/test.sh installs it)")
+    return path
+
+
+@dataclasses.dataclass
+class Traffic:
+    """What the generator sent, per (service, method, route)."""
+
+    requests: collections.Counter[Key] = dataclasses.field(
+        default_factory=collections.Counter)
+    client_errors: collections.Counter[Key] = dataclasses.field(
+        default_factory=collections.Counter)
+    server_errors: collections.Counter[Key] = dataclasses.field(
+        default_factory=collections.Counter)
+    bytes_in: collections.Counter[Key] = dataclasses.field(
+        default_factory=collections.Counter)
+    durations: dict[Key, list[float]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(list))
+
+    def add(self, other: Traffic) -> Traffic:
+        total = Traffic()
+        for mine in (self, other):
+            total.requests.update(mine.requests)
+            total.client_errors.update(mine.client_errors)
+            total.server_errors.update(mine.server_errors)
+            total.bytes_in.update(mine.bytes_in)
+            for key, values in mine.durations.items():
+                total.durations[key].extend(values)
+        return total
+
+
+def _environ(method: str, path: str, body: bytes) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
+        "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body), "wsgi.errors": io.StringIO(),
+        "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "application/json",
+        "wsgi.multithread": True, "wsgi.multiprocess": False,
+        "wsgi.run_once": False, "wsgi.version": (1, 0),
+    }
+
+
+def _call(app: Any, method: str, path: str, body: bytes) -> tuple[int, float]:
+    statuses: list[str] = []
+    began = time.perf_counter()
+    try:
+        result = app(_environ(method, path, body),
+                     lambda status, headers, exc=None: statuses.append(status))
+        try:
+            b"".join(result)
+        finally:
+            getattr(result, "close", lambda: None)()
+    except Exception:  # the crash endpoint raises through the filter
+        statuses.append("500 Internal Server Error")
+    return int(statuses[-1].split()[0]), time.perf_counter() - began
+
+
+def send_traffic(socket_path: Path, plan: dict[str, int]) -> Traffic:
+    """Send ``plan`` (request name -> count) through the paste pipeline."""
+    app = loadapp(f"config:{PASTE_SAMPLE}", name="osapi_compute",
+                  global_conf={"metrics_socket_file": str(socket_path),
+                               "flush_interval": "0.05"})
+    work = [name for name, count in sorted(plan.items()) for _ in range(count)]
+    traffic = Traffic()
+
+    def one(name: str) -> tuple[str, int, float]:
+        method, path, body, _ = REQUESTS[name]
+        return (name, *_call(app, method, path, body))
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for name, status, seconds in pool.map(one, work):
+            method, _, body, route = REQUESTS[name]
+            key = ("compute", method, route)
+            traffic.requests[key] += 1
+            traffic.bytes_in[key] += len(body)
+            traffic.durations[key].append(seconds)
+            if 400 <= status < 500:
+                traffic.client_errors[key] += 1
+            elif status >= 500:
+                traffic.server_errors[key] += 1
+    time.sleep(0.5)  # a few flush intervals for delivery
+    return traffic
+
+
+class PrometheusServer:
+    """A private Prometheus: free loopback port, temp config and TSDB."""
+
+    def __init__(self, workdir: Path, targets: list[str],
+                 interval: str = "1s") -> None:
+        self.binary = _needs("prometheus")
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = workdir / "prometheus.yml"
+        self.config.write_text(json.dumps({
+            "global": {"scrape_interval": interval,
+                       "evaluation_interval": interval},
+            "scrape_configs": [{
+                "job_name": "openstack-api",
+                "static_configs": [{"targets": targets}],
+            }],
+        }))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [self.binary, f"--config.file={self.config}",
+             f"--storage.tsdb.path={self.workdir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}",
+             "--log.level=warn"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        wait_for(lambda: self._ready(), timeout, "Prometheus ready")
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            log = (self.workdir / "prometheus.log").read_text()
+            raise RuntimeError(f"prometheus exited: {log[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2):
+                return True
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        query = urllib.parse.urlencode({"query": promql})
+        with urllib.request.urlopen(f"{self.url}/api/v1/query?{query}",
+                                    timeout=10) as page:
+            return list(json.load(page)["data"]["result"])
+
+    def wait_for_count(self, expected: int, timeout: float = 30.0) -> None:
+        """Until Prometheus has scraped ``expected`` requests in total."""
+        promql = "sum(openstack_api_request_duration_seconds_count)"
+
+        def scraped() -> bool:
+            result = self.query(promql)
+            return bool(result) and float(result[0]["value"][1]) == expected
+
+        wait_for(scraped, timeout, f"{expected} requests in Prometheus")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def module_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("report")
+
+
+@dataclasses.dataclass
+class Deployment:
+    """Collectors fed by the filter, scraped by one Prometheus."""
+
+    prometheus: PrometheusServer
+    collectors: list[CollectorProcess]
+    traffic: Traffic
+    start: float
+    end: float
+
+
+ONE_HOST_PLAN = {"show": 60, "missing": 15, "detail": 25, "create": 20,
+                 "bad": 8, "crash": 3, "flavor": 30}
+
+
+def _deploy(workdir: Path, plans: list[dict[str, int]]) -> Iterator[Deployment]:
+    collectors = [CollectorProcess(workdir=workdir / f"host{n}")
+                  for n in range(len(plans))]
+    prometheus: PrometheusServer | None = None
+    try:
+        for collector in collectors:
+            collector.workdir.mkdir()
+            collector.start()
+        prometheus = PrometheusServer(
+            workdir, [f"127.0.0.1:{c.port}" for c in collectors])
+        prometheus.start()
+        start = time.time() - 1
+        traffic = Traffic()
+        for collector, plan in zip(collectors, plans, strict=True):
+            traffic = traffic.add(send_traffic(collector.socket_path, plan))
+        prometheus.wait_for_count(sum(traffic.requests.values()))
+        yield Deployment(prometheus, collectors, traffic, start,
+                         time.time())
+    finally:
+        if prometheus is not None:
+            prometheus.stop()
+        for collector in collectors:
+            collector.stop()
+
+
+@pytest.fixture(scope="module")
+def one_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    yield from _deploy(tmp_path_factory.mktemp("one-host"), [ONE_HOST_PLAN])
+
+
+@pytest.fixture(scope="module")
+def two_hosts(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Deployment]:
+    plans = [{"show": 40, "detail": 10, "crash": 2},
+             {"show": 25, "create": 12, "bad": 5}]
+    yield from _deploy(tmp_path_factory.mktemp("two-hosts"), plans)
+
+
+def screenshot(page: Path, png: Path, workdir: Path) -> None:
+    """Render ``page`` in headless Chromium and save a PNG of it."""
+    chromium = _needs("chromium")
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={workdir / 'chromium-profile'}",
+         f"--screenshot={png}", "--window-size=1400,2000",
+         "--hide-scrollbars", page.as_uri()],
+        check=True, capture_output=True, timeout=90,
+    )
+
+
+def read_png(path: Path) -> tuple[int, int, list[bytes]]:
+    """Width, height and RGB rows of an 8-bit RGB or RGBA PNG."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    offset, chunks, header = 8, [], b""
+    while offset < len(data):
+        length = int.from_bytes(data[offset:offset + 4], "big")
+        kind = data[offset + 4:offset + 8]
+        body = data[offset + 8:offset + 8 + length]
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            chunks.append(body)
+        offset += 12 + length
+    width, height = (int.from_bytes(header[i:i + 4], "big") for i in (0, 4))
+    depth, color = header[8], header[9]
+    assert depth == 8 and color in (2, 6), (depth, color)
+    channels = 3 if color == 2 else 4
+    raw = zlib.decompress(b"".join(chunks))
+    return width, height, _unfilter(raw, width, height, channels)
+
+
+def _unfilter(raw: bytes, width: int, height: int,
+              channels: int) -> list[bytes]:
+    stride = width * channels
+    rows: list[bytes] = []
+    previous = bytearray(stride)
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for x in range(stride):
+            left = line[x - channels] if x >= channels else 0
+            up = previous[x]
+            corner = previous[x - channels] if x >= channels else 0
+            line[x] = (line[x] + _predict(kind, left, up, corner)) & 0xFF
+        rows.append(bytes(
+            b for i, b in enumerate(line) if channels == 3 or i % 4 != 3))
+        previous = line
+    return rows
+
+
+def _predict(kind: int, left: int, up: int, corner: int) -> int:
+    if kind == 0:
+        return 0
+    if kind == 1:
+        return left
+    if kind == 2:
+        return up
+    if kind == 3:
+        return (left + up) // 2
+    estimate = left + up - corner
+    distances = (abs(estimate - left), abs(estimate - up),
+                 abs(estimate - corner))
+    return (left, up, corner)[distances.index(min(distances))]

@@ -1,0 +1,146 @@
+"""Reports from a real Prometheus scraping real collectors fed by the filter."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oslo_metrics_middleware.collector.openstack_api import DURATION_BUCKETS
+from oslo_metrics_middleware.report import cli
+from oslo_metrics_middleware.report.histogram import bucket_index
+from tests.report.conftest import Deployment
+from tests.report.conftest import Traffic
+
+pytestmark = pytest.mark.timeout(120)
+BOUNDS = [*DURATION_BUCKETS, math.inf]
+
+
+def run_report(deployment: Deployment, tmp_path: Path, *extra: str) -> Any:
+    output = tmp_path / "report.json"
+    status = cli.main([
+        "--prometheus", deployment.prometheus.url,
+        "--start", f"{deployment.start:.3f}", "--end", f"{deployment.end:.3f}",
+        "--step", "2s", "--format", "json", "--output", str(output),
+        "--no-progress", *extra,
+    ])
+    assert status == 0
+    return json.loads(output.read_text())
+
+
+def by_endpoint(report: Any) -> dict[tuple[str, str, str], Any]:
+    return {(e["service"], e["method"], e["route"]): e
+            for e in report["endpoints"]}
+
+
+def true_quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def assert_counts(report: Any, traffic: Traffic) -> None:
+    endpoints = by_endpoint(report)
+    assert set(endpoints) == set(traffic.requests)
+    for key, sent in traffic.requests.items():
+        assert endpoints[key]["requests"] == sent, key
+        assert endpoints[key]["client_errors"] == traffic.client_errors[key]
+        assert endpoints[key]["server_errors"] == traffic.server_errors[key]
+        assert endpoints[key]["bytes_in"] == traffic.bytes_in[key], key
+
+
+def test_counts_match_the_traffic_sent(
+    one_host: Deployment, tmp_path: Path
+) -> None:
+    report = run_report(one_host, tmp_path)
+    assert_counts(report, one_host.traffic)
+    endpoints = by_endpoint(report)
+    servers = endpoints[("compute", "GET", "/v2.1/servers/{id}")]
+    assert servers["requests"] == 75
+    assert servers["client_errors"] == 15
+    assert servers["client_error_ratio"] == pytest.approx(0.2)
+    crash = endpoints[("compute", "GET", "/v2.1/os-crash")]
+    assert (crash["requests"], crash["server_errors"]) == (3, 3)
+    assert crash["exceptions"] == 3
+    create = endpoints[("compute", "POST", "/v2.1/servers")]
+    assert create["bytes_in"] == 20 * 26 + 8 * 13
+    assert report["dropped_samples"] == {}
+
+
+def test_quantiles_within_one_bucket(
+    one_host: Deployment, tmp_path: Path
+) -> None:
+    endpoints = by_endpoint(run_report(one_host, tmp_path))
+    for key, durations in one_host.traffic.durations.items():
+        for q, field in ((0.5, "p50_seconds"), (0.95, "p95_seconds"),
+                         (0.99, "p99_seconds")):
+            reported = bucket_index(endpoints[key][field], BOUNDS)
+            true = bucket_index(true_quantile(durations, q), BOUNDS)
+            assert abs(reported - true) <= 1, (key, field)
+
+
+def test_busy_time_and_capacity(one_host: Deployment, tmp_path: Path) -> None:
+    report = run_report(one_host, tmp_path, "--workers", "compute=2x4")
+    seconds = report["seconds"]
+    endpoints = report["endpoints"]
+    busy = sum(e["concurrency"] for e in endpoints)
+    assert sum(e["busy_share"] for e in endpoints) == pytest.approx(1.0)
+    for endpoint in endpoints:
+        assert endpoint["request_rate"] == pytest.approx(
+            endpoint["requests"] / seconds)
+    [compute] = report["capacity"]
+    assert compute["service"] == "compute"
+    assert compute["workers"] == 8
+    assert compute["busy_workers"] == pytest.approx(busy)
+    assert compute["utilisation"] == pytest.approx(busy / 8)
+    assert compute["headroom_workers"] == pytest.approx(8 - busy)
+    rate = sum(e["request_rate"] for e in endpoints)
+    assert compute["saturation_rate"] == pytest.approx(rate * 8 / busy)
+    assert compute["workers_needed"] == math.ceil(busy / 0.7)
+    assert compute["growth_per_week"] is None  # range far below a day
+
+
+def test_report_sums_two_hosts(two_hosts: Deployment, tmp_path: Path) -> None:
+    per_host = [
+        sum(1 for line in c.scrape().splitlines()
+            if line.startswith("openstack_api_request_duration_seconds_count"))
+        for c in two_hosts.collectors
+    ]
+    assert per_host == [3, 3]  # (route, status) series on each host
+    report = run_report(two_hosts, tmp_path)
+    assert_counts(report, two_hosts.traffic)
+    servers = by_endpoint(report)[("compute", "GET", "/v2.1/servers/{id}")]
+    assert servers["requests"] == 65
+
+
+def test_service_filter(one_host: Deployment, tmp_path: Path) -> None:
+    report = run_report(one_host, tmp_path, "--service", "compute")
+    assert len(report["endpoints"]) == 5
+    status = cli.main([
+        "--prometheus", one_host.prometheus.url, "--service", "image",
+        "--start", f"{one_host.start:.3f}", "--end", f"{one_host.end:.3f}",
+        "--no-progress",
+    ])
+    assert status == 1
+
+
+def test_text_and_markdown_list_every_endpoint(
+    one_host: Deployment, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for fmt in ("table", "markdown", "csv"):
+        status = cli.main([
+            "--prometheus", one_host.prometheus.url, "--format", fmt,
+            "--start", f"{one_host.start:.3f}",
+            "--end", f"{one_host.end:.3f}", "--step", "2s", "--no-progress",
+        ])
+        assert status == 0
+        out = capsys.readouterr().out
+        for route in ("/v2.1/servers/{id}", "/v2.1/os-crash",
+                      "/v2.1/flavors/{flavor_id}"):
+            assert route in out, (fmt, route)
+    rows = out.strip().splitlines()
+    assert rows[0].startswith("service,method,route,requests,request_rate")
+    assert len(rows) == 1 + 5
