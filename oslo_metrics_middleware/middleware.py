@@ -70,9 +70,10 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         self.action_label: bool = self._option("action_label")
         self.microversion_label: bool = self._option("microversion_label")
         self.action_peek_bytes: int = self._option("action_peek_bytes")
+        max_label_values: int = self._option("max_label_values")
         self.extra_labels: extra.ExtraLabels | None = None
         if self.action_label or self.microversion_label:
-            self.extra_labels = extra.ExtraLabels(self._option("max_label_values"))
+            self.extra_labels = extra.ExtraLabels(max_label_values)
         self.sender = transport.get_sender(
             self._option("metrics_socket_file"),
             self._option("buffer_size"),

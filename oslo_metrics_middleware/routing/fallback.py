@@ -53,9 +53,9 @@ def template_segment(segment: str) -> str:
     if _VERSION.fullmatch(segment):
         return segment
     if _WORD.fullmatch(segment):
-        if _REQUEST_ID.fullmatch(segment):
-            return REQUEST_ID
         return ID if _looks_like_id(segment) else segment
+    if _REQUEST_ID.fullmatch(segment):
+        return REQUEST_ID
     if _looks_like_id(segment) and segment.replace("-", "").isalnum():
         return ID
     return NAME

@@ -1,0 +1,295 @@
+"""Each resolver on the environ its router leaves, and their precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import routes
+
+from oslo_metrics_middleware.routing import RouteResolver
+from oslo_metrics_middleware.routing import TemplateTable
+from oslo_metrics_middleware.routing import fallback
+from oslo_metrics_middleware.routing import read_table
+from oslo_metrics_middleware.routing.placement import PlacementResolver
+from oslo_metrics_middleware.routing.resolver import load_resolver
+
+UUID = "0a6e5bb3-3f4c-4b7e-9c0d-6c2a4d1f8e21"
+HEX32 = "3f4c4b7e9c0d6c2a4d1f8e210a6e5bb3"
+
+
+def env(path: str, script_name: str = "", **extra: Any) -> dict[str, Any]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": script_name,
+        "PATH_INFO": path,
+    }
+    environ.update(extra)
+    return environ
+
+
+def routes_match(path: str, *templates: str, singleton: bool = True) -> Any:
+    mapper = routes.Mapper()
+    for template in templates:
+        mapper.connect(template)
+    result = mapper.routematch(path)
+    return result[1] if result else None
+
+
+@pytest.mark.parametrize(
+    ("templates", "path", "script_name", "label"),
+    [
+        (
+            ["/{project_id:[0-9a-f-]+}/servers/{id}/action"],
+            f"/{HEX32}/servers/{UUID}/action",
+            "/v2.1",
+            "/v2.1/servers/{id}/action",
+        ),
+        (
+            ["/{project_id:[0-9a-f\\-]+}/volumes/:(id)"],
+            f"/{HEX32}/volumes/{UUID}",
+            "/v3",
+            "/v3/volumes/{id}",
+        ),
+        (
+            ["/routers/:(id).:(format)"],
+            f"/routers/{UUID}.json",
+            "/v2.0",
+            "/v2.0/routers/{id}",
+        ),
+        (
+            ["/qos/policies/:policy_id/bandwidth_limit_rules"],
+            f"/qos/policies/{UUID}/bandwidth_limit_rules",
+            "",
+            "/qos/policies/{policy_id}/bandwidth_limit_rules",
+        ),
+        (
+            ["/images/{image_id}/file"],
+            f"/images/{UUID}/file",
+            "/v2",
+            "/v2/images/{image_id}/file",
+        ),
+        (["/"], "/", "/v2.1", "/v2.1"),
+    ],
+)
+def test_routes_templates_under_their_mount(
+    templates: list[str], path: str, script_name: str, label: str
+) -> None:
+    route = routes_match(path, *templates)
+    assert route is not None
+    resolver = RouteResolver(50)
+    assert (
+        resolver.resolve(env(path, script_name, **{"routes.route": route}), 200)
+        == label
+    )
+
+
+def test_routes_without_a_match_is_unmatched_whatever_the_status() -> None:
+    resolver = RouteResolver(50)
+    assert (
+        resolver.resolve(env("/nope", **{"routes.route": None}), 200) == "__unmatched__"
+    )
+
+
+PLACEMENT_TABLE = [
+    "/",
+    "",
+    "/resource_providers",
+    "/resource_providers/{uuid}",
+    "/resource_providers/{uuid}/inventories/{resource_class}",
+    "/resource_providers/{uuid}/inventories",
+    "/traits/{name}",
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        ("/", "/placement"),
+        ("", "/placement"),
+        (f"/resource_providers/{UUID}", "/placement/resource_providers/{uuid}"),
+        (
+            f"/resource_providers/{UUID}/inventories/VCPU",
+            "/placement/resource_providers/{uuid}/inventories/{resource_class}",
+        ),
+        (
+            f"/resource_providers/{UUID}/inventories",
+            "/placement/resource_providers/{uuid}/inventories",
+        ),
+        ("/traits/CUSTOM_GOLD", "/placement/traits/{name}"),
+        ("/nothing/here", "__unmatched__"),
+    ],
+)
+def test_placement_labels_come_from_its_table(path: str, label: str) -> None:
+    resolver = PlacementResolver(PLACEMENT_TABLE)
+    environ = env(path, "/placement", **{"placement.context": object()})
+    assert resolver.resolve(environ, 200) == label
+    # Cached: the second answer is the same.
+    assert resolver.resolve(environ, 200) == label
+
+
+def test_placement_does_not_claim_requests_it_never_saw() -> None:
+    resolver = PlacementResolver(PLACEMENT_TABLE)
+    assert resolver.resolve(env("/traits/X"), 401) is None
+
+
+def test_placement_installed_table_is_used_by_default() -> None:
+    resolver = RouteResolver(50)
+    environ = env(f"/resource_providers/{UUID}/usages", **{"placement.context": 1})
+    assert resolver.resolve(environ, 200) == "/resource_providers/{uuid}/usages"
+
+
+class FakeRule:
+    rule = "/v3/users/<string:user_id>/groups/<group_id>"
+
+
+class FakeRequest:
+    url_rule = FakeRule()
+
+
+def test_flask_rule_from_a_live_request() -> None:
+    resolver = RouteResolver(50)
+    environ = env(
+        "/v3/users/x/groups/y", "/identity", **{"werkzeug.request": FakeRequest()}
+    )
+    assert (
+        resolver.resolve(environ, 200)
+        == "/identity/v3/users/{user_id}/groups/{group_id}"
+    )
+
+
+def test_flask_request_with_no_rule_is_unmatched() -> None:
+    resolver = RouteResolver(50)
+    assert (
+        resolver.resolve(env("/v3/x", **{"werkzeug.request": None}), 405)
+        == "__unmatched__"
+    )
+
+
+def test_pecan_context_ids_become_placeholders() -> None:
+    resolver = RouteResolver(50)
+    adhoc = {
+        "context": {"collection": "ports", "resource_id": "p1", "parent_id": None},
+        "pecan": {"routing_path": "/v2.0/ports/p1.json"},
+    }
+    environ = env(
+        "/v2.0/ports/p1.json", **{"pecan.locals": {}, "webob.adhoc_attrs": adhoc}
+    )
+    assert resolver.resolve(environ, 200) == "/v2.0/ports/{id}"
+
+
+def test_pecan_404_without_a_resource_is_unmatched() -> None:
+    resolver = RouteResolver(50)
+    environ = env("/v1/nodes/x", **{"pecan.locals": {}, "webob.adhoc_attrs": {}})
+    assert resolver.resolve(environ, 404) == "__unmatched__"
+    assert resolver.resolve(environ, 200) == "/v1/nodes/x"
+
+
+def test_operator_table_wins_over_routers(tmp_path: Path) -> None:
+    table_file = tmp_path / "routes.txt"
+    table_file.write_text(
+        "# nova, as operated here\n"
+        "/v2.1/os-keypairs/{name}\n"
+        "\n"
+        "/v2.1/servers/{id}  # show\n"
+    )
+    resolver = RouteResolver(50, route_table=read_table(str(table_file)))
+    route = routes_match(f"/servers/{UUID}", "/servers/{server}")
+    environ = env(f"/servers/{UUID}", "/v2.1", **{"routes.route": route})
+    assert resolver.resolve(environ, 200) == "/v2.1/servers/{id}"
+    assert (
+        resolver.resolve(env("/v2.1/os-keypairs/mykey"), 200)
+        == "/v2.1/os-keypairs/{name}"
+    )
+    assert resolver.resolve(env("/v2.1/flavors/m1.tiny"), 200) == "/v2.1/flavors/{name}"
+
+
+def test_route_table_rejects_lines_that_are_not_paths(tmp_path: Path) -> None:
+    table_file = tmp_path / "routes.txt"
+    table_file.write_text("/v1/ok\nservers/{id}\n")
+    with pytest.raises(ValueError, match=r"routes.txt:2: not a path template"):
+        read_table(str(table_file))
+
+
+def test_table_prefers_literal_segments_and_backtracks() -> None:
+    table = TemplateTable(["/a/{x}/c", "/a/b/d", "/a/{x}"])
+    assert table.match("/a/b/c") == "/a/{x}/c"
+    assert table.match("/a/b/d") == "/a/b/d"
+    assert table.match("/a/b") == "/a/{x}"
+    assert table.match("/a/b/e") is None
+    assert len(table) == 3
+
+
+def test_unclaimed_401_and_404_are_unmatched_others_fall_back() -> None:
+    resolver = RouteResolver(50)
+    assert resolver.resolve(env(f"/v3/volumes/{UUID}"), 401) == "__unmatched__"
+    assert resolver.resolve(env(f"/v3/volumes/{UUID}"), 404) == "__unmatched__"
+    assert resolver.resolve(env(f"/v3/volumes/{UUID}"), 500) == "/v3/volumes/{id}"
+
+
+class Plugin:
+    def resolve(self, environ: dict[str, Any], status: int) -> str | None:
+        return "/plugged" if environ["PATH_INFO"].startswith("/plug") else None
+
+
+def test_plugin_from_an_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    class EntryPoint:
+        def load(self) -> type[Plugin]:
+            return Plugin
+
+    def entry_points(group: str, name: str) -> list[EntryPoint]:
+        assert group == "oslo_metrics_middleware.route_resolvers"
+        return [EntryPoint()] if name == "mine" else []
+
+    monkeypatch.setattr("importlib.metadata.entry_points", entry_points)
+    resolver = RouteResolver(50, resolvers=("mine", "routes"))
+    assert resolver.resolve(env("/plug/in"), 200) == "/plugged"
+    assert resolver.resolve(env("/v1/other"), 200) == "/v1/other"
+    with pytest.raises(ValueError, match="no route resolver named 'absent'"):
+        load_resolver("absent")
+
+
+def test_builtin_resolvers_are_registered_entry_points() -> None:
+    from importlib import metadata
+
+    names = {
+        ep.name
+        for ep in metadata.entry_points(group="oslo_metrics_middleware.route_resolvers")
+    }
+    assert names == {"routes", "placement", "flask", "pecan"}
+
+
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        (f"/v2.1/{HEX32}/servers/{UUID}/action", "/v2.1/servers/{id}/action"),
+        (f"/v2.1/{UUID}/servers/detail", "/v2.1/servers/detail"),
+        ("/v2.1/os-aggregates/12", "/v2.1/os-aggregates/{id}"),
+        (
+            "/v2.1/flavors/m1.tiny/os-extra_specs/hw:cpu_policy",
+            "/v2.1/flavors/{name}/os-extra_specs/{name}",
+        ),
+        (
+            "/v2.1/os-instance-actions/req-" + UUID,
+            "/v2.1/os-instance-actions/{request_id}",
+        ),
+        ("/v3/users/" + "ab" * 32, "/v3/users/{id}"),
+        ("/v3/users/" + HEX32, "/v3/users/{id}"),
+        ("/v3/domains/default", "/v3/domains/default"),
+        (f"/v2.0/networks/{UUID}.json", "/v2.0/networks/{id}"),
+        ("/v3/scheduler-stats/host@backend#pool", "/v3/scheduler-stats/{name}"),
+        (f"/v1/AUTH_{HEX32}", "/v1/{account}"),
+        (
+            f"/v1/AUTH_{HEX32}/photos/2026/june/ü.jpg",
+            "/v1/{account}/{container}/{object}",
+        ),
+        ("/a/b/c/d/e/f/g/h/i/j", "/a/b/c/d/e/f/g/h/{tail}"),
+        (
+            "/v2/metadefs/namespaces/OS::Compute::Hypervisor",
+            "/v2/metadefs/namespaces/{name}",
+        ),
+    ],
+)
+def test_fallback_shapes(path: str, label: str) -> None:
+    assert fallback.normalise_path(path) == label

@@ -1,0 +1,161 @@
+"""The opt-in action and microversion labels, and the body read-ahead."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+import io
+from typing import Any
+
+import pytest
+import webob
+
+from oslo_metrics_middleware.body import PeekedInput
+from oslo_metrics_middleware.middleware import ConfigurationError
+from oslo_metrics_middleware.routing import extra
+from tests.unit.conftest import DatagramSink
+from tests.unit.conftest import call
+from tests.unit.conftest import environ
+from tests.unit.conftest import make_filter
+from tests.unit.conftest import rows
+
+ACTION_PATH = "/v2.1/servers/0a6e5bb3-3f4c-4b7e-9c0d-6c2a4d1f8e21/action"
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [
+        ("compute 2.79", "2.79"),
+        ("volume 3.0, placement 1.2", "3.0"),
+        ("2.1", "2.1"),
+        ("compute latest", "__other__"),
+        ("compute 2.79.1", "__other__"),
+        ("compute 02.1", "__other__"),
+        ("", "__other__"),
+        ("x" * 5000, "__other__"),
+    ],
+)
+def test_microversion_values(value: str, label: str) -> None:
+    assert extra.parse_microversion(value) == label
+
+
+def test_standard_microversion_header_wins_over_legacy() -> None:
+    env = {
+        "HTTP_X_OPENSTACK_NOVA_API_VERSION": "2.1",
+        "HTTP_OPENSTACK_API_VERSION": "compute 2.60",
+    }
+    assert extra.microversion_of(env) == "2.60"
+    assert extra.microversion_of({"HTTP_X_OPENSTACK_NOVA_API_VERSION": "2.5"}) == "2.5"
+    assert extra.microversion_of({}) == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "action"),
+    [
+        (b'{"os-start": null}', "os-start"),
+        (b' {\n "reboot": {"type": "HARD"}}', "reboot"),
+        (b'{"os-extend": {"new_size": 3}}', "os-extend"),
+        (b'{"createImage": {"name": "x"}}', "createImage"),
+        (b'{"a b": 1}', "__other__"),
+        (b'{"\\u0041": 1}', "__other__"),
+        (b'["reboot"]', "__other__"),
+        (b'{"' + b"x" * 100 + b'": 1}', "__other__"),
+        (b"not json", "__other__"),
+    ],
+)
+def test_action_names(body: bytes, action: str) -> None:
+    assert extra.action_of(body) == action
+
+
+def test_peeked_input_serves_the_whole_body_again() -> None:
+    body = b'{"reboot": 1}\nsecond line\nthird'
+    for reader in (
+        lambda stream: stream.read(),
+        lambda stream: stream.read(5) + stream.read(100) + stream.read(),
+        lambda stream: b"".join(iter(stream)),
+        lambda stream: b"".join(stream.readlines()),
+        lambda stream: stream.readline(3) + stream.readline() + stream.read(),
+    ):
+        stream = io.BytesIO(body)
+        head = stream.read(8)
+        assert reader(PeekedInput(stream, head)) == body
+
+
+def echo_body(env: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    body = webob.Request(env).body
+    start_response("202 Accepted", [])
+    return [body]
+
+
+def test_action_label_reads_ahead_without_taking_the_body(sink: DatagramSink) -> None:
+    mw = make_filter(echo_body, sink, action_label="true", action_peek_bytes="16")
+    body = b'{"os-migrateLive": {"host": "' + b"h" * 100 + b'"}}'
+    env = environ("POST", ACTION_PATH, body, HTTP_OPENSTACK_API_VERSION="compute 2.30")
+    assert call(mw, env) == ("202 Accepted", body)
+    call(mw, environ("POST", ACTION_PATH, b'{"reboot": {}}'))
+    call(mw, environ("POST", ACTION_PATH, b'{"\xff": 1}'))
+    call(mw, environ("GET", "/v2.1/servers"))
+    mw.sender.flush()
+    assert [row[8:] for row in rows(sink.messages())] == [
+        # The name does not end within the 16 bytes read ahead.
+        ["__other__", ""],
+        ["reboot", ""],
+        ["__other__", ""],
+        ["", ""],
+    ]
+
+
+def test_both_labels_with_cap_and_overflow_counter(sink: DatagramSink) -> None:
+    mw = make_filter(
+        echo_body,
+        sink,
+        action_label="true",
+        microversion_label="true",
+        max_label_values="1",
+    )
+    for name, version in (("reboot", "2.1"), ("os-stop", "2.2"), ("reboot", "2.1")):
+        env = environ(
+            "POST",
+            ACTION_PATH,
+            b'{"%s": null}' % name.encode(),
+            HTTP_OPENSTACK_API_VERSION=f"compute {version}",
+        )
+        call(mw, env)
+    mw.sender.flush()
+    messages = sink.messages()
+    assert [row[8:] for row in rows(messages)] == [
+        ["reboot", "2.1"],
+        ["__overflow__", "__overflow__"],
+        ["reboot", "2.1"],
+    ]
+    counters = {
+        m["name"]: m["action"]["value"] for m in messages if m["name"] != "batch"
+    }
+    assert counters == {
+        "openstack_api_metrics_action_overflow_total": 1,
+        "openstack_api_metrics_microversion_overflow_total": 1,
+    }
+
+
+def test_without_the_options_rows_keep_eight_fields(sink: DatagramSink) -> None:
+    mw = make_filter(echo_body, sink)
+    call(mw, environ("POST", ACTION_PATH, b'{"reboot": {}}'))
+    mw.sender.flush()
+    [row] = rows(sink.messages())
+    assert len(row) == 8
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("route_resolvers", "routes,nonexistent"),
+        ("route_table_file", "/nonexistent/routes.txt"),
+        ("action_peek_bytes", "1"),
+        ("max_label_values", "0"),
+        ("action_label", "perhaps"),
+    ],
+)
+def test_invalid_routing_options_name_the_option(
+    sink: DatagramSink, option: str, value: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=rf"\] {option}: "):
+        make_filter(echo_body, sink, **{option: value})
