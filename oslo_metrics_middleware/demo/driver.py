@@ -158,7 +158,7 @@ def run(requests: int, concurrency: int, serve: bool) -> int:
             if serve:
                 print(f"\nMetrics: {collector.metrics_url}")
                 print(f"API:     http://127.0.0.1:{port}/v2.1/servers")
-                print("Serving; press Ctrl-C to stop.")
+                print("Serving; press Ctrl-C to stop.", flush=True)
                 while True:
                     time.sleep(3600)
         except KeyboardInterrupt:

@@ -47,6 +47,7 @@ def test_demo_serve_stops_cleanly_on_ctrl_c() -> None:
         stderr=subprocess.DEVNULL,
         text=True,
         start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         assert process.stdout is not None
@@ -59,7 +60,7 @@ def test_demo_serve_stops_cleanly_on_ctrl_c() -> None:
         assert _listening(metrics_port) and _listening(api_port)
         # Ctrl-C reaches the whole foreground process group.
         os.killpg(process.pid, signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=60) == 0
         assert not _listening(metrics_port)
         assert not _listening(api_port)
         leftovers = subprocess.run(
