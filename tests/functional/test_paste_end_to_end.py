@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-import io
 import time
 from typing import Any
 
@@ -14,6 +13,8 @@ import pytest
 from oslo_metrics_middleware.collector.process import CollectorProcess
 from oslo_metrics_middleware.demo.sample_api import DemoError
 from tests.conftest import PASTE_SAMPLE
+from tests.wsgi import call
+from tests.wsgi import environ
 
 SERVER = "00000000-0000-0000-0000-00000000000a"
 MISSING = "ffffffff-0000-0000-0000-00000000000a"
@@ -22,26 +23,7 @@ ACTION = b'{"os-stop": null}'
 
 
 def _serve(app: Callable[..., Any], method: str, path: str, body: bytes = b"") -> str:
-    env: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8774",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": io.StringIO(),
-        "CONTENT_LENGTH": str(len(body)) if body else "",
-    }
-    status: list[str] = []
-    result = app(env, lambda s, h, e=None: status.append(s))
-    try:
-        b"".join(result)
-    finally:
-        getattr(result, "close", lambda: None)()
-    return status[0]
+    return call(app, environ(method, path, body))[0]
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

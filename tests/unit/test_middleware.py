@@ -16,10 +16,10 @@ from oslo_metrics_middleware.demo import sample_api
 from oslo_metrics_middleware.middleware import ConfigurationError
 from tests.conftest import PASTE_SAMPLE
 from tests.unit.conftest import DatagramSink
-from tests.unit.conftest import call
-from tests.unit.conftest import environ
 from tests.unit.conftest import make_filter
 from tests.unit.conftest import rows
+from tests.wsgi import call
+from tests.wsgi import environ
 
 SERVER = "00000000-0000-0000-0000-000000000001"
 PROJECT = "0123456789abcdef0123456789abcdef"
