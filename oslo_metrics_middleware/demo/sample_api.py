@@ -77,7 +77,7 @@ def server_action(env: WSGIEnvironment, sr: StartResponse, id: str, **_: str) ->
     env["wsgi.input"].read(length)
     if id not in KNOWN_SERVERS:
         return _json(sr, "404 Not Found", {"itemNotFound": {"code": 404}})
-    sr("202 Accepted", [("Content-Length", "0")])
+    sr("202 Accepted", [("Content-Type", "text/plain"), ("Content-Length", "0")])
     return []
 
 
