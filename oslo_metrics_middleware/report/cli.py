@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="RFC 3339, Unix seconds or now (default)")
     window.add_argument("--step", help="graph resolution (default: range/"
                         f"{GRAPH_POINTS}, at least {MIN_STEP:.0f}s)")
+    window.add_argument("--scrape-interval", default="15s",
+                        help="Prometheus' scrape interval; graph windows "
+                        "span at least 4 of them (default: %(default)s)")
     record = parser.add_argument_group("recording (--scrape)")
     record.add_argument("--interval", default="15s",
                         help="time between scrapes (default: %(default)s)")
@@ -147,7 +150,10 @@ def _from_prometheus(args: argparse.Namespace) -> RawData:
             else max(MIN_STEP, math.ceil(span / GRAPH_POINTS)))
     step = min(step, span)
     client = prometheus.PrometheusClient(args.prometheus, args.timeout)
-    source = prometheus.PrometheusSource(client, args.service)
+    source = prometheus.PrometheusSource(
+        client, args.service,
+        _duration("--scrape-interval", args.scrape_interval),
+    )
     bar = _progress(args, "querying")
     try:
         return source.fetch(start, end, step, bar)

@@ -183,9 +183,10 @@ class PrometheusSource:
 
     def __init__(
         self, client: PrometheusClient, services: list[str],
-        parallel: int = 4,
+        scrape_interval: float = 15.0, parallel: int = 4,
     ) -> None:
         self.client = client
+        self.scrape_interval = scrape_interval
         self.matchers = label_matchers(services)
         self.parallel = parallel
 
@@ -256,15 +257,19 @@ class PrometheusSource:
         ]
 
     def _step_jobs(self, raw: RawData) -> list[Fetch]:
-        window = promql_duration(raw.step)
+        # increase() needs two samples in its window, so a step shorter than
+        # a few scrape intervals reads a longer window, scaled to one step.
+        seconds = max(raw.step, 4 * self.scrape_interval)
+        window = promql_duration(seconds)
+        scale = f"{raw.step / seconds:.6g} * " if seconds > raw.step else ""
         queries: list[tuple[str, Callable[[Matrix], None]]] = [
-            (f"sum by ({ENDPOINT}, status) (increase("
+            (f"{scale}sum by ({ENDPOINT}, status) (increase("
              f"{_selector(DURATION + '_count', self.matchers)}[{window}]))",
              lambda m: _steps_by_status(raw, m)),
-            (f"sum by ({ENDPOINT}, le) (increase("
+            (f"{scale}sum by ({ENDPOINT}, le) (increase("
              f"{_selector(DURATION + '_bucket', self.matchers)}[{window}]))",
              lambda m: _steps_buckets(raw, m)),
-            (f"sum by ({ENDPOINT}) (increase("
+            (f"{scale}sum by ({ENDPOINT}) (increase("
              f"{_selector(DURATION + '_sum', self.matchers)}[{window}]))",
              lambda m: _steps_busy(raw, m)),
         ]

@@ -183,6 +183,14 @@ class PrometheusServer:
                                     timeout=10) as page:
             return list(json.load(page)["data"]["result"])
 
+    def wait_for_targets(self, count: int, timeout: float = 30.0) -> None:
+        """Until every target has been scraped once (discovery takes ~5 s)."""
+
+        def scraped() -> bool:
+            return len(self.query("up == 1")) == count
+
+        wait_for(scraped, timeout, f"{count} targets up")
+
     def wait_for_count(self, expected: int, timeout: float = 30.0) -> None:
         """Until Prometheus has scraped ``expected`` requests in total."""
         promql = "sum(openstack_api_request_duration_seconds_count)"
@@ -232,6 +240,14 @@ ONE_HOST_PLAN = {"show": 60, "missing": 15, "detail": 25, "create": 20,
                  "bad": 8, "crash": 3, "flavor": 30}
 
 
+ROUNDS = 3
+
+
+def _share(count: int, plan_round: int) -> int:
+    """Round ``plan_round``'s part of ``count``; the rounds add up to it."""
+    return (count * (plan_round + 1)) // ROUNDS - (count * plan_round) // ROUNDS
+
+
 def _deploy(workdir: Path, plans: list[dict[str, int]]) -> Iterator[Deployment]:
     collectors = [CollectorProcess(workdir=workdir / f"host{n}")
                   for n in range(len(plans))]
@@ -243,10 +259,17 @@ def _deploy(workdir: Path, plans: list[dict[str, int]]) -> Iterator[Deployment]:
         prometheus = PrometheusServer(
             workdir, [f"127.0.0.1:{c.port}" for c in collectors])
         prometheus.start()
+        prometheus.wait_for_targets(len(collectors))
         start = time.time() - 1
         traffic = Traffic()
-        for collector, plan in zip(collectors, plans, strict=True):
-            traffic = traffic.add(send_traffic(collector.socket_path, plan))
+        # Rounds a few scrapes apart, so the graphs see requests arrive.
+        for plan_round in range(ROUNDS):
+            for collector, plan in zip(collectors, plans, strict=True):
+                share = {name: _share(count, plan_round)
+                         for name, count in plan.items()}
+                traffic = traffic.add(
+                    send_traffic(collector.socket_path, share))
+            time.sleep(1.5)
         prometheus.wait_for_count(sum(traffic.requests.values()))
         yield Deployment(prometheus, collectors, traffic, start,
                          time.time())

@@ -1,0 +1,64 @@
+"""The HTML report rendered by headless Chromium, graphs included."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import shutil
+
+import pytest
+
+from oslo_metrics_middleware.report import cli
+from oslo_metrics_middleware.report import html_report
+from tests.report.conftest import Deployment
+from tests.report.conftest import read_png
+from tests.report.conftest import screenshot
+
+pytestmark = pytest.mark.timeout(150)
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def count_pixels(rows: list[bytes], color: str, tolerance: int = 40) -> int:
+    red, green, blue = _rgb(color)
+    found = 0
+    for row in rows:
+        for x in range(0, len(row), 3):
+            if (abs(row[x] - red) + abs(row[x + 1] - green)
+                    + abs(row[x + 2] - blue)) <= tolerance:
+                found += 1
+    return found
+
+
+def test_html_renders_with_graphs(one_host: Deployment, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    status = cli.main([
+        "--prometheus", one_host.prometheus.url,
+        "--start", f"{one_host.start:.3f}", "--end", f"{one_host.end:.3f}",
+        "--step", "1s", "--scrape-interval", "1s", "--workers", "compute=2x4",
+        "--format", "html",
+        "--output", str(page), "--no-progress",
+    ])
+    assert status == 0
+    document = page.read_text()
+    # Self-contained: no scripts, nothing fetched from elsewhere.
+    assert "<script" not in document
+    assert "src=" not in document and "href=" not in document
+    assert document.count('<svg class="graph latency"') == 5
+    assert document.count('<svg class="graph traffic"') == 5
+    assert document.count('<svg class="graph busy"') == 1
+    assert document.count('data-series="p95"') >= 5
+
+    png = tmp_path / "report.png"
+    screenshot(page, png, tmp_path)
+    keep = os.environ.get("REPORT_SCREENSHOT_DIR")
+    if keep:
+        shutil.copy(png, Path(keep) / "report.png")
+    width, height, rows = read_png(png)
+    assert (width, height) == (1400, 2000)
+    # Each graph line is drawn in its own colour; Chromium painted them.
+    for color in (html_report.P50, html_report.P95, html_report.P99,
+                  html_report.RATE, html_report.SERVER_ERRORS):
+        assert count_pixels(rows, color) > 100, color
