@@ -71,6 +71,7 @@ class Client:
         if body is not None:
             request.body = json.dumps(body).encode()
         response = request.get_response(self.app)
+        assert response.body is not None  # read and closed, as a server would
         self.seen.append((method, response.status_int))
         return response
 
