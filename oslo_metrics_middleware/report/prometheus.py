@@ -58,11 +58,16 @@ class PrometheusClient:
         self.timeout = timeout
 
     def _call(self, path: str, params: dict[str, str]) -> Any:
-        body = urllib.parse.urlencode(params).encode()
-        request = urllib.request.Request(  # noqa: S310 - http(s) checked
-            f"{self.url}{path}", data=body, method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
+        # POST keeps long queries out of URL limits; label values is GET only.
+        encoded = urllib.parse.urlencode(params)
+        if path.startswith("/api/v1/label/"):
+            request = urllib.request.Request(  # noqa: S310 - http(s) checked
+                f"{self.url}{path}?{encoded}")
+        else:
+            request = urllib.request.Request(  # noqa: S310 - http(s) checked
+                f"{self.url}{path}", data=encoded.encode(), method="POST",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
         try:
             with urllib.request.urlopen(  # noqa: S310 - http(s) checked
                 request, timeout=self.timeout

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 
 from oslo_metrics_middleware.report.prometheus import PrometheusClient
-from tests.report.conftest import Deployment
 from tests.report.conftest import REPO
+from tests.report.conftest import Deployment
 
 pytestmark = pytest.mark.timeout(60)
 PROMETHEUS_DIR = REPO / "etc" / "prometheus"
