@@ -13,10 +13,10 @@ from oslo_metrics_middleware.body import PeekedInput
 from oslo_metrics_middleware.middleware import ConfigurationError
 from oslo_metrics_middleware.routing import extra
 from tests.unit.conftest import DatagramSink
-from tests.unit.conftest import call
-from tests.unit.conftest import environ
 from tests.unit.conftest import make_filter
 from tests.unit.conftest import rows
+from tests.wsgi import call
+from tests.wsgi import environ
 
 ACTION_PATH = "/v2.1/servers/0a6e5bb3-3f4c-4b7e-9c0d-6c2a4d1f8e21/action"
 
