@@ -1,0 +1,114 @@
+"""Capacity arithmetic, quantiles, durations, query text and scrape files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from oslo_metrics_middleware.report import capacity
+from oslo_metrics_middleware.report import scrape
+from oslo_metrics_middleware.report.histogram import bucket_index
+from oslo_metrics_middleware.report.histogram import quantile
+from oslo_metrics_middleware.report.prometheus import exact_increase
+from oslo_metrics_middleware.report.timeparse import parse_duration
+from oslo_metrics_middleware.report.timeparse import parse_instant
+
+DAY = 86400.0
+
+
+def test_quantile_interpolates_like_histogram_quantile() -> None:
+    buckets = [(0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (math.inf, 100.0)]
+    assert quantile(0.5, buckets) == pytest.approx(0.1)
+    assert quantile(0.7, buckets) == pytest.approx(0.3)
+    assert quantile(0.95, buckets) == pytest.approx(0.75)
+    assert bucket_index(0.3, [0.1, 0.5, 1.0, math.inf]) == 1
+
+
+def test_durations_and_instants() -> None:
+    assert parse_duration("7d") == 7 * DAY
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("0.5s") == 0.5
+    assert parse_instant("-1h", now=10_000) == 6400
+    assert parse_instant("1970-01-02T00:00:00Z", now=0) == DAY
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("7 days")
+
+
+def test_workers_and_capacity_figures() -> None:
+    assert capacity.parse_workers("compute=4x8") == ("compute", 32)
+    assert capacity.parse_workers("image=6") == ("image", 6)
+    service = capacity.ServiceCapacity(
+        service="compute", request_rate=100.0, busy_workers=8.0,
+        peak_busy_workers=12.0, workers=32, target_utilisation=0.7,
+        trend=None, end=0.0,
+    )
+    assert service.utilisation == 0.25
+    assert service.peak_utilisation == 0.375
+    assert service.headroom_workers == 24.0
+    assert service.saturation_rate == 400.0  # 32 workers / 80 ms each
+    assert service.workers_needed == 12  # ceil(8 / 0.7)
+    assert service.runs_out_at is None
+
+
+def test_trend_and_run_out_date() -> None:
+    times = [i * DAY / 4 for i in range(29)]  # 7 days, every 6 hours
+    busy = [10 + t / DAY for t in times]  # +1 busy worker a day
+    trend = capacity.fit_trend(times, busy)
+    assert trend is not None
+    assert trend.slope_per_day == pytest.approx(1.0)
+    assert trend.level_at_end == pytest.approx(17.0)
+    assert trend.growth_per_week() == pytest.approx(7 / 17)
+    service = capacity.ServiceCapacity(
+        service="compute", request_rate=1.0, busy_workers=13.5,
+        peak_busy_workers=17.0, workers=20, target_utilisation=0.9,
+        trend=trend, end=times[-1],
+    )
+    assert service.exceeds_target_at == pytest.approx(times[-1] + DAY)
+    assert service.runs_out_at == pytest.approx(times[-1] + 3 * DAY)
+    assert capacity.fit_trend(times[:4], busy[:4]) is None  # too short
+
+
+def test_exact_increase_query_falls_back_for_restarted_hosts() -> None:
+    steady = exact_increase("x_count", "route", 3600, "", [])
+    assert steady == ("sum by (route) (((x_count - x_count offset 3600000ms)"
+                      " >= 0) or x_count)")
+    mixed = exact_increase("x_count", "route", 60, 'service=~"compute"',
+                           ["10.0.0.1:9"])
+    assert 'x_count{service=~"compute",instance!~"10\\\\.0\\\\.0\\\\.1:9"}' \
+        in mixed
+    assert mixed.endswith(
+        ' or increase(x_count{service=~"compute",'
+        'instance=~"10\\\\.0\\\\.0\\\\.1:9"}[60000ms]))')
+
+
+def _sample(route: str, status: str, value: float) -> list[object]:
+    return ["openstack_api_request_duration_seconds_count",
+            {"service": "compute", "method": "GET", "route": route,
+             "status": status}, value]
+
+
+def test_scrape_file_counts_resets_and_born_series(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    records = [
+        {"format": scrape.FORMAT, "version": 1, "targets": ["a"],
+         "interval": 10},
+        {"tick": 0, "time": 0, "target": "a",
+         "samples": [_sample("/x", "200", 100)]},
+        {"tick": 1, "time": 10, "target": "a",
+         "samples": [_sample("/x", "200", 130), _sample("/y", "503", 4)]},
+        # the collector restarted: /x counts from zero again
+        {"tick": 2, "time": 20, "target": "a",
+         "samples": [_sample("/x", "200", 5), _sample("/y", "503", 6)]},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    raw = scrape.load(path)
+    assert (raw.start, raw.end, raw.step) == (0, 20, 10)
+    x = raw.totals[("compute", "GET", "/x")]
+    y = raw.totals[("compute", "GET", "/y")]
+    assert dict(x.requests_by_status) == {"200": 35}
+    assert dict(y.requests_by_status) == {"503": 6}
+    assert raw.steps[("compute", "GET", "/x")].requests == [30, 5]
+    assert raw.steps[("compute", "GET", "/y")].server_errors == [4, 2]
