@@ -158,6 +158,9 @@ def run(requests: int, concurrency: int, serve: bool) -> int:
             if serve:
                 print(f"\nMetrics: {collector.metrics_url}")
                 print(f"API:     http://127.0.0.1:{port}/v2.1/servers")
+                print("Report:  oslo-metrics-middleware report --scrape "
+                      f"{collector.metrics_url} --interval 5s --duration 5m "
+                      "--format html --output api-report.html")
                 print("Serving; press Ctrl-C to stop.", flush=True)
                 while True:
                     time.sleep(3600)
