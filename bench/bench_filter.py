@@ -326,7 +326,7 @@ def main() -> None:
                 f"  {name:20s} {median * 1e6:7.2f} us"
                 f"   added {added * 1e6:6.2f} us  {ratio}"
             )
-    sent = args.rounds * args.requests * (len(cases) - 1)
+    sent = args.rounds * args.requests * sum("this filter" in v for v in cases.values())
     print(
         f"\nthis filter's samples: {sent} sent, {delivered:.0f} delivered, "
         f"{dropped:.0f} dropped and counted (the loop outruns the daemon)"
