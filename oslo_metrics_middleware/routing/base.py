@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from typing import Protocol
 
 from oslo_metrics_middleware.routing import fallback
+from oslo_metrics_middleware.routing import labels
+from oslo_metrics_middleware.routing import template
 
 # Cached templates: the key space is bounded by the routers' tables, except
 # where a key holds a raw path, so a full cache is simply emptied.
@@ -26,8 +29,14 @@ class Resolver(Protocol):
     def resolve(self, environ: dict[str, Any], status: int) -> str | None: ...
 
 
-def store(cache: dict[Any, str], key: Any, value: str) -> None:
-    """Put ``value`` in a bounded cache."""
+def store(cache: dict[Any, Any], key: Any, value: Any, raw_path: str = "") -> None:
+    """Put ``value`` in a bounded cache.
+
+    ``raw_path`` is the request path held in ``key``, if any: a key with a
+    very long path is not kept, so one request cannot pin kilobytes.
+    """
+    if len(raw_path) > MAX_CACHED_PATH:
+        return
     if len(cache) >= CACHE_SIZE:
         cache.clear()
     cache[key] = value
@@ -45,6 +54,29 @@ class MountPrefixes:
             prefix = fallback.normalise_path(script_name)
             if prefix == "/":
                 prefix = ""
-            if len(script_name) <= MAX_CACHED_PATH:
-                store(self._cache, script_name, prefix)
+            store(self._cache, script_name, prefix, raw_path=script_name)
         return prefix
+
+
+class MountedTemplates:
+    """Labels from a router's own template and the mount point it sits at.
+
+    Cached by ``(SCRIPT_NAME, raw template)``: both come from bounded
+    sets (mount points and route tables), so the cache stays small.
+    """
+
+    def __init__(self, clean: Callable[[str], str]) -> None:
+        self._clean = clean
+        self._cache: dict[tuple[str, str], str] = {}
+        self._prefix = MountPrefixes()
+
+    def __call__(self, script_name: str, raw_template: str) -> str:
+        key = (script_name, raw_template)
+        label = self._cache.get(key)
+        if label is None:
+            cleaned = self._clean(raw_template)
+            label = labels.bounded(
+                template.join_mount(self._prefix(script_name), cleaned)
+            )
+            store(self._cache, key, label)
+        return label

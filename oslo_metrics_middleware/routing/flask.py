@@ -52,8 +52,7 @@ class FlaskResolver:
     """``/v3/users/<string:user_id>`` becomes ``/v3/users/{user_id}``."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], str] = {}
-        self._prefix = base.MountPrefixes()
+        self._templates = base.MountedTemplates(template.clean_flask_rule)
         connect_receiver()
 
     def resolve(self, environ: dict[str, Any], status: int) -> str | None:
@@ -67,13 +66,7 @@ class FlaskResolver:
                 # Flask was imported after the filter was built.
                 connect_receiver()
                 return labels.UNMATCHED
-        key = (environ.get("SCRIPT_NAME", ""), rule)
-        cached = self._cache.get(key)
-        if cached is None:
-            cleaned = template.clean_flask_rule(rule)
-            cached = labels.bounded(template.join_mount(self._prefix(key[0]), cleaned))
-            base.store(self._cache, key, cached)
-        return cached
+        return self._templates(environ.get("SCRIPT_NAME", ""), rule)
 
 
 def _live_rule(request: Any) -> str | None:

@@ -56,8 +56,7 @@ class PecanResolver:
             cached = labels.bounded(
                 template.join_mount(self._prefix(key[0]), _template(*key[1:]))
             )
-            if len(path) <= base.MAX_CACHED_PATH:
-                base.store(self._cache, key, cached)
+            base.store(self._cache, key, cached, raw_path=path)
         return cached
 
 

@@ -46,8 +46,7 @@ class PlacementResolver:
         cached = self._cache.get(key)
         if cached is None:
             cached = self._match(*key)
-            if len(key[1]) <= base.MAX_CACHED_PATH:
-                base.store(self._cache, key, cached)
+            base.store(self._cache, key, cached, raw_path=key[1])
         return cached
 
     def _match(self, script_name: str, path: str) -> str:

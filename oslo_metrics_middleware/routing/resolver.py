@@ -38,10 +38,6 @@ DEFAULT_RESOLVERS = ("routes", "placement", "flask", "pecan")
 # rejections arrive before routing, and a 404 matched nothing.
 UNROUTED_STATUSES = frozenset({401, 404})
 
-# Kept for callers of the earlier single-module resolver.
-CACHE_SIZE = base.CACHE_SIZE
-MAX_CACHED_PATH = base.MAX_CACHED_PATH
-
 
 def load_resolver(name: str) -> base.Resolver:
     """A built-in resolver, or a plug-in's from its entry point.
@@ -104,6 +100,5 @@ class RouteResolver:
         cached = self._path_cache.get(path)
         if cached is None:
             cached = labels.bounded(fallback.normalise_path(path))
-            if len(path) <= MAX_CACHED_PATH:
-                base.store(self._path_cache, path, cached)
+            base.store(self._path_cache, path, cached, raw_path=path)
         return cached

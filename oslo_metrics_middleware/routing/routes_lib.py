@@ -20,8 +20,7 @@ class RoutesResolver:
     """Template from the ``routes.route`` that RoutesMiddleware left."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], str] = {}
-        self._prefix = base.MountPrefixes()
+        self._templates = base.MountedTemplates(template.clean_routepath)
 
     def resolve(self, environ: dict[str, Any], status: int) -> str | None:
         if "routes.route" not in environ:
@@ -29,10 +28,4 @@ class RoutesResolver:
         routepath = getattr(environ["routes.route"], "routepath", None)
         if not isinstance(routepath, str):
             return labels.UNMATCHED
-        key = (environ.get("SCRIPT_NAME", ""), routepath)
-        cached = self._cache.get(key)
-        if cached is None:
-            cleaned = template.clean_routepath(routepath)
-            cached = labels.bounded(template.join_mount(self._prefix(key[0]), cleaned))
-            base.store(self._cache, key, cached)
-        return cached
+        return self._templates(environ.get("SCRIPT_NAME", ""), routepath)

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 import re
 
+from oslo_metrics_middleware.routing import base
+
 _PLACEHOLDER = re.compile(r"\{[^{}/]*\}")
 
 
@@ -111,12 +113,5 @@ class OperatorTableResolver:
         except KeyError:
             pass
         found = self._table.match(path)
-        if len(path) <= _MAX_CACHED_PATH:
-            if len(self._cache) >= _CACHE_SIZE:
-                self._cache.clear()
-            self._cache[path] = found
+        base.store(self._cache, path, found, raw_path=path)
         return found
-
-
-_CACHE_SIZE = 4096
-_MAX_CACHED_PATH = 1024
