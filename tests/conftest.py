@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from oslo_metrics_middleware import assets
 from oslo_metrics_middleware.collector.process import CollectorProcess
 
 REPO = Path(__file__).resolve().parent.parent
-PASTE_SAMPLE = REPO / "api-paste.ini.sample"
+PASTE_SAMPLE = assets.path(assets.PASTE_SAMPLE)
 
 
 @pytest.fixture

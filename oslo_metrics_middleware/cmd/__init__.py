@@ -4,7 +4,29 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 import sys
+from typing import Any
+
+PROG = "oslo-metrics-middleware"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports unknown arguments with the usage of the command that got them.
+
+    argparse hands a subcommand's leftovers to the top-level parser, whose
+    error then shows the wrong usage; here each level checks its own.  A
+    passthrough command (``collector``, ``report``) keeps its leftovers for
+    the program it hands them to.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and not getattr(parsed, "passthrough", False):
+            self.error("unrecognized arguments: " + " ".join(extras))
+        return parsed, extras
 
 
 def _collector(args: argparse.Namespace, extra: list[str]) -> int:
@@ -15,8 +37,14 @@ def _collector(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _demo(args: argparse.Namespace, extra: list[str]) -> int:
-    from oslo_metrics_middleware.demo import driver
-
+    try:
+        from oslo_metrics_middleware.demo import driver
+    except ImportError as exc:
+        return _fail(
+            "demo",
+            f"{exc.name} is not installed; the demo needs the demo extra: "
+            "pip install 'oslo-metrics-middleware[demo]'",
+        )
     return driver.run(
         requests=args.requests, concurrency=args.concurrency, serve=args.serve
     )
@@ -28,25 +56,67 @@ def _report(args: argparse.Namespace, extra: list[str]) -> int:
     return cli.main(extra)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="oslo-metrics-middleware",
-        description="API request metrics for OpenStack services.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+def _assets(args: argparse.Namespace, extra: list[str]) -> int:
+    from oslo_metrics_middleware import assets
 
+    try:
+        if args.write is None:
+            paths = [assets.path(name) for name in assets.names()]
+        else:
+            paths = assets.write(args.write, overwrite=args.force)
+    except assets.AssetError as exc:
+        return _fail("assets", str(exc))
+    print("\n".join(str(path) for path in paths))
+    return 0
+
+
+def _fail(command: str, message: str) -> int:
+    sys.stderr.write(f"{PROG} {command}: error: {message}\n")
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="API request metrics for OpenStack services.",
+        allow_abbrev=False,
+    )
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", title="commands"
+    )
+    _add_collector(commands)
+    _add_demo(commands)
+    _add_report(commands)
+    _add_assets(commands)
+    return parser
+
+
+def _add_collector(commands: argparse._SubParsersAction[_Parser]) -> None:
     collector = commands.add_parser(
         "collector",
-        help="run the oslo.metrics daemon with the API metrics loaded",
+        allow_abbrev=False,
+        usage="%(prog)s [-h] [--config-file FILE] [DAEMON-OPTION ...]",
+        help="run the per-host collector that Prometheus scrapes",
         description="Run the upstream oslo.metrics daemon with this "
-        "project's metric definitions. Every other argument goes to the "
-        "daemon, e.g. --config-file with an [oslo_metrics] section.",
+        "project's metric definitions loaded: it receives the samples of "
+        "every API process on the host over its unix socket and serves "
+        "them on /metrics. Every other argument goes to the daemon "
+        "(oslo.config: --config-file with an [oslo_metrics] section, "
+        "--config-dir, --debug, --log-file).",
     )
     collector.set_defaults(handler=_collector, passthrough=True)
 
+
+def _add_demo(commands: argparse._SubParsersAction[_Parser]) -> None:
     demo = commands.add_parser(
         "demo",
+        allow_abbrev=False,
         help="measure a sample API end to end and print a per-endpoint table",
+        description="Start a collector and a sample compute API (a paste "
+        "pipeline with the metrics filter first) on loopback, send requests "
+        "to it, and print the latency, errors and sizes per endpoint that "
+        "the collector measured. Needs the demo extra: "
+        "pip install 'oslo-metrics-middleware[demo]'.",
     )
     demo.add_argument(
         "--requests",
@@ -63,19 +133,47 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--serve",
         action="store_true",
-        help="keep the API and collector running afterwards",
+        help="keep the API and collector running until Ctrl-C or SIGTERM",
     )
     demo.set_defaults(handler=_demo, passthrough=False)
 
+
+def _add_report(commands: argparse._SubParsersAction[_Parser]) -> None:
+    # The report parses its own options (and --help) in report.cli.
     report = commands.add_parser(
         "report",
         add_help=False,
+        allow_abbrev=False,
         help="per-endpoint latency and capacity report from Prometheus "
         "or from scrapes of the collectors",
-        description="See 'oslo-metrics-middleware report --help'.",
     )
     report.set_defaults(handler=_report, passthrough=True)
-    return parser
+
+
+def _add_assets(commands: argparse._SubParsersAction[_Parser]) -> None:
+    assets = commands.add_parser(
+        "assets",
+        allow_abbrev=False,
+        help="list or copy the operator files shipped in the package",
+        description="Print the installed paths of the files operators "
+        "deploy: sample paste pipeline and configurations, the collector's "
+        "systemd unit, the Grafana dashboard and the Prometheus recording "
+        "and alerting rules (with their promtool tests). With --write, "
+        "copy them below a folder instead, keeping their layout.",
+    )
+    assets.add_argument(
+        "--write",
+        type=Path,
+        metavar="DIR",
+        help="copy every file below DIR and print the copies' paths; "
+        "existing files are kept unless --force is given",
+    )
+    assets.add_argument(
+        "--force",
+        action="store_true",
+        help="with --write, replace files that already exist",
+    )
+    assets.set_defaults(handler=_assets, passthrough=False)
 
 
 def _positive(text: str) -> int:
@@ -91,8 +189,8 @@ def _positive(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and not args.passthrough:
-        parser.error("unrecognized arguments: " + " ".join(extra))
+    if args.command is None:
+        parser.error("a command is required: collector, demo, report or assets")
     try:
         return int(args.handler(args, extra))
     except KeyboardInterrupt:

@@ -12,7 +12,6 @@ import http.client
 import io
 import itertools
 import json
-from pathlib import Path
 import random
 import signal
 from socketserver import ThreadingMixIn
@@ -26,11 +25,12 @@ from wsgiref.simple_server import make_server
 
 from paste.deploy import loadapp
 
+from oslo_metrics_middleware import assets
 from oslo_metrics_middleware.collector.process import CollectorProcess
 from oslo_metrics_middleware.report import exposition
 from oslo_metrics_middleware.report import table
 
-PASTE_CONFIG = Path(__file__).with_name("api-paste.ini.sample")
+PASTE_CONFIG = assets.path(assets.PASTE_SAMPLE)
 PROJECT = "6f70656e737461636b20697320636f6f"
 SERVERS = [str(uuid.UUID(int=n)) for n in range(1, 51)]
 

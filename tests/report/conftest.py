@@ -24,9 +24,9 @@ import pytest
 
 from oslo_metrics_middleware.collector.process import CollectorProcess
 from oslo_metrics_middleware.collector.process import free_port
+from tests.conftest import PASTE_SAMPLE
 
 REPO = Path(__file__).resolve().parents[2]
-PASTE_SAMPLE = REPO / "api-paste.ini.sample"
 KNOWN_SERVER = "00000000-0000-0000-0000-000000000001"
 MISSING_SERVER = "ffffffff-0000-0000-0000-000000000000"
 

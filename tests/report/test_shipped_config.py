@@ -8,13 +8,13 @@ import subprocess
 
 import pytest
 
+from oslo_metrics_middleware import assets
 from oslo_metrics_middleware.report.prometheus import PrometheusClient
-from tests.report.conftest import REPO
 from tests.report.conftest import Deployment
 
 pytestmark = pytest.mark.timeout(60)
-PROMETHEUS_DIR = REPO / "etc" / "prometheus"
-DASHBOARD = REPO / "etc" / "grafana" / "openstack-api-endpoints.json"
+PROMETHEUS_DIR = assets.ROOT / "prometheus"
+DASHBOARD = assets.path("grafana/openstack-api-endpoints.json")
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:

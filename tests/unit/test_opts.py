@@ -6,6 +6,7 @@ from pathlib import Path
 import subprocess
 import sys
 
+from oslo_metrics_middleware import assets
 from oslo_metrics_middleware import opts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,5 +39,5 @@ def test_generated_sample_is_up_to_date(tmp_path: Path) -> None:
         ],
         check=True,
     )
-    shipped = REPO / "etc/oslo-metrics-middleware.conf.sample"
+    shipped = assets.path("oslo-metrics-middleware.conf.sample")
     assert generated.read_text() == shipped.read_text()

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from paste.deploy import loadapp
 
+from oslo_metrics_middleware import assets
 from tests.functional.apps import BUFFER_SIZE_ENV
 from tests.functional.apps import FLUSH_INTERVAL_ENV
 from tests.functional.apps import PID_HEADER
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
     from _typeshed.wsgi import WSGIEnvironment
 
-PASTE_SAMPLE = Path(__file__).resolve().parents[3] / "api-paste.ini.sample"
+PASTE_SAMPLE = assets.path(assets.PASTE_SAMPLE)
 
 
 def filter_options() -> dict[str, str]:
