@@ -119,7 +119,12 @@ class CollectorProcess:
             os.unlink(self.socket_path)
 
     def __enter__(self) -> CollectorProcess:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            # Ctrl-C or a failed start: leave nothing behind either way.
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(

@@ -13,9 +13,10 @@ import io
 import itertools
 import json
 import random
+import select
 import signal
+import socket
 from socketserver import ThreadingMixIn
-import sys
 import threading
 import time
 import uuid
@@ -29,6 +30,7 @@ from oslo_metrics_middleware import assets
 from oslo_metrics_middleware.collector.process import CollectorProcess
 from oslo_metrics_middleware.report import exposition
 from oslo_metrics_middleware.report import table
+from oslo_metrics_middleware.report.progress import ProgressBar
 
 PASTE_CONFIG = assets.path(assets.PASTE_SAMPLE)
 PROJECT = "6f70656e737461636b20697320636f6f"
@@ -82,19 +84,11 @@ def _request_plan(count: int, seed: int = 7) -> list[tuple[str, str, bytes]]:
     return plan
 
 
-def _progress(done: int, total: int) -> None:
-    width = 40
-    filled = width * done // total
-    sys.stderr.write(
-        f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} requests"
-    )
-    sys.stderr.flush()
-
-
 def _drive(port: int, plan: list[tuple[str, str, bytes]], concurrency: int) -> None:
     local = threading.local()
     done = itertools.count(1)
     lock = threading.Lock()
+    bar = ProgressBar(" ", unit="requests")
 
     def send(item: tuple[str, str, bytes]) -> None:
         if not hasattr(local, "conn"):
@@ -110,26 +104,68 @@ def _drive(port: int, plan: list[tuple[str, str, bytes]], concurrency: int) -> N
         finished = next(done)
         if finished % 25 == 0 or finished == len(plan):
             with lock:
-                _progress(finished, len(plan))
+                bar(finished, len(plan))
 
-    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(send, plan))
-    sys.stderr.write("\n")
+    pool = concurrent.futures.ThreadPoolExecutor(concurrency)
+    try:
+        for _ in pool.map(send, plan):
+            pass
+    finally:
+        # On Ctrl-C, drop the requests not yet sent instead of waiting.
+        pool.shutdown(cancel_futures=True)
+        bar.finish()
 
 
-def _stop_on_signals() -> None:
-    """Ctrl-C and SIGTERM end the demo cleanly, even where the shell that
-    started it set SIGINT to be ignored (a background job)."""
+class _StopSignals:
+    """Ctrl-C and SIGTERM end the demo, whichever thread they land on.
 
-    def interrupt(signum: int, frame: object) -> None:
+    Python runs signal handlers in the main thread only, and only once it
+    executes bytecode again: a signal the kernel delivers to the server's
+    thread does not interrupt a main thread blocked in ``sleep()``.  The
+    main thread therefore waits in ``select()`` on the wakeup socket, which
+    the interpreter writes to from whichever thread got the signal.  The
+    handlers are installed even where the starting shell ignores SIGINT (a
+    background job).  After the first signal further ones are ignored, so
+    they cannot break off the clean-up.
+    """
+
+    def __init__(self) -> None:
+        self._reader, self._writer = socket.socketpair()
+        self._writer.setblocking(False)
+        signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGINT, self._interrupt)
+        signal.signal(signal.SIGTERM, self._interrupt)
+
+    def _interrupt(self, signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, interrupt)
+    def wait(self) -> None:
+        """Block until a signal raises KeyboardInterrupt here."""
+        while True:
+            select.select([self._reader], [], [])
+            self._reader.recv(64)
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(-1)
+        self._reader.close()
+        self._writer.close()
 
 
 def run(requests: int, concurrency: int, serve: bool) -> int:
-    _stop_on_signals()
+    signals = _StopSignals()
+    try:
+        _run(signals, requests, concurrency, serve)
+    except KeyboardInterrupt:
+        print("\nStopping.")
+    finally:
+        signals.close()
+    return 0
+
+
+def _run(signals: _StopSignals, requests: int, concurrency: int,
+         serve: bool) -> None:
     print("Starting the collector (oslo.metrics daemon + API metrics)...")
     with CollectorProcess() as collector:
         app = loadapp(
@@ -162,11 +198,9 @@ def run(requests: int, concurrency: int, serve: bool) -> int:
                       f"{collector.metrics_url} --interval 5s --duration 5m "
                       "--format html --output api-report.html")
                 print("Serving; press Ctrl-C to stop.", flush=True)
-                while True:
-                    time.sleep(3600)
+                signals.wait()
         except KeyboardInterrupt:
             print("\nStopping.")
         finally:
             server.shutdown()
             server.server_close()
-    return 0

@@ -1,4 +1,5 @@
-"""A progress bar on stderr for queries and recordings that take a while."""
+"""One progress bar on stderr for everything that takes a while: the
+report's queries and recordings, the demo's requests."""
 
 from __future__ import annotations
 
@@ -7,25 +8,30 @@ from typing import TextIO
 
 
 class ProgressBar:
-    """``label [#####.....] done/total``, redrawn in place."""
+    """``label [#####.....] done/total unit``, redrawn in place.
+
+    Called as ``bar(done, total)``, so it fits any loop that counts.
+    """
 
     def __init__(self, label: str, stream: TextIO | None = None,
-                 width: int = 30) -> None:
+                 width: int = 30, unit: str = "") -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.width = width
+        self.unit = f" {unit}" if unit else ""
         self.drawn = False
 
     def __call__(self, done: int, total: int) -> None:
         filled = self.width * done // max(total, 1)
         self.stream.write(
             f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
-            f"{done}/{total}"
+            f"{done}/{total}{self.unit}"
         )
         self.stream.flush()
         self.drawn = True
 
     def finish(self) -> None:
+        """End the line the bar was drawn on, if it was drawn at all."""
         if self.drawn:
             self.stream.write("\n")
             self.stream.flush()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+import ctypes
 import os
+from pathlib import Path
 import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+
+import pytest
 
 DEMO = [sys.executable, "-m", "oslo_metrics_middleware.cmd", "demo"]
 
@@ -40,14 +45,41 @@ def _listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_demo_serve_stops_cleanly_on_ctrl_c() -> None:
+def _to_process_group(pid: int, signum: int) -> None:
+    """What Ctrl-C in a terminal does."""
+    os.killpg(pid, signum)
+
+
+def _to_another_thread(pid: int, signum: int) -> None:
+    """A process-directed signal may land on any thread; force the case
+    where it is not the main one."""
+    others = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+    assert others, "the serving demo runs a server thread"
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.tgkill(pid, others[0], signum) == 0, ctypes.get_errno()
+
+
+@pytest.mark.parametrize(
+    ("signum", "send"),
+    [
+        (signal.SIGINT, _to_process_group),
+        (signal.SIGINT, _to_another_thread),
+        (signal.SIGTERM, _to_another_thread),
+    ],
+    ids=["ctrl-c", "sigint-other-thread", "sigterm-other-thread"],
+)
+def test_demo_serve_stops_cleanly_on_ctrl_c(
+    tmp_path: Path, signum: int, send: Callable[[int, int], None]
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     process = subprocess.Popen(
         [*DEMO, "--requests", "50", "--serve"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
         start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(scratch)},
     )
     try:
         assert process.stdout is not None
@@ -58,15 +90,17 @@ def test_demo_serve_stops_cleanly_on_ctrl_c() -> None:
         metrics_port = int(re.search(r"Metrics: http://127.0.0.1:(\d+)", output)[1])  # type: ignore[index]
         api_port = int(re.search(r"API: +http://127.0.0.1:(\d+)", output)[1])  # type: ignore[index]
         assert _listening(metrics_port) and _listening(api_port)
-        # Ctrl-C reaches the whole foreground process group.
-        os.killpg(process.pid, signal.SIGINT)
+        assert list(scratch.iterdir()) != []  # the collector's folder
+        send(process.pid, signum)
         assert process.wait(timeout=60) == 0
+        assert "Stopping." in process.stdout.read()
         assert not _listening(metrics_port)
         assert not _listening(api_port)
         leftovers = subprocess.run(
             ["pgrep", "-s", str(process.pid)], capture_output=True, text=True
         )
         assert leftovers.stdout == ""
+        assert list(scratch.iterdir()) == []
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
