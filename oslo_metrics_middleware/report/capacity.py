@@ -12,6 +12,7 @@ import configparser
 import dataclasses
 import math
 from pathlib import Path
+import statistics
 
 from oslo_metrics_middleware.report.model import ReportError
 
@@ -102,13 +103,13 @@ def fit_trend(
         return None
     if points[-1][0] - points[0][0] < TREND_MIN_SPAN:
         return None
-    count = len(points)
-    mean_t = sum(t for t, _ in points) / count
-    mean_v = sum(v for _, v in points) / count
-    spread = sum((t - mean_t) ** 2 for t, _ in points)
-    slope = sum((t - mean_t) * (v - mean_v) for t, v in points) / spread
-    level = mean_v + slope * (points[-1][0] - mean_t)
-    return Trend(slope_per_day=slope * DAY, level_at_end=level)
+    # Seconds from the first point keep the fit away from 1e9-sized times.
+    first, last = points[0][0], points[-1][0]
+    slope, intercept = statistics.linear_regression(
+        [t - first for t, _ in points], [v for _, v in points]
+    )
+    return Trend(slope_per_day=slope * DAY,
+                 level_at_end=intercept + slope * (last - first))
 
 
 @dataclasses.dataclass
