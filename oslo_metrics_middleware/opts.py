@@ -76,7 +76,7 @@ METRICS_OPTS = [
         default=False,
         help="Also observe openstack_api_action_duration_seconds with a "
         "'microversion' label from the OpenStack-API-Version or legacy "
-        "X-OpenStack-*-API-Version request header (well-formed 'N.M' only, "
+        "X-OpenStack-<Service>-API-Version request header (well-formed 'N.M' only, "
         "'__other__' otherwise, '' when absent).",
     ),
     cfg.BoolOpt(

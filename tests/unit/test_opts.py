@@ -19,10 +19,11 @@ def test_list_opts_names_the_group_and_every_option() -> None:
     assert listed[0] is not opts.METRICS_OPTS[0]
 
 
-def test_every_option_is_in_the_configuration_reference() -> None:
+def test_the_configuration_reference_is_generated_from_every_option() -> None:
     reference = (REPO / "doc/source/configuration.rst").read_text()
+    assert ".. show-options:: oslo_metrics_middleware\n" in reference
     for opt in opts.METRICS_OPTS:
-        assert f"``{opt.name}``" in reference, opt.name
+        assert len(opt.help.split()) >= 5, opt.name
 
 
 def test_generated_sample_is_up_to_date(tmp_path: Path) -> None:
