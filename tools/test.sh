@@ -16,8 +16,13 @@ fi
 
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -e '.[test]' -r doc/requirements.txt
 
 .venv/bin/ruff check oslo_metrics_middleware tests bench
 .venv/bin/mypy
+# The documentation and release notes build without a warning.
+.venv/bin/sphinx-build -q -W -b html doc/source doc/build/html
+.venv/bin/sphinx-build -q -W -b html releasenotes/source releasenotes/build/html
+# The wheel works installed the way operators install it.
+bash tools/wheel-smoke.sh
 .venv/bin/python -m pytest "$@"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 import re
+import sys
 
 import pytest
 
@@ -141,3 +142,20 @@ def test_assets_write_to_an_unwritable_place_is_one_line(
 def test_unknown_asset_name_is_an_error() -> None:
     with pytest.raises(assets.AssetError, match=r"no such asset: nope\.conf"):
         assets.path("nope.conf")
+
+
+def test_demo_without_its_extra_says_how_to_install_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in a wheel installed without [demo]: Paste and Routes are absent.
+    monkeypatch.delitem(sys.modules, "oslo_metrics_middleware.demo.driver",
+                        raising=False)
+    monkeypatch.setitem(sys.modules, "paste.deploy", None)
+    status, out, err = _run(capsys, "demo", "--requests", "1")
+    assert status == 1
+    assert out == ""
+    assert err == (
+        "oslo-metrics-middleware demo: error: paste.deploy is not installed; "
+        "the demo needs the demo extra: "
+        "pip install 'oslo-metrics-middleware[demo]'\n"
+    )
