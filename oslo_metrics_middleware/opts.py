@@ -50,8 +50,10 @@ METRICS_OPTS = [
         default=500,
         min=1,
         max=100_000,
-        help="Most distinct route labels per process. Requests on further "
-        "routes are labelled '__overflow__' and counted in "
+        help="Most distinct route labels per process from the routers' own "
+        "templates; labels guessed from raw paths have a separate budget of "
+        "a fifth of this. Requests on further routes are labelled "
+        "'__overflow__' and counted in "
         "openstack_api_metrics_route_overflow_total.",
     ),
     cfg.StrOpt(

@@ -5,7 +5,8 @@ could be an identifier or a free-form name becomes a named placeholder, so
 no id reaches a label:
 
 - ``{id}``: dashed or undashed UUIDs, 32/64-hex ids, integers, anything
-  with a run of 8 hex digits or mostly digits;
+  with a run of 8 hex digits or mostly digits, and random tokens made of
+  letters and digits (``Xk9PqLmZ2rTy7WvB3nQs``, ``k3j9x0qz``);
 - ``{request_id}``: ``req-<uuid>``;
 - ``{name}``: segments that are not plain words (``m1.tiny``,
   ``hw:cpu_policy``, ``host@backend#pool``, Unicode, percent-encoding);
@@ -24,6 +25,12 @@ import re
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 _VERSION = re.compile(r"v\d{1,2}(?:\.\d{1,3})?")
 _HEX_RUN = re.compile(r"[0-9a-fA-F]{8}")
+# Random tokens: digits in two separate runs (``k3j9x0``), or digits with
+# both letter cases (``Xk9Pq``).  One pass over the segment at most.
+_TWO_DIGIT_RUNS = re.compile(r"\d[^\d]+\d")
+# Without digits: long, and a quarter or more of the letters capitals
+# (``XkPqLmZrTy``), which camel case words are not (``ProcVirtualization``).
+MIN_RANDOM_LENGTH = 10
 _PROJECT_ID = re.compile(
     r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
 )
@@ -45,7 +52,24 @@ def _looks_like_id(segment: str) -> bool:
     if _HEX_RUN.search(segment):
         return True
     digits = sum(char.isdigit() for char in segment)
-    return digits * 2 > len(segment)
+    if digits * 2 > len(segment):
+        return True
+    return _looks_random(segment, digits)
+
+
+def _looks_random(segment: str, digits: int) -> bool:
+    """Letters and digits mixed as no API word mixes them.
+
+    API words with digits have one run of them in one letter case
+    (``os-ec2``, ``x509``, ``ipv6``, ``OS-OAUTH1``).
+    """
+    mixed_case = not segment.islower() and not segment.isupper()
+    if digits:
+        return mixed_case or _TWO_DIGIT_RUNS.search(segment) is not None
+    if not mixed_case or len(segment) < MIN_RANDOM_LENGTH:
+        return False
+    capitals = sum(char.isupper() for char in segment)
+    return capitals * 4 >= len(segment)
 
 
 def template_segment(segment: str) -> str:

@@ -4,7 +4,8 @@ Precedence: the operator's route table, then the resolvers named by the
 ``route_resolvers`` option in their order (built-in ones and plug-ins from
 the ``oslo_metrics_middleware.route_resolvers`` entry points), then, for a
 request no router claimed, ``__unmatched__`` on 401/404 and the fallback
-normaliser otherwise.
+normaliser otherwise.  A router that saw a request and matched nothing
+gives ``__unmatched__`` only if no later resolver finds its template.
 """
 
 from __future__ import annotations
@@ -60,7 +61,12 @@ def load_resolver(name: str) -> base.Resolver:
 
 
 class RouteResolver:
-    """Maps a finished request to a bounded route label."""
+    """Maps a finished request to a bounded route label.
+
+    Templates a router reported and templates guessed from raw paths have
+    separate budgets: ``max_routes`` for the first, a fifth of it for the
+    second, so junk paths can never crowd out a real route.
+    """
 
     def __init__(
         self,
@@ -68,8 +74,10 @@ class RouteResolver:
         resolvers: Sequence[str] = DEFAULT_RESOLVERS,
         route_table: table.TemplateTable | None = None,
     ) -> None:
-        self._cap = labels.LabelCap(
-            max_routes, reserved=(labels.UNMATCHED, labels.OVERFLOW)
+        reserved = (labels.UNMATCHED, labels.OVERFLOW)
+        self._cap = labels.LabelCap(max_routes, reserved=reserved)
+        self._fallback_cap = labels.LabelCap(
+            fallback_budget(max_routes), reserved=reserved
         )
         chain: list[base.Resolver] = []
         if route_table is not None:
@@ -80,21 +88,35 @@ class RouteResolver:
 
     def resolve(self, environ: dict[str, Any], status: int) -> str:
         """The admitted route label of a request that has finished."""
-        return self._cap.admit(self._template(environ, status))
+        found = self._routed(environ, status)
+        if found is not None:
+            return self._cap.admit(found)
+        if status in UNROUTED_STATUSES:
+            return labels.UNMATCHED
+        return self._fallback_cap.admit(
+            self._from_path(
+                environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+            )
+        )
 
-    def _template(self, environ: dict[str, Any], status: int) -> str:
+    def _routed(self, environ: dict[str, Any], status: int) -> str | None:
+        """The template a router reported, else UNMATCHED if one saw it.
+
+        A router's "seen, not matched" does not end the search: neutron's
+        extension router leaves ``routes.route = None`` on every request
+        it hands on to pecan, whatever order the resolvers are listed in.
+        """
+        unmatched = None
         try:
             for resolver in self._resolvers:
                 found = resolver.resolve(environ, status)
-                if found is not None:
+                if found == labels.UNMATCHED:
+                    unmatched = found
+                elif found is not None:
                     return labels.bounded(found)
         except Exception:  # a broken plug-in must not break the API
             LOG.exception("Route resolution failed; using the raw path")
-        if status in UNROUTED_STATUSES:
-            return labels.UNMATCHED
-        return self._from_path(
-            environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        )
+        return unmatched
 
     def _from_path(self, path: str) -> str:
         cached = self._path_cache.get(path)
@@ -102,3 +124,8 @@ class RouteResolver:
             cached = labels.bounded(fallback.normalise_path(path))
             base.store(self._path_cache, path, cached, raw_path=path)
         return cached
+
+
+def fallback_budget(max_routes: int) -> int:
+    """How many distinct guessed labels a process keeps."""
+    return max(1, max_routes // 5)
