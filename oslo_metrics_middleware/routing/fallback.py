@@ -90,16 +90,21 @@ def _swift_template(raw: list[str]) -> str:
     return "/" + "/".join([raw[0], *SWIFT_PLACEHOLDERS[: len(raw) - 1]])
 
 
+def strip_format(path: str) -> str:
+    """``/v2.0/networks.json`` -> ``/v2.0/networks``."""
+    for suffix in _FORMAT_SUFFIXES:
+        if path.endswith(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
 def normalise_path(path: str) -> str:
     """A route template for ``path`` in which no identifier survives.
 
     A project id right after the version segment is dropped, as the Routes
     templates drop it, so both URL forms share a label.
     """
-    for suffix in _FORMAT_SUFFIXES:
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
-            break
+    path = strip_format(path)
     raw = [segment for segment in path.split("/") if segment]
     if len(raw) > 1 and raw[0] == "v1" and _SWIFT_ACCOUNT.fullmatch(raw[1]):
         return _swift_template(raw)

@@ -4,19 +4,32 @@ pecan routes by walking controller objects, so no template exists.  After
 the request, ``environ['pecan.locals']`` marks a pecan request and WebOb's
 ad-hoc attributes keep what the template is built from: ``pecan`` (the
 routing path, with any ``.json`` extension already split off) and
-``context``, where neutron's hooks put ``collection``, ``resource``,
-``resource_id`` and ``parent_id``.  Segments equal to those ids become
-``{id}`` and ``{parent_id}``; the others go through the fallback rules, so
-``/v2.0/networks/<uuid>.json`` becomes ``/v2.0/networks/{id}``.
+``context``.
+
+- neutron's hooks put ``collection``, ``resource_id`` and ``parent_id`` in
+  the context: segments equal to those ids become ``{id}`` and
+  ``{parent_id}``, so ``/v2.0/networks/<uuid>.json`` becomes
+  ``/v2.0/networks/{id}``.  A 404 whose path goes on past the resource id
+  without reaching a sub-collection (``/v2.0/networks/<uuid>/no-such``)
+  matched nothing.
+- other apps (ironic) are matched against their controller tree (see
+  ``pecan_tree``): ``/v1/nodes/{ident}/states/power`` whether the node is
+  named by uuid or by name; a path the tree cannot walk matched nothing.
+
+A 404 with a plain dict context and no collection means pecan found no
+controller: the hooks that replace or fill the context never ran.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from oslo_metrics_middleware.routing import base
 from oslo_metrics_middleware.routing import fallback
 from oslo_metrics_middleware.routing import labels
+from oslo_metrics_middleware.routing import pecan_tree
 from oslo_metrics_middleware.routing import template
 
 MARKER = "pecan.locals"
@@ -31,46 +44,109 @@ class PecanResolver:
     def __init__(self) -> None:
         self._cache: dict[tuple[str, str, str, str], str] = {}
         self._prefix = base.MountPrefixes()
+        self._trees = Trees()
 
     def resolve(self, environ: dict[str, Any], status: int) -> str | None:
         if MARKER not in environ:
             return None
         adhoc = environ.get(ADHOC) or {}
         context = adhoc.get("context")
-        if not isinstance(context, dict):
-            context = {}
-        if status == 404 and "collection" not in context:
-            return labels.UNMATCHED
         state = adhoc.get("pecan")
         path = state.get("routing_path") if isinstance(state, dict) else None
         if not isinstance(path, str):
             path = environ.get("PATH_INFO", "")
+        path = fallback.strip_format(path)
+        if isinstance(context, dict):
+            if "collection" in context:
+                return self._neutron(environ, path, context, status)
+            if status == 404:
+                return labels.UNMATCHED
+        return self._from_tree(environ, path)
+
+    def _neutron(
+        self, environ: dict[str, Any], path: str, context: dict[str, Any], status: int
+    ) -> str:
         key = (
             environ.get("SCRIPT_NAME", ""),
             path,
             str(context.get("resource_id") or ""),
-            str(context.get("parent_id") or ""),
+            str(context.get("parent_id") or "") if "parent_id" in context else "",
         )
         cached = self._cache.get(key)
         if cached is None:
-            cached = labels.bounded(
-                template.join_mount(self._prefix(key[0]), _template(*key[1:]))
+            found = _template(*key[1:])
+            if status == 404 and _past_resource(found):
+                found = None
+            cached = (
+                labels.UNMATCHED
+                if found is None
+                else labels.bounded(template.join_mount(self._prefix(key[0]), found))
             )
-            base.store(self._cache, key, cached, raw_path=path)
+            if status != 404:  # the 404 rule depends on the status
+                base.store(self._cache, key, cached, raw_path=path)
         return cached
 
+    def _from_tree(self, environ: dict[str, Any], path: str) -> str:
+        found = self._trees.match(path)
+        if found is None:
+            return labels.UNMATCHED
+        return labels.bounded(
+            template.join_mount(self._prefix(environ.get("SCRIPT_NAME", "")), found)
+        )
 
-def _template(path: str, resource_id: str, parent_id: str) -> str:
-    for suffix in (".json", ".xml"):
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
+
+class Trees:
+    """The controller trees of the process's pecan apps, found on first use.
+
+    A path no tree knows makes them be looked for again, at most every
+    RESCAN_SECONDS, in case an app was built after the first request.
+    """
+
+    RESCAN_SECONDS = 30.0
+
+    def __init__(self) -> None:
+        self._trees: list[pecan_tree.ControllerTree] = []
+        self._roots: set[int] = set()
+        self._scanned = -self.RESCAN_SECONDS
+        self._lock = threading.Lock()
+
+    def match(self, path: str) -> str | None:
+        for tree in self._trees:
+            found = tree.match(path)
+            if found is not None:
+                return found
+        if time.monotonic() - self._scanned < self.RESCAN_SECONDS:
+            return None
+        with self._lock:
+            self._scanned = time.monotonic()
+            found_trees = pecan_tree.find_trees()
+            added = [tree for tree in found_trees if tree.root_id not in self._roots]
+            self._roots.update(tree.root_id for tree in added)
+            self._trees = [*self._trees, *added]
+        for tree in added:
+            found = tree.match(path)
+            if found is not None:
+                return found
+        return None
+
+
+def _past_resource(found: str | None) -> bool:
+    """Words after ``{id}`` without a ``{parent_id}``: no sub-collection."""
+    if found is None:
+        return True
+    parts = found.split("/")
+    return ID in parts and parts.index(ID) < len(parts) - 1 and PARENT_ID not in parts
+
+
+def _template(path: str, resource_id: str, parent_id: str) -> str | None:
     parts = [part for part in path.split("/") if part]
     segments = []
     for segment in parts[: fallback.MAX_SEGMENTS]:
-        if resource_id and segment == resource_id:
-            segments.append(ID)
-        elif parent_id and segment == parent_id:
+        # neutron leaves resource_id equal to parent_id on a sub-collection.
+        if parent_id and segment == parent_id:
             segments.append(PARENT_ID)
+        elif resource_id and segment == resource_id:
+            segments.append(ID)
         else:
             segments.append(fallback.template_segment(segment))
     if len(parts) > fallback.MAX_SEGMENTS:

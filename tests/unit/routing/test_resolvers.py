@@ -203,9 +203,35 @@ def test_unmatched_from_one_router_does_not_hide_another(
 
 def test_pecan_404_without_a_resource_is_unmatched() -> None:
     resolver = RouteResolver(50)
-    environ = env("/v1/nodes/x", **{"pecan.locals": {}, "webob.adhoc_attrs": {}})
+    environ = env("/nowhere/x", **{"pecan.locals": {}, "webob.adhoc_attrs": {}})
     assert resolver.resolve(environ, 404) == "__unmatched__"
-    assert resolver.resolve(environ, 200) == "/v1/nodes/x"
+    # No pecan app of this process has such a controller: never a raw word.
+    assert resolver.resolve(environ, 200) == "__unmatched__"
+
+
+@pytest.mark.parametrize(
+    ("path", "context", "status", "label"),
+    [
+        (f"/v2.0/networks/{UUID}", {"resource_id": UUID}, 404, "/v2.0/networks/{id}"),
+        (f"/v2.0/networks/{UUID}/no-such-sub", {"resource_id": UUID}, 404, None),
+        (
+            f"/v2.0/networks/{UUID}/segments",
+            {"resource_id": UUID, "parent_id": UUID},
+            404,
+            "/v2.0/networks/{parent_id}/segments",
+        ),
+    ],
+)
+def test_pecan_neutron_words_after_an_id_need_a_sub_collection(
+    path: str, context: dict[str, str], status: int, label: str | None
+) -> None:
+    resolver = RouteResolver(50)
+    adhoc = {
+        "context": {"collection": "networks", **context},
+        "pecan": {"routing_path": path},
+    }
+    environ = env(path, **{"pecan.locals": {}, "webob.adhoc_attrs": adhoc})
+    assert resolver.resolve(environ, status) == (label or "__unmatched__")
 
 
 def test_operator_table_wins_over_routers(tmp_path: Path) -> None:
