@@ -120,8 +120,14 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        if not self.enabled or self._is_excluded(environ):
+        if not self.enabled:
             return self._app(environ, start_response)
+        path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        if self._is_excluded(path):
+            return self._app(environ, start_response)
+        # Kept for the fallback: glance's version negotiation drops an
+        # unsupported version from PATH_INFO without moving it elsewhere.
+        environ[routing.REQUEST_PATH] = path
         exchange = Exchange(self, environ, start_response)
         try:
             body = self._app(environ, exchange.start_response)
@@ -130,8 +136,7 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
             raise
         return exchange.watch(body)
 
-    def _is_excluded(self, environ: WSGIEnvironment) -> bool:
-        path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    def _is_excluded(self, path: str) -> bool:
         if not path.startswith(self.excluded_paths):
             return False
         for excluded in self.excluded_paths:

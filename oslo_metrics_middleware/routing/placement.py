@@ -50,6 +50,8 @@ class PlacementResolver:
         return cached
 
     def _match(self, script_name: str, path: str) -> str:
+        if len(path) > 1 and path.endswith("/"):
+            return labels.UNMATCHED  # Placement's router answers these 404
         if self._table is None:
             # Built on first use: importing placement costs a second.
             templates = self._templates

@@ -28,6 +28,9 @@ from oslo_metrics_middleware.routing.routes_lib import RoutesResolver
 LOG = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "oslo_metrics_middleware.route_resolvers"
+# SCRIPT_NAME + PATH_INFO as the filter received them; the fallback guesses
+# from it, since applications may rewrite both on the way in.
+REQUEST_PATH = "oslo_metrics_middleware.request_path"
 BUILTIN: dict[str, Callable[[], base.Resolver]] = {
     "routes": RoutesResolver,
     "placement": PlacementResolver,
@@ -93,11 +96,10 @@ class RouteResolver:
             return self._cap.admit(found)
         if status in UNROUTED_STATUSES:
             return labels.UNMATCHED
-        return self._fallback_cap.admit(
-            self._from_path(
-                environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-            )
-        )
+        path = environ.get(REQUEST_PATH)
+        if not isinstance(path, str):
+            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        return self._fallback_cap.admit(self._from_path(path))
 
     def _routed(self, environ: dict[str, Any], status: int) -> str | None:
         """The template a router reported, else UNMATCHED if one saw it.

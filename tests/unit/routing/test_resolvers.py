@@ -306,3 +306,27 @@ def test_builtin_resolvers_are_registered_entry_points() -> None:
         for ep in metadata.entry_points(group="oslo_metrics_middleware.route_resolvers")
     }
     assert names == {"routes", "placement", "flask", "pecan"}
+
+
+def test_placement_trailing_slash_is_not_the_route_without_it() -> None:
+    resolver = PlacementResolver(PLACEMENT_TABLE)
+    environ = env(f"/resource_providers/{UUID}/", "/placement")
+    environ["placement.context"] = object()
+    assert resolver.resolve(environ, 404) == "__unmatched__"
+
+
+@pytest.mark.parametrize(
+    ("request_path", "path_info", "label"),
+    [
+        # glance pops an unsupported version from PATH_INFO and answers 300.
+        (f"/v2.16/images/{UUID}", f"/images/{UUID}", "/v2.16/images/{id}"),
+        ("/v1", "/", "/v1"),
+        ("/v3/images", "/images", "/v3/images"),
+    ],
+)
+def test_fallback_guesses_from_the_path_the_filter_received(
+    request_path: str, path_info: str, label: str
+) -> None:
+    resolver = RouteResolver(50)
+    environ = env(path_info, **{"oslo_metrics_middleware.request_path": request_path})
+    assert resolver.resolve(environ, 300) == label
