@@ -18,6 +18,18 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]' -r doc/requirements.txt
 
+# Real OpenStack services for tests/functional/test_openstack_services.py,
+# in a venv of their own (their pins clash with ours), kept while the
+# requirement files are unchanged.
+stamp="$(cat tools/openstack-requirements.txt tools/openstack-constraints.txt | sha256sum)"
+if [ "$(cat .venv-openstack/.installed 2>/dev/null)" != "$stamp" ]; then
+    python3 -m venv .venv-openstack
+    .venv-openstack/bin/pip install -q --upgrade pip
+    .venv-openstack/bin/pip install -q -c tools/openstack-constraints.txt \
+        -r tools/openstack-requirements.txt
+    echo "$stamp" > .venv-openstack/.installed
+fi
+
 .venv/bin/ruff check oslo_metrics_middleware tests bench
 .venv/bin/mypy
 # The documentation and release notes build without a warning.

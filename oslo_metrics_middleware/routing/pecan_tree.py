@@ -98,18 +98,23 @@ def _static(controller: object, name: str) -> Any:
 
 
 def _argument_names(controller: object) -> tuple[str, ...]:
-    from pecan import util
-
     for method in ID_METHODS:
         function = _static(controller, method)
         if not inspect.isroutine(function):
             continue
         try:
-            names = util.getargspec(function).args[1:]
+            # Follows functools.wraps through ironic's decorators.
+            parameters = list(inspect.signature(function).parameters.values())
         except (TypeError, ValueError):
             continue
+        names = tuple(
+            parameter.name
+            for parameter in parameters[1:]
+            if parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+            and _IDENTIFIER.fullmatch(parameter.name)
+        )
         if names:
-            return tuple(name for name in names if _IDENTIFIER.fullmatch(name))
+            return names
     return ()
 
 

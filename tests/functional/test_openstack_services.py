@@ -1,0 +1,75 @@
+"""Real OpenStack API apps from their releases, measured by the filter.
+
+Each service is built and driven by ``tests/openstack/drive.py`` in the
+OpenStack venv (``.venv-openstack``, made by ``tools/test.sh``; their pins
+clash with ours), sending its samples to a real collector started here.
+Every label must be the one the router's own table (or, for ironic, its
+controller tree) gives, and no id or name sent may appear in any label.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+import json
+import os
+from pathlib import Path
+import subprocess
+
+import pytest
+
+from oslo_metrics_middleware.collector.process import CollectorProcess
+from tests.functional.test_placement import scrape_rows
+
+REPO = Path(__file__).resolve().parents[2]
+OPENSTACK_PYTHON = REPO / ".venv-openstack" / "bin" / "python"
+UNMATCHED = "__unmatched__"
+
+
+def drive(service: str, collector: CollectorProcess, workdir: Path) -> dict[str, list]:
+    if not OPENSTACK_PYTHON.exists():
+        pytest.skip("no .venv-openstack: tools/test.sh makes it")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [
+            str(OPENSTACK_PYTHON),
+            "-m",
+            "tests.openstack.drive",
+            service,
+            "--socket",
+            str(collector.socket_path),
+            "--workdir",
+            str(workdir),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    data: dict[str, list] = json.loads((workdir / "sent.json").read_text())
+    return data
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("service", ["ironic"])
+def test_every_label_is_the_routers_own(
+    service: str, collector: CollectorProcess, tmp_path: Path
+) -> None:
+    data = drive(service, collector, tmp_path)
+    sent = data["sent"]
+    counts = scrape_rows(collector, len(sent))
+
+    expected = Counter(
+        (method, label, str(status)) for method, _, status, label in sent
+    )
+    assert sum(counts.values()) == len(sent)
+    labelled = {key: int(count) for key, count in counts.items()}
+    differing = set(labelled.items()) ^ set(expected.items())
+    assert sorted(differing) == [], "\n".join(map(str, sorted(differing)))
+    routed = [row for row in sent if row[3] != UNMATCHED]
+    assert len(routed) >= 20
+    for route in {route for _, route, _ in counts}:
+        for secret in data["secrets"]:
+            assert secret not in route, (secret, route)

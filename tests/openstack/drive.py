@@ -1,0 +1,358 @@
+"""Build a real OpenStack API app from its release and send it requests.
+
+Run with the interpreter of the OpenStack venv (``.venv-openstack``), the
+repository on PYTHONPATH:
+
+    python -m tests.openstack.drive SERVICE --socket PATH --workdir DIR
+
+The metrics filter goes first in the service's own pipeline and sends its
+samples to the collector listening on PATH.  Written to DIR/sent.json:
+every request sent (method, path, status, the label expected from the
+router's own table or ``__unmatched__``) and the ids and names used, which
+must appear in no label.  No server, database server or message bus: SQLite,
+the fake RPC transport, and the headers keystone's authtoken would set.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from collections.abc import Iterable
+import configparser
+import io
+import json
+from pathlib import Path
+import re
+import sys
+from typing import Any
+import uuid
+import warnings
+
+UNMATCHED = "__unmatched__"
+PROJECT = uuid.uuid4().hex
+HEADERS = {
+    "HTTP_X_USER_ID": uuid.uuid4().hex,
+    "HTTP_X_PROJECT_ID": PROJECT,
+    "HTTP_X_TENANT_ID": PROJECT,
+    "HTTP_X_ROLES": "admin,member,reader",
+    "HTTP_X_IDENTITY_STATUS": "Confirmed",
+    "HTTP_X_AUTH_TOKEN": "admin",
+}
+
+
+class Driver:
+    """Sends requests through the filtered app and remembers what to expect."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.sent: list[list[Any]] = []
+        self.secrets: set[str] = set()
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        expected: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        script_name: str = "",
+    ) -> tuple[int, Any]:
+        data = b"" if body is None else json.dumps(body).encode()
+        route, _, query = path.partition("?")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": method,
+            "SCRIPT_NAME": script_name,
+            "PATH_INFO": route,
+            "QUERY_STRING": query,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "127.0.0.1",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(data),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "HTTP_ACCEPT": "application/json",
+            **HEADERS,
+        }
+        if body is not None:
+            environ["CONTENT_TYPE"] = "application/json"
+            environ["CONTENT_LENGTH"] = str(len(data))
+        for name, value in (headers or {}).items():
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
+        seen: dict[str, str] = {}
+
+        def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            seen["status"] = status
+            return lambda chunk: None
+
+        result = self.app(environ, start_response)
+        try:
+            payload = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status = int(seen["status"].split()[0])
+        self.sent.append([method, script_name + path, status, expected])
+        try:
+            return status, json.loads(payload)
+        except ValueError:
+            return status, None
+
+
+def filter_options(service: str, socket: str) -> dict[str, str]:
+    return {
+        "service_name": service,
+        "metrics_socket_file": socket,
+        "flush_interval": "0.05",
+    }
+
+
+def filtered_paste_file(source: Path, target: Path, service: str, socket: str) -> Path:
+    """The service's api-paste.ini with the filter first in every pipeline.
+
+    keystone's authtoken is left out; the context middleware after it reads
+    the headers it would have set.
+    """
+    parser = configparser.RawConfigParser()
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(source)
+    for section in parser.sections():
+        for key, value in parser.items(section):
+            if key in ("pipeline", "keystone", "noauth", "noauth2"):
+                words = [word for word in value.split() if word != "authtoken"]
+                parser.set(section, key, " ".join(["metrics", *words]))
+    parser.add_section("filter:metrics")
+    parser.set(
+        "filter:metrics",
+        "paste.filter_factory",
+        "oslo_metrics_middleware:MetricsMiddleware.factory",
+    )
+    for key, value in filter_options(service, socket).items():
+        parser.set("filter:metrics", key, value)
+    with target.open("w") as out:
+        parser.write(out)
+    return target
+
+
+def flush_filters() -> None:
+    """Send what every filter built in this process still holds."""
+    import gc
+
+    from oslo_metrics_middleware import MetricsMiddleware
+
+    for obj in gc.get_objects():
+        if isinstance(obj, MetricsMiddleware):
+            obj.sender.flush()
+
+
+# -- Routes: the expected label from the router's own table -----------------
+
+_VARIABLE = re.compile(r"\{(\w+)(?::[^{}]*(?:\{[^{}]*\}[^{}]*)*)?\}|:\((\w+)\)")
+_PROJECT_SEGMENT = re.compile(r"^/\{(?:project_id|tenant_id)\}")
+
+
+def routes_label(mapper: Any, prefix: str, path: str, method: str) -> str:
+    """What Routes itself matches for ``path``, as a ``{name}`` template."""
+    match = mapper.routematch(path, environ={"REQUEST_METHOD": method})
+    if not match:
+        return UNMATCHED
+    routepath = match[1].routepath
+    template = _VARIABLE.sub(
+        lambda m: "{" + (m.group(1) or m.group(2)) + "}", routepath
+    )
+    template = re.sub(r"\.\{format\}$", "", template)
+    template = _PROJECT_SEGMENT.sub("", template).rstrip("/")
+    return prefix + template if template else prefix or "/"
+
+
+# -- ironic -------------------------------------------------------------------
+
+
+def ironic(socket: str, workdir: Path) -> Driver:
+    import subprocess
+
+    fake = (
+        "bios",
+        "boot",
+        "console",
+        "deploy",
+        "firmware",
+        "inspect",
+        "management",
+        "power",
+        "raid",
+        "rescue",
+        "vendor",
+    )
+    conf = workdir / "ironic.conf"
+    conf.write_text(
+        "[DEFAULT]\nauth_strategy = noauth\nrpc_transport = json-rpc\n"
+        "transport_url = fake:/\nenabled_hardware_types = fake-hardware\n"
+        + "".join(f"enabled_{kind}_interfaces = fake\n" for kind in fake)
+        + "enabled_network_interfaces = noop\nenabled_storage_interfaces = noop\n"
+        f"[database]\nconnection = sqlite:///{workdir / 'ironic.db'}\n"
+        f"[oslo_concurrency]\nlock_path = {workdir}\n"
+    )
+    dbsync = Path(sys.executable).with_name("ironic-dbsync")
+    subprocess.run(
+        [str(dbsync), "--config-file", str(conf), "create_schema"],
+        check=True,
+        capture_output=True,
+    )
+    from ironic.api import app as ironic_app
+    from ironic.common import service
+
+    from oslo_metrics_middleware import MetricsMiddleware
+
+    service.prepare_command(["ironic-api", "--config-file", str(conf)])
+    _register_ironic_conductor()
+    app = MetricsMiddleware(
+        ironic_app.VersionSelectorApplication(), filter_options("baremetal", socket)
+    )
+    driver = Driver(app)
+    latest = {"X-OpenStack-Ironic-API-Version": "latest"}
+
+    def send(
+        method: str,
+        template: str,
+        expected: str | None = None,
+        body: Any = None,
+        **values: str,
+    ) -> Any:
+        path = template.format(**values)
+        label = template if expected is None else expected
+        return driver(method, path, label, headers=latest, body=body)
+
+    names = {
+        "node": "node-" + uuid.uuid4().hex[:6],
+        "pg": "pg-" + uuid.uuid4().hex[:6],
+        "alloc": "alloc-" + uuid.uuid4().hex[:6],
+    }
+    driver.secrets.update(names.values())
+    send("GET", "/")
+    send("GET", "/v1")
+    send("GET", "/v1/nodes")
+    send("GET", "/v1/nodes/detail")
+    send("POST", "/v1/nodes")
+    node_uuid = _create_ironic_node(names["node"])
+    driver.secrets.add(node_uuid)
+    for ident in (node_uuid, names["node"]):
+        send("GET", "/v1/nodes/{node_ident}", node_ident=ident)
+        send("GET", "/v1/nodes/{node_ident}/states", node_ident=ident)
+        send(
+            "PUT",
+            "/v1/nodes/{node_ident}/states/power",
+            node_ident=ident,
+            body={"target": "power on"},
+        )
+        send("GET", "/v1/nodes/{node_ident}/validate", node_ident=ident)
+        send("GET", "/v1/nodes/{node_ident}/traits", node_ident=ident)
+        send(
+            "PUT",
+            "/v1/nodes/{node_ident}/traits/{trait}",
+            node_ident=ident,
+            trait="CUSTOM_GOLD",
+        )
+        send(
+            "GET",
+            "/v1/nodes/{node_ident}/bios/{setting_name}",
+            node_ident=ident,
+            setting_name="ProcVirtualization",
+        )
+        send("GET", "/v1/nodes/{node_ident}/ports", node_ident=ident)
+        send("GET", "/v1/nodes/{node_ident}/vifs", node_ident=ident)
+        send("GET", "/v1/nodes/{node_ident}/management/boot_device", node_ident=ident)
+        send("PUT", "/v1/nodes/{node_ident}/maintenance", node_ident=ident)
+        send("GET", "/v1/nodes/{node_ident}/nosuch", UNMATCHED, node_ident=ident)
+    missing = "node-" + uuid.uuid4().hex[:6]
+    driver.secrets.add(missing)
+    send("GET", "/v1/nodes/{node_ident}", node_ident=missing)
+    send("GET", "/v1/drivers")
+    send("GET", "/v1/drivers/{driver_name}", driver_name="fake-hardware")
+    send(
+        "GET",
+        "/v1/drivers/{driver_name}/vendor_passthru/methods",
+        driver_name="fake-hardware",
+    )
+    send("GET", "/v1/ports")
+    send("GET", "/v1/portgroups/{portgroup_ident}", portgroup_ident=names["pg"])
+    send("GET", "/v1/allocations/{allocation_ident}", allocation_ident=names["alloc"])
+    send("GET", "/v1/deploy_templates/{template_ident}", template_ident="CUSTOM_X")
+    send("GET", "/v1/runbooks/{runbook_ident}", runbook_ident="CUSTOM_Y")
+    send("POST", "/v1/heartbeat/{node_ident}", node_ident=names["node"])
+    send("GET", "/v1/conductors")
+    send("GET", "/v1/chassis")
+    send("GET", "/v1/nosuch/{ident}", UNMATCHED, ident=names["node"])
+    driver.secrets.update({"CUSTOM_GOLD", "ProcVirtualization", "CUSTOM_X", "CUSTOM_Y"})
+    return driver
+
+
+def _register_ironic_conductor() -> None:
+    """A conductor row, so that the API accepts nodes of the fake type."""
+    from ironic.common import driver_factory
+    from ironic.db import api as dbapi
+
+    db = dbapi.get_instance()
+    conductor = db.register_conductor(
+        # An address, not a name: RPC calls to it fail at once, no lookup.
+        {"hostname": "127.0.0.1", "drivers": [], "conductor_group": ""}
+    )
+    interfaces = []
+    for name, hardware in driver_factory.hardware_types().items():
+        supported = driver_factory.enabled_supported_interfaces(hardware)
+        for kind, kind_names in supported.items():
+            default = driver_factory.default_interface(hardware, kind, driver_name=name)
+            interfaces.extend(
+                {
+                    "hardware_type": name,
+                    "interface_type": kind,
+                    "interface_name": each,
+                    "default": each == default,
+                }
+                for each in kind_names
+            )
+    db.register_conductor_hardware_interfaces(conductor.id, interfaces)
+
+
+def _create_ironic_node(name: str) -> str:
+    """A node straight in the database: creating one through the API
+    needs a running conductor."""
+    from ironic.db import api as dbapi
+    from ironic.objects import node
+
+    node_uuid = str(uuid.uuid4())
+    dbapi.get_instance().create_node(
+        {
+            "uuid": node_uuid,
+            "name": name,
+            "driver": "fake-hardware",
+            "conductor_group": "",
+            "resource_class": "baremetal",
+            "version": node.Node.VERSION,
+        }
+    )
+    return node_uuid
+
+
+SERVICES: dict[str, Callable[[str, Path], Driver]] = {"ironic": ironic}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("service", choices=sorted(SERVICES))
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--workdir", required=True, type=Path)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    driver = SERVICES[args.service](args.socket, args.workdir)
+    flush_filters()
+    with (args.workdir / "sent.json").open("w") as out:
+        json.dump({"sent": driver.sent, "secrets": sorted(driver.secrets)}, out)
+
+
+if __name__ == "__main__":
+    main()
