@@ -19,7 +19,6 @@ import argparse
 from collections.abc import Callable
 from collections.abc import Iterable
 import configparser
-import io
 import json
 from pathlib import Path
 import re
@@ -27,6 +26,8 @@ import sys
 from typing import Any
 import uuid
 import warnings
+
+from tests import wsgi
 
 UNMATCHED = "__unmatched__"
 PROJECT = uuid.uuid4().hex
@@ -59,43 +60,24 @@ class Driver:
     ) -> tuple[int, Any]:
         data = b"" if body is None else json.dumps(body).encode()
         route, _, query = path.partition("?")
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": method,
+        extra = {
             "SCRIPT_NAME": script_name,
-            "PATH_INFO": route,
             "QUERY_STRING": query,
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "80",
-            "SERVER_PROTOCOL": "HTTP/1.1",
             "HTTP_HOST": "127.0.0.1",
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(data),
-            "wsgi.errors": io.StringIO(),
+            "HTTP_ACCEPT": "application/json",
             "wsgi.multithread": False,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
-            "HTTP_ACCEPT": "application/json",
             **HEADERS,
         }
         if body is not None:
-            environ["CONTENT_TYPE"] = "application/json"
-            environ["CONTENT_LENGTH"] = str(len(data))
+            extra["CONTENT_TYPE"] = "application/json"
         for name, value in (headers or {}).items():
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
-        seen: dict[str, str] = {}
-
-        def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
-            seen["status"] = status
-            return lambda chunk: None
-
-        result = self.app(environ, start_response)
-        try:
-            payload = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        status = int(seen["status"].split()[0])
+            extra["HTTP_" + name.upper().replace("-", "_")] = value
+        status_line, payload = wsgi.call(
+            self.app, wsgi.environ(method, route, data, **extra)
+        )
+        status = int(status_line.split()[0])
         self.sent.append([method, script_name + path, status, expected])
         try:
             return status, json.loads(payload)
@@ -338,7 +320,81 @@ def _create_ironic_node(name: str) -> str:
     return node_uuid
 
 
-SERVICES: dict[str, Callable[[str, Path], Driver]] = {"ironic": ironic}
+# -- nova ---------------------------------------------------------------------
+
+_TEMPLATE_VARIABLE = re.compile(r"\{(\w+)(?::[^{}]*(?:\{[^{}]*\}[^{}]*)*)?\}")
+
+
+def nova(socket: str, workdir: Path) -> Driver:
+    from nova import config
+    from nova import objects
+    from nova.api.openstack.compute import routes
+    from paste import deploy
+
+    conf = workdir / "nova.conf"
+    conf.write_text(
+        "[DEFAULT]\ntransport_url = fake:/\nrpc_response_timeout = 1\n"
+        f"[api_database]\nconnection = sqlite:///{workdir / 'api.db'}\n"
+        f"[database]\nconnection = sqlite:///{workdir / 'nova.db'}\n"
+        f"[oslo_concurrency]\nlock_path = {workdir}\n"
+    )
+    config.parse_args(["nova-api", "--config-file", str(conf)])
+    objects.register_all()
+    paste = filtered_paste_file(
+        Path(sys.prefix) / "etc/nova/api-paste.ini",
+        workdir / "api-paste.ini",
+        "compute",
+        socket,
+    )
+    driver = Driver(deploy.loadapp(f"config:{paste}", name="osapi_compute"))
+    mapper = routes.APIRouterV21().map
+    driver("GET", "/", "/")
+    driver("GET", "/v2.1", "/v2.1")
+    sent: set[tuple[str, str]] = set()
+    for number, route in enumerate(mapper.matchlist):
+        methods = (route.conditions or {}).get("method") or ["GET"]
+        key = (methods[0], route.routepath)
+        if key in sent:
+            continue
+        sent.add(key)
+        values = {}
+
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name == "project_id":
+                return PROJECT
+            value = random_id(number)
+            values[name] = value
+            return value
+
+        path = _TEMPLATE_VARIABLE.sub(fill, route.routepath)
+        driver.secrets.update(values.values())
+        method = methods[0]
+        body = {} if method in ("POST", "PUT") else None
+        expected = routes_label(mapper, "/v2.1", path, method)
+        driver(method, "/v2.1" + path, expected, body=body)
+    for junk in ("/no-such", f"/servers/{uuid.uuid4()}/no-such-thing"):
+        expected = routes_label(mapper, "/v2.1", junk, "GET")
+        driver("GET", "/v2.1" + junk, expected)
+    return driver
+
+
+def random_id(number: int) -> str:
+    """Ids of the shapes clients send: uuids, hex, random tokens, names."""
+    shapes = (
+        lambda: str(uuid.uuid4()),
+        lambda: uuid.uuid4().hex,
+        lambda: "".join(
+            __import__("random").choice(
+                "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+            )
+            for _ in range(20)
+        ),
+    )
+    return shapes[number % len(shapes)]()
+
+
+SERVICES: dict[str, Callable[[str, Path], Driver]] = {"ironic": ironic, "nova": nova}
 
 
 def main() -> None:
