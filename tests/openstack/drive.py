@@ -21,6 +21,7 @@ from collections.abc import Iterable
 import configparser
 import json
 from pathlib import Path
+import random
 import re
 import sys
 from typing import Any
@@ -357,17 +358,7 @@ def nova(socket: str, workdir: Path) -> Driver:
         if key in sent:
             continue
         sent.add(key)
-        values = {}
-
-        def fill(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name == "project_id":
-                return PROJECT
-            value = random_id(number)
-            values[name] = value
-            return value
-
-        path = _TEMPLATE_VARIABLE.sub(fill, route.routepath)
+        path, values = fill_template(route.routepath, number)
         driver.secrets.update(values.values())
         method = methods[0]
         body = {} if method in ("POST", "PUT") else None
@@ -379,19 +370,29 @@ def nova(socket: str, workdir: Path) -> Driver:
     return driver
 
 
+def fill_template(template: str, number: int) -> tuple[str, dict[str, str]]:
+    """A path for ``template``, and the ids put in it."""
+    values: dict[str, str] = {}
+
+    def fill(match: re.Match[str]) -> str:
+        if match.group(1) == "project_id":
+            return PROJECT
+        values[match.group(1)] = random_id(number + len(values))
+        return values[match.group(1)]
+
+    return _TEMPLATE_VARIABLE.sub(fill, template), values
+
+
+_TOKEN_LETTERS = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
 def random_id(number: int) -> str:
-    """Ids of the shapes clients send: uuids, hex, random tokens, names."""
-    shapes = (
-        lambda: str(uuid.uuid4()),
-        lambda: uuid.uuid4().hex,
-        lambda: "".join(
-            __import__("random").choice(
-                "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-            )
-            for _ in range(20)
-        ),
-    )
-    return shapes[number % len(shapes)]()
+    """Ids of the shapes clients send: uuids, hex, random tokens."""
+    if number % 3 == 0:
+        return str(uuid.uuid4())
+    if number % 3 == 1:
+        return uuid.uuid4().hex
+    return "".join(random.choice(_TOKEN_LETTERS) for _ in range(20))
 
 
 SERVICES: dict[str, Callable[[str, Path], Driver]] = {"ironic": ironic, "nova": nova}
