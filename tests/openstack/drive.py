@@ -19,6 +19,7 @@ import argparse
 from collections.abc import Callable
 from collections.abc import Iterable
 import configparser
+import gc
 import json
 from pathlib import Path
 import random
@@ -123,8 +124,6 @@ def filtered_paste_file(source: Path, target: Path, service: str, socket: str) -
 
 def flush_filters() -> None:
     """Send what every filter built in this process still holds."""
-    import gc
-
     from oslo_metrics_middleware import MetricsMiddleware
 
     for obj in gc.get_objects():
@@ -323,8 +322,6 @@ def _create_ironic_node(name: str) -> str:
 
 # -- nova ---------------------------------------------------------------------
 
-_TEMPLATE_VARIABLE = re.compile(r"\{(\w+)(?::[^{}]*(?:\{[^{}]*\}[^{}]*)*)?\}")
-
 
 def nova(socket: str, workdir: Path) -> Driver:
     from nova import config
@@ -375,12 +372,13 @@ def fill_template(template: str, number: int) -> tuple[str, dict[str, str]]:
     values: dict[str, str] = {}
 
     def fill(match: re.Match[str]) -> str:
-        if match.group(1) == "project_id":
+        name = match.group(1) or match.group(2)
+        if name == "project_id":
             return PROJECT
-        values[match.group(1)] = random_id(number + len(values))
-        return values[match.group(1)]
+        values[name] = random_id(number + len(values))
+        return values[name]
 
-    return _TEMPLATE_VARIABLE.sub(fill, template), values
+    return _VARIABLE.sub(fill, template.replace(".:(format)", "")), values
 
 
 _TOKEN_LETTERS = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -395,7 +393,90 @@ def random_id(number: int) -> str:
     return "".join(random.choice(_TOKEN_LETTERS) for _ in range(20))
 
 
-SERVICES: dict[str, Callable[[str, Path], Driver]] = {"ironic": ironic, "nova": nova}
+# -- neutron ------------------------------------------------------------------
+
+
+def neutron(socket: str, workdir: Path) -> Driver:
+    paste = filtered_paste_file(
+        Path(sys.prefix) / "etc/neutron/api-paste.ini",
+        workdir / "api-paste.ini",
+        "network",
+        socket,
+    )
+    conf = workdir / "neutron.conf"
+    conf.write_text(
+        "[DEFAULT]\ncore_plugin = ml2\n"
+        "service_plugins = router,qos,segments,trunk,tag,port_forwarding,"
+        "network_segment_range,local_ip,ndp_proxy,metering,network_ip_availability,"
+        "conntrack_helper,timestamp,revisions,flavors\n"
+        "transport_url = fake:/\nrpc_response_timeout = 1\n"
+        f"api_paste_config = {paste}\nauth_strategy = keystone\n"
+        f"[database]\nconnection = sqlite:///{workdir / 'neutron.db'}\n"
+        f"[oslo_concurrency]\nlock_path = {workdir}\n"
+        "[ml2]\nmechanism_drivers = openvswitch\ntype_drivers = flat,vlan,vxlan\n"
+        "tenant_network_types = vxlan\nextension_drivers = port_security,qos\n"
+        "[ml2_type_vxlan]\nvni_ranges = 1:1000\n"
+    )
+    from neutron import manager
+    from neutron.api import extensions
+    from neutron.common import config
+    from neutron.db.migration.models import head  # noqa: F401  (all tables)
+    from neutron_lib.db import model_base
+    import sqlalchemy
+
+    config.register_common_config_options()
+    config.init(["--config-file", str(conf)])
+    engine = sqlalchemy.create_engine(f"sqlite:///{workdir / 'neutron.db'}")
+    model_base.BASEV2.metadata.create_all(engine)
+    driver = Driver(config.load_paste_app("neutron"))
+    [middleware] = [
+        obj
+        for obj in gc.get_objects()
+        if isinstance(obj, extensions.ExtensionMiddleware)
+    ]
+    mapper = middleware._router.mapper
+    driver("GET", "/", "/")
+    driver("GET", "/v2.0/", "/v2.0")
+    driver("GET", "/v2.0/extensions", "/v2.0/extensions")
+    driver("GET", "/v2.0/extensions/qos", "/v2.0/extensions/{id}")
+    # Extension resources: what their own Routes mapper matches.
+    sent: set[tuple[str, str]] = set()
+    for number, route in enumerate(mapper.matchlist):
+        methods = (route.conditions or {}).get("method") or ["GET"]
+        key = (methods[0], route.routepath)
+        if key in sent or not route.routepath.startswith("/"):
+            continue
+        sent.add(key)
+        path, values = fill_template(route.routepath, number)
+        driver.secrets.update(values.values())
+        method = methods[0]
+        body = {} if method in ("POST", "PUT") else None
+        expected = routes_label(mapper, "/v2.0", path, method)
+        driver(method, "/v2.0" + path, expected, body=body)
+    # Core and service-plugin resources served by pecan: neutron's own
+    # table of collections.
+    collections = manager.NeutronManager.get_instance().resource_controller_mappings
+    for number, collection in enumerate(sorted(collections)):
+        if "/" in collection:
+            continue
+        item = random_id(number)
+        driver.secrets.add(item)
+        driver("GET", f"/v2.0/{collection}", f"/v2.0/{collection}")
+        driver("GET", f"/v2.0/{collection}.json", f"/v2.0/{collection}")
+        driver("GET", f"/v2.0/{collection}/{item}", f"/v2.0/{collection}/{{id}}")
+        driver("GET", f"/v2.0/{collection}/{item}.json", f"/v2.0/{collection}/{{id}}")
+        driver("POST", f"/v2.0/{collection}", f"/v2.0/{collection}", body={})
+        driver("GET", f"/v2.0/{collection}/{item}/no-such-sub", UNMATCHED)
+    for junk in ("/v2.0/no-such", "/v2.0/no-such/thing"):
+        driver("GET", junk, UNMATCHED)
+    return driver
+
+
+SERVICES: dict[str, Callable[[str, Path], Driver]] = {
+    "ironic": ironic,
+    "neutron": neutron,
+    "nova": nova,
+}
 
 
 def main() -> None:
