@@ -53,7 +53,7 @@ def drive(service: str, collector: CollectorProcess, workdir: Path) -> dict[str,
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("service", ["ironic", "neutron", "nova"])
+@pytest.mark.parametrize("service", ["glance", "ironic", "neutron", "nova"])
 def test_every_label_is_the_routers_own(
     service: str, collector: CollectorProcess, tmp_path: Path
 ) -> None:

@@ -348,23 +348,34 @@ def nova(socket: str, workdir: Path) -> Driver:
     mapper = routes.APIRouterV21().map
     driver("GET", "/", "/")
     driver("GET", "/v2.1", "/v2.1")
+    send_every_route(driver, mapper, "/v2.1", lambda number: "/v2.1")
+    for junk in ("/no-such", f"/servers/{uuid.uuid4()}/no-such-thing"):
+        expected = routes_label(mapper, "/v2.1", junk, "GET")
+        driver("GET", "/v2.1" + junk, expected)
+    return driver
+
+
+def send_every_route(
+    driver: Driver, mapper: Any, prefix: str, mount: Callable[[int], str]
+) -> None:
+    """One request per route of a Routes mapper, ids of every shape.
+
+    ``prefix`` is the label form of where the mapper is mounted; ``mount``
+    gives the path prefix sent with the n-th route.
+    """
     sent: set[tuple[str, str]] = set()
     for number, route in enumerate(mapper.matchlist):
         methods = (route.conditions or {}).get("method") or ["GET"]
         key = (methods[0], route.routepath)
-        if key in sent:
+        if key in sent or not route.routepath.startswith("/"):
             continue
         sent.add(key)
         path, values = fill_template(route.routepath, number)
         driver.secrets.update(values.values())
         method = methods[0]
-        body = {} if method in ("POST", "PUT") else None
-        expected = routes_label(mapper, "/v2.1", path, method)
-        driver(method, "/v2.1" + path, expected, body=body)
-    for junk in ("/no-such", f"/servers/{uuid.uuid4()}/no-such-thing"):
-        expected = routes_label(mapper, "/v2.1", junk, "GET")
-        driver("GET", "/v2.1" + junk, expected)
-    return driver
+        body = {} if method in ("POST", "PUT", "PATCH") else None
+        expected = routes_label(mapper, prefix, path, method)
+        driver(method, mount(number) + path, expected, body=body)
 
 
 def fill_template(template: str, number: int) -> tuple[str, dict[str, str]]:
@@ -440,19 +451,7 @@ def neutron(socket: str, workdir: Path) -> Driver:
     driver("GET", "/v2.0/extensions", "/v2.0/extensions")
     driver("GET", "/v2.0/extensions/qos", "/v2.0/extensions/{id}")
     # Extension resources: what their own Routes mapper matches.
-    sent: set[tuple[str, str]] = set()
-    for number, route in enumerate(mapper.matchlist):
-        methods = (route.conditions or {}).get("method") or ["GET"]
-        key = (methods[0], route.routepath)
-        if key in sent or not route.routepath.startswith("/"):
-            continue
-        sent.add(key)
-        path, values = fill_template(route.routepath, number)
-        driver.secrets.update(values.values())
-        method = methods[0]
-        body = {} if method in ("POST", "PUT") else None
-        expected = routes_label(mapper, "/v2.0", path, method)
-        driver(method, "/v2.0" + path, expected, body=body)
+    send_every_route(driver, mapper, "/v2.0", lambda number: "/v2.0")
     # Core and service-plugin resources served by pecan: neutron's own
     # table of collections.
     collections = manager.NeutronManager.get_instance().resource_controller_mappings
@@ -472,7 +471,51 @@ def neutron(socket: str, workdir: Path) -> Driver:
     return driver
 
 
+# -- glance -------------------------------------------------------------------
+
+
+def glance(socket: str, workdir: Path) -> Driver:
+    # Imported before the options are parsed: they register more.
+    from glance.api.v2 import router as _router  # noqa: F401
+    from glance.common import config
+    from glance.common import wsgi as glance_wsgi
+    from paste import deploy
+
+    conf = workdir / "glance-api.conf"
+    conf.write_text(
+        "[DEFAULT]\ntransport_url = fake:/\n"
+        f"image_cache_dir = {workdir / 'cache'}\n"
+        f"[database]\nconnection = sqlite:///{workdir / 'glance.db'}\n"
+        f"[oslo_concurrency]\nlock_path = {workdir}\n"
+        "[paste_deploy]\nflavor = keystone\n"
+    )
+    config.parse_args(["--config-file", str(conf)])
+    paste = filtered_paste_file(
+        Path(sys.prefix) / "etc/glance/glance-api-paste.ini",
+        workdir / "glance-api-paste.ini",
+        "image",
+        socket,
+    )
+    driver = Driver(deploy.loadapp(f"config:{paste}", name="glance-api-keystone"))
+    [router] = [obj for obj in gc.get_objects() if isinstance(obj, glance_wsgi.Router)]
+    mapper = router.map
+    driver("GET", "/", "/")
+    # Supported minor versions are rewritten to /v2 by glance itself.
+    send_every_route(
+        driver, mapper, "/v2", lambda number: ("/v2", "/v2.16")[number % 2]
+    )
+    image = str(uuid.uuid4())
+    driver.secrets.add(image)
+    # Versions glance does not serve: answered 300, the version kept.
+    driver("GET", "/v1/images", "/v1/images")
+    driver("GET", f"/v3/images/{image}", "/v3/images/{id}")
+    driver("GET", f"/v2.99/images/{image}", "/v2.99/images/{id}")
+    driver("GET", "/v2/no-such", UNMATCHED)
+    return driver
+
+
 SERVICES: dict[str, Callable[[str, Path], Driver]] = {
+    "glance": glance,
     "ironic": ironic,
     "neutron": neutron,
     "nova": nova,
