@@ -98,8 +98,9 @@ class PecanResolver:
 class Trees:
     """The controller trees of the process's pecan apps, found on first use.
 
-    A path no tree knows makes them be looked for again, at most every
-    RESCAN_SECONDS, in case an app was built after the first request.
+    Looking for them walks every object of the process once.  While none is
+    found (an app built after the first request), a path makes them be
+    looked for again, at most every RESCAN_SECONDS.
     """
 
     RESCAN_SECONDS = 30.0
@@ -115,7 +116,7 @@ class Trees:
             found = tree.match(path)
             if found is not None:
                 return found
-        if time.monotonic() - self._scanned < self.RESCAN_SECONDS:
+        if self._trees or time.monotonic() - self._scanned < self.RESCAN_SECONDS:
             return None
         with self._lock:
             self._scanned = time.monotonic()
