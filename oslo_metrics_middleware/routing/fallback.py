@@ -110,7 +110,15 @@ def normalise_path(path: str) -> str:
         return _swift_template(raw)
     if len(raw) > 1 and _VERSION.fullmatch(raw[0]) and _PROJECT_ID.fullmatch(raw[1]):
         del raw[1]
-    segments = [template_segment(segment) for segment in raw[:MAX_SEGMENTS]]
+    return template_of(raw)
+
+
+def template_of(raw: list[str], known: dict[str, str] | None = None) -> str:
+    """The template of path segments; ``known`` maps some to placeholders."""
+    segments = [
+        (known.get(segment) if known else None) or template_segment(segment)
+        for segment in raw[:MAX_SEGMENTS]
+    ]
     if len(raw) > MAX_SEGMENTS:
         segments.append(TAIL)
     return "/" + "/".join(segments)

@@ -76,12 +76,11 @@ class PecanResolver:
         if cached is None:
             found = _template(*key[1:])
             if status == 404 and _past_resource(found):
-                found = None
-            cached = (
-                labels.UNMATCHED
-                if found is None
-                else labels.bounded(template.join_mount(self._prefix(key[0]), found))
-            )
+                cached = labels.UNMATCHED
+            else:
+                cached = labels.bounded(
+                    template.join_mount(self._prefix(key[0]), found)
+                )
             if status != 404:  # the 404 rule depends on the status
                 base.store(self._cache, key, cached, raw_path=path)
         return cached
@@ -131,25 +130,15 @@ class Trees:
         return None
 
 
-def _past_resource(found: str | None) -> bool:
+def _past_resource(found: str) -> bool:
     """Words after ``{id}`` without a ``{parent_id}``: no sub-collection."""
-    if found is None:
-        return True
     parts = found.split("/")
     return ID in parts and parts.index(ID) < len(parts) - 1 and PARENT_ID not in parts
 
 
-def _template(path: str, resource_id: str, parent_id: str) -> str | None:
-    parts = [part for part in path.split("/") if part]
-    segments = []
-    for segment in parts[: fallback.MAX_SEGMENTS]:
+def _template(path: str, resource_id: str, parent_id: str) -> str:
+    known = {resource_id: ID} if resource_id else {}
+    if parent_id:
         # neutron leaves resource_id equal to parent_id on a sub-collection.
-        if parent_id and segment == parent_id:
-            segments.append(PARENT_ID)
-        elif resource_id and segment == resource_id:
-            segments.append(ID)
-        else:
-            segments.append(fallback.template_segment(segment))
-    if len(parts) > fallback.MAX_SEGMENTS:
-        segments.append(fallback.TAIL)
-    return "/" + "/".join(segments)
+        known[parent_id] = PARENT_ID
+    return fallback.template_of([part for part in path.split("/") if part], known)
