@@ -268,6 +268,38 @@ def ironic(socket: str, workdir: Path) -> Driver:
     send("POST", "/v1/heartbeat/{node_ident}", node_ident=names["node"])
     send("GET", "/v1/conductors")
     send("GET", "/v1/chassis")
+    chassis = str(uuid.uuid4())
+    driver.secrets.add(chassis)
+    send("GET", "/v1/chassis/{chassis_uuid}", chassis_uuid=chassis)
+    for path in (
+        "/states/provision",
+        "/states/raid",
+        "/states/console",
+        "/management/indicators",
+        "/vendor_passthru/methods",
+        "/history",
+        "/inventory",
+        "/children",
+        "/volume/connectors",
+        "/volume/targets",
+        "/portgroups",
+    ):
+        method = "PUT" if path.startswith("/states/") else "GET"
+        send(method, "/v1/nodes/{node_ident}" + path, node_ident=names["node"])
+    for path in (
+        "/v1/volume",
+        "/v1/volume/connectors",
+        "/v1/volume/targets",
+        "/v1/events",
+        "/v1/shards",
+        "/v1/allocations",
+        "/v1/portgroups",
+        "/v1/deploy_templates",
+        "/v1/runbooks",
+        "/v1/inspection_rules",
+        "/v1/lookup",
+    ):
+        send("GET", path)
     send("GET", "/v1/nosuch/{ident}", UNMATCHED, ident=names["node"])
     driver.secrets.update({"CUSTOM_GOLD", "ProcVirtualization", "CUSTOM_X", "CUSTOM_Y"})
     return driver
