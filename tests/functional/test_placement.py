@@ -138,10 +138,11 @@ def drive(client: Client) -> dict[str, int]:
     send("candidates", "GET", "/allocation_candidates?resources=VCPU:1")
     send("delete allocations", "DELETE", f"/allocations/{consumer}")
     # Errors: a missing provider (404 on a matched route), no such path
-    # (404), no token (401), a method the route lacks (405), a bad
-    # microversion (406).
+    # and a trailing slash (404), no token (401), a method the route lacks
+    # (405), a bad microversion (406).
     send("missing rp", "GET", f"/resource_providers/{uuid.uuid4()}")
     send("no such path", "GET", f"/nothing/{uuid.uuid4()}")
+    send("trailing slash", "GET", f"/resource_providers/{rp}/")
     send("no token", "GET", f"/resource_providers/{rp}", headers={})
     send("bad method", "PATCH", f"/resource_providers/{rp}")
     bad_version = {**ADMIN, "OpenStack-API-Version": "placement 9.99"}
@@ -199,6 +200,7 @@ def test_every_label_is_a_placement_route(
         "delete allocations": 204,
         "missing rp": 404,
         "no such path": 404,
+        "trailing slash": 404,
         "no token": 401,
         "bad method": 405,
         "bad version": 406,
@@ -217,7 +219,7 @@ def test_every_label_is_a_placement_route(
     assert counts[("GET", rp, "404")] == 1
     assert counts[("PATCH", rp, "405")] == 1
     assert counts[("GET", "__unmatched__", "401")] == 1
-    assert counts[("GET", "__unmatched__", "404")] == 1
+    assert counts[("GET", "__unmatched__", "404")] == 2
     assert counts[("GET", f"{MOUNT}/traits", "406")] == 1
     assert counts[("GET", f"{rp}/inventories/{{resource_class}}", "200")] == 1
     assert counts[("PUT", f"{MOUNT}/allocations/{{consumer_uuid}}", "204")] == 1
