@@ -40,7 +40,13 @@ _IDENTIFIER = re.compile(r"[A-Za-z_]\w{0,63}")
 class _Controller:
     """What one controller offers to the walk."""
 
-    __slots__ = ("actions", "children", "id_names", "takes_ids", "version_targets")
+    __slots__ = (
+        "actions",
+        "children",
+        "placeholders",
+        "takes_ids",
+        "version_targets",
+    )
 
     def __init__(self, controller: object) -> None:
         from pecan import rest
@@ -67,7 +73,9 @@ class _Controller:
         self.takes_ids = is_rest or (
             lookup is not None and submap is None and not self.version_targets
         )
-        self.id_names = _argument_names(controller)
+        self.placeholders = tuple(
+            "{" + name + "}" for name in (*_argument_names(controller), "id")
+        )
 
 
 def is_controller(value: object) -> bool:
@@ -145,8 +153,10 @@ class ControllerTree:
         segments = [segment for segment in path.split("/") if segment]
         if len(segments) > MAX_SEGMENTS:
             return None
-        found = self._walk(self._root, segments, 0, False, [])
-        return None if found is None else "/" + "/".join(found)
+        out: list[str] = []
+        if not self._walk(self._root, segments, 0, False, out):
+            return None
+        return "/" + "/".join(out)
 
     def _info(self, controller: object) -> _Controller:
         entry = self._controllers.get(id(controller))
@@ -164,34 +174,41 @@ class ControllerTree:
         index: int,
         took_id: bool,
         out: list[str],
-    ) -> list[str] | None:
+    ) -> bool:
+        # Depth first, literal segments before ids; ``out`` is the template
+        # so far, grown and shrunk in place.
         if index == len(segments):
-            return out
+            return True
         info = self._info(controller)
         segment = segments[index]
         child = info.children.get(segment)
         if child is not None:
-            found = self._walk(child, segments, index + 1, False, [*out, segment])
-            if found is not None:
-                return found
+            out.append(segment)
+            if self._walk(child, segments, index + 1, False, out):
+                return True
+            out.pop()
         if segment in info.actions and index + 1 == len(segments):
-            return [*out, segment]
+            out.append(segment)
+            return True
         if info.version_targets and _VERSION.fullmatch(segment):
+            out.append(segment)
             for target in info.version_targets:
-                found = self._walk(target, segments, index + 1, False, [*out, segment])
-                if found is not None:
-                    return found
+                if self._walk(target, segments, index + 1, False, out):
+                    return True
+            out.pop()
         if info.takes_ids and not took_id:
-            named = [*out, "{" + _free_name(info.id_names, out) + "}"]
-            return self._walk(controller, segments, index + 1, True, named)
-        return None
+            out.append(_free_placeholder(info.placeholders, out))
+            if self._walk(controller, segments, index + 1, True, out):
+                return True
+            out.pop()
+        return False
 
 
-def _free_name(names: tuple[str, ...], out: list[str]) -> str:
-    for name in names:
-        if "{" + name + "}" not in out:
-            return name
-    return "id"
+def _free_placeholder(placeholders: tuple[str, ...], out: list[str]) -> str:
+    for placeholder in placeholders:
+        if placeholder not in out:
+            return placeholder
+    return placeholders[-1]
 
 
 def find_trees() -> list[ControllerTree]:
