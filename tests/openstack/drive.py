@@ -301,7 +301,10 @@ def ironic(socket: str, workdir: Path) -> Driver:
     ):
         send("GET", path)
     send("GET", "/v1/nosuch/{ident}", UNMATCHED, ident=names["node"])
-    driver.secrets.update({"CUSTOM_GOLD", "ProcVirtualization", "CUSTOM_X", "CUSTOM_Y"})
+    # Names the labels must not carry either.
+    driver.secrets.update(
+        {"CUSTOM_GOLD", "ProcVirtualization", "CUSTOM_X", "CUSTOM_Y", "fake-hardware"}
+    )
     return driver
 
 
