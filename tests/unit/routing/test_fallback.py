@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 import random
+from typing import Any
 
 import pytest
 
 from oslo_metrics_middleware.routing import RouteResolver
 from oslo_metrics_middleware.routing import fallback
 from oslo_metrics_middleware.routing.resolver import fallback_budget
+from tests.unit.conftest import DatagramSink
+from tests.unit.conftest import make_filter
+from tests.unit.conftest import rows
 from tests.unit.routing.test_resolvers import HEX32
 from tests.unit.routing.test_resolvers import UUID
 from tests.unit.routing.test_resolvers import env
 from tests.unit.routing.test_resolvers import routes_match
+from tests.wsgi import call
+from tests.wsgi import environ as wsgi_environ
 
 
 @pytest.mark.parametrize(
@@ -94,3 +101,23 @@ def test_fallback_labels_cannot_crowd_out_router_templates() -> None:
         resolver.resolve(env("/more/" + UUID, **{"routes.route": route}), 200)
         == "__overflow__"
     )
+
+
+def test_filter_guesses_from_the_path_before_the_app_rewrote_it(
+    sink: DatagramSink,
+) -> None:
+    def negotiation(env: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        # glance: an unsupported version leaves PATH_INFO, moved nowhere.
+        env["PATH_INFO"] = "/" + env["PATH_INFO"].split("/", 2)[2]
+        start_response("300 Multiple Choices", [])
+        return [b"{}"]
+
+    mw = make_filter(negotiation, sink, service_name="image")
+    for path in (f"/v2.16/images/{UUID}", "/v3/images", "/v1/x"):
+        call(mw, wsgi_environ("GET", path))
+    mw.sender.flush()
+    assert [row[2] for row in rows(sink.messages())] == [
+        "/v2.16/images/{id}",
+        "/v3/images",
+        "/v1/x",
+    ]
