@@ -24,7 +24,8 @@ python3 -m venv .venv
 # this machine reuses it; .venv-openstack links to it. A fresh install takes
 # about four minutes.
 stamp="$(cat tools/openstack-requirements.txt tools/openstack-constraints.txt | sha256sum | cut -c1-16)"
-openstack_venv="${XDG_CACHE_HOME:-$HOME/.cache}/oslo-metrics-middleware/venv-openstack-$stamp"
+cache_root="${XDG_CACHE_HOME:-${HOME:+$HOME/.cache}}"
+openstack_venv="${cache_root:-$PWD/.cache}/oslo-metrics-middleware/venv-openstack-$stamp"
 if [ ! -e "$openstack_venv/.installed" ]; then
     rm -rf "$openstack_venv"
     python3 -m venv "$openstack_venv"
