@@ -70,7 +70,7 @@ class PecanResolver:
             environ.get("SCRIPT_NAME", ""),
             path,
             str(context.get("resource_id") or ""),
-            str(context.get("parent_id") or "") if "parent_id" in context else "",
+            str(context.get("parent_id") or ""),
         )
         cached = self._cache.get(key)
         if cached is None:
