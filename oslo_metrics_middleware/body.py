@@ -1,9 +1,16 @@
-"""Wrappers that count request and response body bytes as they flow."""
+"""Wrappers that count request and response body bytes as they flow.
+
+Each wrapper passes every call on in the shape the application or the
+server made it: ``read()`` stays ``read()``, never ``read(-1)``, because
+servers give the two different meanings (eventlet and cheroot read the
+socket to its end for ``-1`` on a kept-alive connection).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Iterator
+import os
 from typing import IO
 from typing import TYPE_CHECKING
 from typing import Any
@@ -15,24 +22,24 @@ if TYPE_CHECKING:
 class CountingInput:
     """``wsgi.input`` as the application sees it, counting what it reads."""
 
+    __slots__ = ("_stream", "bytes_read")
+
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self.bytes_read = 0
 
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size) if size is not None else self._stream.read()
+    def read(self, *size: Any) -> bytes:
+        data: bytes = self._stream.read(*size)
         self.bytes_read += len(data)
         return data
 
-    def readline(self, size: int = -1) -> bytes:
-        data = (
-            self._stream.readline(size) if size is not None else self._stream.readline()
-        )
+    def readline(self, *size: Any) -> bytes:
+        data: bytes = self._stream.readline(*size)
         self.bytes_read += len(data)
         return data
 
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        lines = self._stream.readlines(hint)
+    def readlines(self, *hint: Any) -> list[bytes]:
+        lines: list[bytes] = self._stream.readlines(*hint)
         self.bytes_read += sum(map(len, lines))
         return lines
 
@@ -44,6 +51,48 @@ class CountingInput:
     def __getattr__(self, name: str) -> Any:
         # Server-specific extras (gunicorn's, eventlet's) stay reachable.
         return getattr(self._stream, name)
+
+
+class HeadKeepingInput(CountingInput):
+    """Also keeps the first bytes the application reads, for the action.
+
+    Nothing is read ahead of the application: a read ahead could block on
+    a body the application never wanted, fail before the application runs,
+    or make the server send ``100 Continue`` that the application would
+    not have asked for.
+    """
+
+    __slots__ = ("_limit", "head")
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        super().__init__(stream)
+        self._limit = limit
+        self.head = b""
+
+    def _keep(self, data: bytes) -> None:
+        missing = self._limit - len(self.head)
+        if missing > 0:
+            self.head += data[:missing]
+
+    def read(self, *size: Any) -> bytes:
+        data = super().read(*size)
+        self._keep(data)
+        return data
+
+    def readline(self, *size: Any) -> bytes:
+        data = super().readline(*size)
+        self._keep(data)
+        return data
+
+    def readlines(self, *hint: Any) -> list[bytes]:
+        lines = super().readlines(*hint)
+        self._keep(b"".join(lines[:self._limit]))
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in super().__iter__():
+            self._keep(line)
+            yield line
 
 
 class MeteredBody:
@@ -61,9 +110,11 @@ class MeteredBody:
         return self
 
     def __next__(self) -> bytes:
-        if self._iterator is None:
-            self._iterator = iter(self._body)
         try:
+            if self._iterator is None:
+                # Inside the try: an __iter__ that raises is the app's
+                # error (a 500), not a client that went away.
+                self._iterator = iter(self._body)
             chunk = next(self._iterator)
         except StopIteration:
             self._exhausted = True
@@ -85,72 +136,70 @@ class MeteredBody:
         self._exchange.finish(None, closed_early=not self._exhausted)
 
 
-def read_head(stream: IO[bytes], limit: int) -> bytes:
-    """Up to ``limit`` bytes from ``stream``, which may return short reads."""
-    chunks: list[bytes] = []
-    remaining = limit
-    while remaining > 0:
-        data = stream.read(remaining)
-        if not data:
-            break
-        chunks.append(data)
-        remaining -= len(data)
-    return b"".join(chunks)
+class SizedMeteredBody(MeteredBody):
+    """A metered body whose length the server may ask for.
+
+    wsgiref and waitress set Content-Length for a one-block body they can
+    take the length of; hiding ``__len__`` would turn that into chunking.
+    """
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        return len(self._body)  # type: ignore[arg-type]
 
 
-class PeekedInput:
-    """``wsgi.input`` whose first bytes were read ahead: served again first."""
+class TimedFile:
+    """The file an application hands to the server's ``wsgi.file_wrapper``.
 
-    def __init__(self, stream: IO[bytes], head: bytes) -> None:
-        self._stream = stream
-        self._head = head
+    The server's wrapper object goes back to the server untouched, so it
+    still recognises it and sends the file with ``sendfile``; the request
+    is timed until the server closes the wrapper, which closes this file.
+    Everything else (``fileno``, ``seek``, ``tell``) reaches the real file.
+    """
 
-    def read(self, size: int | None = -1) -> bytes:
-        head = self._take_head(size)
-        if size is None or size < 0:
-            return head + self._stream.read()
-        if len(head) < size:
-            # Callers such as WebOb expect a full read while data remains.
-            return head + self._stream.read(size - len(head))
-        return head
+    __slots__ = ("_exchange", "_file", "_start")
 
-    def readline(self, size: int | None = -1) -> bytes:
-        if not self._head:
-            return self._stream.readline(size if size is not None else -1)
-        end = self._head.find(b"\n") + 1 or len(self._head)
-        if size is not None and 0 <= size < end:
-            end = size
-        line = self._take_head(end)
-        if line.endswith(b"\n") or self._head:
-            return line
-        rest = -1 if size is None or size < 0 else size - len(line)
-        return line + self._stream.readline(rest) if rest else line
+    def __init__(self, filelike: Any, exchange: Exchange) -> None:
+        self._file = filelike
+        self._exchange = exchange
+        self._start = _position(filelike)
 
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        lines: list[bytes] = []
-        total = 0
-        while True:
-            line = self.readline()
-            if not line:
-                return lines
-            lines.append(line)
-            total += len(line)
-            if 0 < hint <= total:
-                return lines
+    def read(self, *size: Any) -> bytes:
+        data: bytes = self._file.read(*size)
+        self._exchange.response_bytes += len(data)
+        return data
 
-    def __iter__(self) -> Iterator[bytes]:
-        while True:
-            line = self.readline()
-            if not line:
-                return
-            yield line
-
-    def _take_head(self, size: int | None) -> bytes:
-        if size is None or size < 0 or size >= len(self._head):
-            head, self._head = self._head, b""
-        else:
-            head, self._head = self._head[:size], self._head[size:]
-        return head
+    def close(self) -> None:
+        exchange = self._exchange
+        if not exchange.response_bytes:
+            # Sent with sendfile: nothing was read through here.
+            exchange.response_bytes = _bytes_after(self._file, self._start)
+        try:
+            close = getattr(self._file, "close", None)
+            if close is not None:
+                close()
+        except BaseException as exc:
+            exchange.finish(exc)
+            raise
+        exchange.finish(None)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
+        return getattr(self._file, name)
+
+
+def _position(filelike: Any) -> int | None:
+    try:
+        return int(filelike.tell())
+    except Exception:  # not seekable, or no tell(): sizes stay unknown
+        return None
+
+
+def _bytes_after(filelike: Any, start: int | None) -> int:
+    """Bytes of the file from ``start`` to its end, 0 when unknown."""
+    if start is None:
+        return 0
+    try:
+        return max(0, os.fstat(filelike.fileno()).st_size - start)
+    except Exception:  # no descriptor: the size stays unknown
+        return 0

@@ -18,9 +18,10 @@ from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware import routing
 from oslo_metrics_middleware import transport
 from oslo_metrics_middleware.body import CountingInput
+from oslo_metrics_middleware.body import HeadKeepingInput
 from oslo_metrics_middleware.body import MeteredBody
-from oslo_metrics_middleware.body import PeekedInput
-from oslo_metrics_middleware.body import read_head
+from oslo_metrics_middleware.body import SizedMeteredBody
+from oslo_metrics_middleware.body import TimedFile
 from oslo_metrics_middleware.routing import extra
 from oslo_metrics_middleware.routing import labels
 
@@ -209,11 +210,12 @@ class Exchange:
     """The measurement of one request, from entry to the closing of its body."""
 
     __slots__ = (
+        "_file_wrapper",
         "_start_response",
         "_write",
-        "action",
         "done",
         "environ",
+        "file_body",
         "middleware",
         "request_body",
         "response_bytes",
@@ -235,7 +237,7 @@ class Exchange:
         self.response_bytes = 0
         self.done = False
         self.request_body: CountingInput | None = None
-        self.action = extra.ABSENT
+        self.file_body: object = None
         # Only a body that can exist is wrapped: no length and no chunking
         # means an empty body, and most API calls are bodiless GETs.
         if environ.get("CONTENT_LENGTH", "0") not in ("0", "") or (
@@ -243,24 +245,22 @@ class Exchange:
         ):
             stream = environ["wsgi.input"]
             if middleware.action_label and extra.is_action_request(environ):
-                stream = self._peek_action(stream, middleware.action_peek_bytes)
-            self.request_body = CountingInput(stream)
+                self.request_body = HeadKeepingInput(
+                    stream, middleware.action_peek_bytes
+                )
+            else:
+                self.request_body = CountingInput(stream)
             environ["wsgi.input"] = self.request_body
+        file_wrapper = environ.get("wsgi.file_wrapper")
+        if file_wrapper is not None:
+            self._file_wrapper = file_wrapper
+            environ["wsgi.file_wrapper"] = self.file_wrapper
         self.started = _monotonic()
 
-    def _peek_action(self, stream: Any, limit: int) -> Any:
-        """Read the action name ahead; the app still reads the whole body."""
-        try:
-            length = int(self.environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length <= 0:
-            # A chunked body: not every server can read one ahead safely.
-            self.action = labels.OTHER
-            return stream
-        head = read_head(stream, min(limit, length))
-        self.action = extra.action_of(head)
-        return PeekedInput(stream, head)
+    def file_wrapper(self, filelike: Any, *block_size: Any) -> Any:
+        """The server's ``wsgi.file_wrapper``, given a file timed to its close."""
+        self.file_body = self._file_wrapper(TimedFile(filelike, self), *block_size)
+        return self.file_body
 
     def start_response(
         self,
@@ -280,12 +280,21 @@ class Exchange:
 
     def watch(self, body: Iterable[bytes]) -> Iterable[bytes]:
         """Return ``body`` for the server, recording when it is closed."""
-        if type(body) is list or type(body) is tuple:
-            # Complete already: returned as is, so servers still see a list
-            # (wsgiref sets Content-Length for a one-item list).
+        if type(body) is list or type(body) is tuple or (
+            isinstance(body, (list, tuple))
+        ):
+            # Complete already: returned as is, so servers still see their
+            # list and its length (wsgiref and waitress set Content-Length
+            # for one item; a list subclass keeps its own close()).
             self.response_bytes += sum(map(len, body))
             self.finish(None)
             return body
+        if body is self.file_body and body is not None:
+            # The server's own wrapper, so it still uses sendfile; timed
+            # until the server closes it (see TimedFile).
+            return body
+        if hasattr(type(body), "__len__"):
+            return SizedMeteredBody(body, self)
         return MeteredBody(body, self)
 
     def finish(
@@ -306,7 +315,13 @@ class Exchange:
             status = CLIENT_CLOSED
         elif status == 0:
             status = 500
-        request_bytes = self.request_body.bytes_read if self.request_body else 0
+        body = self.request_body
+        request_bytes = 0
+        action = extra.ABSENT
+        if body is not None:
+            request_bytes = body.bytes_read
+            if type(body) is HeadKeepingInput:
+                action = extra.action_of(body.head)
         self.middleware.record(
             self.environ,
             status,
@@ -315,7 +330,7 @@ class Exchange:
             self.response_bytes,
             exception,
             now,
-            self.action,
+            action,
         )
 
 
