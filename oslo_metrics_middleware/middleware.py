@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterable
+import logging
+import math
 import os
 import sys
 import time
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
     from _typeshed.wsgi import WSGIEnvironment
 
+LOG = logging.getLogger(__name__)
+
 _monotonic = time.monotonic
 
 KNOWN_METHODS = frozenset(
@@ -43,6 +47,10 @@ MAX_EXCEPTION_NAMES = 100
 
 
 _OPTS_BY_NAME = {opt.dest: opt for opt in opts.METRICS_OPTS}
+# Paste keys oslo.middleware's base class reads itself.
+_BASE_KEYS = frozenset(
+    {"oslo_config_project", "oslo_config_file", "oslo_config_program"}
+)
 
 
 class ConfigurationError(ValueError):
@@ -51,6 +59,19 @@ class ConfigurationError(ValueError):
 
 class MetricsMiddleware(base.ConfigurableMiddleware):
     """Measures requests and hands the samples to the oslo.metrics daemon."""
+
+    @classmethod
+    def factory(
+        cls, global_conf: dict[str, Any] | None, **local_conf: Any
+    ) -> Callable[[WSGIApplication], MetricsMiddleware]:
+        """The paste filter factory; a misspelled option fails the load."""
+        unknown = sorted(set(local_conf) - set(_OPTS_BY_NAME) - _BASE_KEYS)
+        if unknown:
+            raise ConfigurationError(
+                f"Unknown option {unknown[0]} = {local_conf[unknown[0]]!r} "
+                f"for the metrics filter (known: {', '.join(_OPTS_BY_NAME)})"
+            )
+        return super().factory(global_conf, **local_conf)
 
     def __init__(
         self,
@@ -64,9 +85,7 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         self.service: str = labels.bounded(
             self._option("service_name") or _default_service(self.oslo_conf)
         )
-        self.excluded_paths = tuple(
-            path.rstrip("/") for path in self._option("excluded_paths") if path
-        )
+        self.excluded_paths = self._excluded_paths()
         self.routes = self._route_resolver()
         self.action_label: bool = self._option("action_label")
         self.microversion_label: bool = self._option("microversion_label")
@@ -75,11 +94,7 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         self.extra_labels: extra.ExtraLabels | None = None
         if self.action_label or self.microversion_label:
             self.extra_labels = extra.ExtraLabels(max_label_values)
-        self.sender = transport.get_sender(
-            self._option("metrics_socket_file"),
-            self._option("buffer_size"),
-            self._option("flush_interval"),
-        )
+        self.sender = self._sender()
         self._exceptions = labels.LabelCap(
             MAX_EXCEPTION_NAMES, reserved=(labels.OVERFLOW,)
         )
@@ -88,16 +103,55 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         """The paste value of option ``name`` if given, else oslo.config's.
 
         Paste values are converted here rather than with set_override, which
-        would leak one pipeline's values into every other filter.
+        would leak one pipeline's values into every other filter.  A value
+        the filter could not use (empty, NaN, infinite) fails here, at load,
+        rather than on the first request.
         """
+        opt = _OPTS_BY_NAME[name]
+        raw: Any = None
         try:
             if name in self.conf:
-                return _OPTS_BY_NAME[name].type(self.conf[name])
-            return getattr(self.oslo_conf[opts.GROUP], name)
+                raw = self.conf[name]
+                value = opt.type(raw)
+            else:
+                value = getattr(self.oslo_conf[opts.GROUP], name)
+                raw = value
         except (ValueError, cfg.Error) as exc:
-            raise ConfigurationError(
-                f"Invalid value for option [{opts.GROUP}] {name}: {exc}"
-            ) from None
+            raise _invalid(name, raw, str(exc)) from None
+        if value is None and opt.default is not None:
+            raise _invalid(name, raw, "a value is required")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _invalid(name, raw, "the value must be a finite number")
+        return value
+
+    def _excluded_paths(self) -> tuple[str, ...]:
+        paths = self._option("excluded_paths")
+        for path in paths:
+            if path and not path.startswith("/"):
+                raise _invalid(
+                    "excluded_paths", path, "each path must start with '/'"
+                )
+        return tuple(path.rstrip("/") for path in paths if path)
+
+    def _sender(self) -> transport.DatagramSender:
+        path = self._option("metrics_socket_file")
+        try:
+            warning = transport.check_socket_path(path)
+        except ValueError as exc:
+            raise _invalid("metrics_socket_file", path, str(exc)) from None
+        sender = transport.get_sender(
+            path,
+            self._option("buffer_size"),
+            self._option("flush_interval"),
+            self._option("exit_grace_period"),
+        )
+        if warning and not sender.announce_delivery:
+            sender.announce_delivery = True
+            LOG.warning(
+                "Metrics socket %s not usable yet: %s; samples are held "
+                "until the collector creates it", path, warning,
+            )
+        return sender
 
     def _route_resolver(self) -> routing.RouteResolver:
         table = None
@@ -106,16 +160,14 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
             try:
                 table = routing.read_table(table_file)
             except (OSError, ValueError) as exc:
-                raise ConfigurationError(
-                    f"Invalid value for option [{opts.GROUP}] route_table_file: {exc}"
-                ) from None
+                raise _invalid("route_table_file", table_file, str(exc)) from None
+        max_routes = self._option("max_routes")
+        resolvers = self._option("route_resolvers")
         try:
-            return routing.RouteResolver(
-                self._option("max_routes"), self._option("route_resolvers"), table
-            )
+            return routing.RouteResolver(max_routes, resolvers, table)
         except (ImportError, ValueError, TypeError) as exc:
-            raise ConfigurationError(
-                f"Invalid value for option [{opts.GROUP}] route_resolvers: {exc}"
+            raise _invalid(
+                "route_resolvers", ",".join(resolvers), str(exc)
             ) from None
 
     def __call__(
@@ -197,6 +249,12 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
             if action == labels.OVERFLOW:
                 self.sender.count(protocol.ACTION_OVERFLOW, self.service)
         return action, microversion
+
+
+def _invalid(name: str, value: Any, reason: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"Invalid value for option [{opts.GROUP}] {name} = {value!r}: {reason}"
+    )
 
 
 def _default_service(conf: cfg.ConfigOpts) -> str:

@@ -22,7 +22,11 @@ METRICS_OPTS = [
         "metrics_socket_file",
         default=DEFAULT_SOCKET,
         help="Unix datagram socket of the oslo.metrics daemon (the "
-        "[oslo_metrics] metrics_socket_file of the collector).",
+        "[oslo_metrics] metrics_socket_file of the collector). At most 107 "
+        "bytes; an empty path or a directory fails the pipeline load. A "
+        "path whose directory does not exist yet is accepted with a "
+        "warning (the collector may start later); a line is logged once "
+        "delivery works.",
     ),
     cfg.StrOpt(
         "service_name",
@@ -34,7 +38,7 @@ METRICS_OPTS = [
         default=["/healthcheck"],
         help="Request paths that are not measured. A path excludes itself "
         "and everything below it ('/healthcheck' also covers "
-        "'/healthcheck/details').",
+        "'/healthcheck/details'). Each must start with '/'.",
     ),
     cfg.IntOpt(
         "buffer_size",
@@ -86,16 +90,18 @@ METRICS_OPTS = [
         default=False,
         help="Also observe openstack_api_action_duration_seconds with an "
         "'action' label: for POST requests on '.../action' routes, the "
-        "first key of the JSON body ('os-start', 'reboot'), read from at "
-        "most the first action_peek_bytes of the body without taking "
-        "them from the application.",
+        "first key of the JSON body ('os-start', 'reboot'), taken from the "
+        "first action_peek_bytes bytes the application reads. Nothing is "
+        "read ahead of the application, so a body it never reads gives "
+        "'__other__'.",
     ),
     cfg.IntOpt(
         "action_peek_bytes",
         default=256,
         min=16,
         max=4096,
-        help="Most request body bytes read ahead to find the action name.",
+        help="Most request body bytes kept from what the application reads "
+        "to find the action name.",
     ),
     cfg.IntOpt(
         "max_label_values",
@@ -114,6 +120,18 @@ METRICS_OPTS = [
         min=0.01,
         max=60.0,
         help="Seconds between deliveries of buffered samples to the daemon.",
+    ),
+    cfg.FloatOpt(
+        "exit_grace_period",
+        default=3.0,
+        min=0.0,
+        max=60.0,
+        help="Seconds a process leaving (normal exit, a recycled worker, a "
+        "multiprocessing child, or a call to "
+        "oslo_metrics_middleware.flush() before os._exit) keeps delivering "
+        "the samples it holds to a collector that is behind or down. What "
+        "is still held then is counted as dropped (reason 'exit') and "
+        "logged in one line with its number.",
     ),
 ]
 

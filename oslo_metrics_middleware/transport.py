@@ -22,8 +22,10 @@ import atexit
 import collections
 import errno
 import logging
+import multiprocessing.util
 import os
 import socket
+import stat
 import threading
 import time
 
@@ -44,18 +46,31 @@ _WOULD_BLOCK = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS})
 # A request flushes inline once the flusher has been silent this many
 # intervals: the sign that no thread runs in this process.
 _INLINE_AFTER_INTERVALS = 3
+# Pause between delivery attempts while leaving: the collector drains its
+# queue in the meantime.
+_LEAVE_PAUSE = 0.005
+# A unix socket address holds 108 bytes, the last one a NUL.
+MAX_SOCKET_PATH = 107
 
 
 class DatagramSender:
     """Sends samples of one process to one daemon socket."""
 
     def __init__(
-        self, socket_path: str, buffer_size: int, flush_interval: float
+        self,
+        socket_path: str,
+        buffer_size: int,
+        flush_interval: float,
+        exit_grace_period: float = 0.0,
     ) -> None:
         self.socket_path = socket_path
         self.buffer_size = buffer_size
         self.flush_interval = flush_interval
+        self.exit_grace_period = exit_grace_period
+        # Set when the socket was missing at load: one line once it works.
+        self.announce_delivery = False
         self._reset()
+        multiprocessing.util.register_after_fork(self, _leave_with_child)
 
     def _reset(self) -> None:
         """Fresh state, for a new sender or the child of a fork."""
@@ -111,21 +126,71 @@ class DatagramSender:
 
     def flush(self) -> None:
         """Deliver what can be delivered now, without blocking."""
+        self._check_fork()
+        if not self._flush_lock.acquire(blocking=False):
+            return
+        try:
+            self._deliver()
+        finally:
+            self._flush_lock.release()
+
+    def _check_fork(self) -> None:
         if self._pid != os.getpid():
             # Forked without the at-fork hook (uWSGI forks in C): the queue
             # and the thread belong to the parent.
             self._reset()
-        if not self._flush_lock.acquire(blocking=False):
-            return
+
+    def _deliver(self) -> bool:
+        """One delivery round, under the flush lock; True when all went."""
         try:
             self._inline_deadline = time.monotonic() + self._inline_delay()
             self._encode_queue()
-            if self._send_unsent():
-                self._send_counts()
+            # Counts first: a collector that stays behind must still hear
+            # of the drops that its slowness causes.
+            counted = self._send_counts()
+            return self._send_unsent() and counted and self._send_counts()
         except Exception:  # never let metrics break the API
             LOG.exception("Metrics delivery failed")
+            return False
+
+    def leave(self, timeout: float | None = None) -> int:
+        """Deliver everything held before the process ends.
+
+        Keeps trying for up to ``timeout`` seconds (the exit grace period
+        by default), then counts what is left as dropped, logs one line
+        with its number and returns it.
+        """
+        self._check_fork()
+        if timeout is None:
+            timeout = self.exit_grace_period
+        deadline = time.monotonic() + timeout
+        # Blocking: the flusher thread may be in the middle of a round.
+        if not self._flush_lock.acquire(timeout=max(timeout, 0.01)):
+            return self._give_up(timeout)
+        try:
+            while not self._deliver() and time.monotonic() < deadline:
+                time.sleep(_LEAVE_PAUSE)
+            return self._give_up(timeout)
         finally:
             self._flush_lock.release()
+
+    def _give_up(self, waited: float) -> int:
+        """Count what is still held as dropped and say so once."""
+        lost = self.held
+        if not lost:
+            return 0
+        self._queue.clear()
+        self._unsent.clear()
+        self._unsent_samples = 0
+        with self._counts_lock:
+            self._counts[(DROPPED, "", "exit")] += lost
+        self._send_counts()
+        LOG.warning(
+            "%d metric samples not delivered to %s before exit "
+            "(collector down or behind; waited %.1f s)",
+            lost, self.socket_path, waited,
+        )
+        return lost
 
     def _encode_queue(self) -> None:
         queue = self._queue
@@ -143,12 +208,25 @@ class DatagramSender:
         while self._unsent:
             datagram, samples = self._unsent[0]
             error = self._send(datagram)
-            if error in _WOULD_BLOCK or error in _UNREACHABLE:
+            if error in _WOULD_BLOCK:
+                return False
+            if error in _UNREACHABLE:
+                if not self.announce_delivery:
+                    # Once per outage; the next success says it is over.
+                    self.announce_delivery = True
+                    LOG.warning(
+                        "Metrics collector at %s unreachable (%s); holding "
+                        "up to %d samples", self.socket_path,
+                        os.strerror(error), self.buffer_size,
+                    )
                 return False
             self._unsent.popleft()
             self._unsent_samples -= samples
             if error is None:
                 self.delivered += samples
+                if self.announce_delivery:
+                    self.announce_delivery = False
+                    LOG.info("Metrics delivery to %s works", self.socket_path)
             else:
                 LOG.error(
                     "Dropped %d metric samples: %s", samples, os.strerror(error)
@@ -157,7 +235,8 @@ class DatagramSender:
                     self._counts[(DROPPED, "", "send_error")] += samples
         return True
 
-    def _send_counts(self) -> None:
+    def _send_counts(self) -> bool:
+        """Send the transport counters; True when all of them went."""
         with self._counts_lock:
             pending = list(self._counts.items())
         for (counter, service, reason), amount in pending:
@@ -165,12 +244,13 @@ class DatagramSender:
             if counter == DROPPED:
                 labels["reason"] = reason
             if self._send(protocol.encode_increment(counter, amount, labels)):
-                return
+                return False
             with self._counts_lock:
                 key = (counter, service, reason)
                 self._counts[key] -= amount
                 if self._counts[key] <= 0:
                     del self._counts[key]
+        return True
 
     def _send(self, datagram: bytes) -> int | None:
         """Send one datagram; the errno on failure, None on success."""
@@ -209,18 +289,55 @@ class DatagramSender:
         return len(self._queue) + self._unsent_samples
 
 
+def check_socket_path(path: str) -> str | None:
+    """Raise ValueError when ``path`` can never be a collector's socket.
+
+    Returns a warning when it cannot be one yet (no directory, or a
+    leftover file the collector replaces when it starts), None when it is
+    a socket or can become one.
+    """
+    if not path:
+        raise ValueError("the path is empty")
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        raise ValueError(
+            f"the path is longer than the {MAX_SOCKET_PATH} bytes a unix "
+            "socket address holds"
+        )
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        directory = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(directory):
+            return None
+        return f"its directory {directory} does not exist (yet)"
+    except NotADirectoryError:
+        raise ValueError("a component of the path is not a directory") from None
+    except OSError as exc:
+        return f"it cannot be checked ({exc.strerror})"
+    if stat.S_ISDIR(mode):
+        raise ValueError("the path is a directory")
+    if not stat.S_ISSOCK(mode):
+        return "it is not a socket (yet)"
+    return None
+
+
 _senders: dict[str, DatagramSender] = {}
 _senders_lock = threading.Lock()
 
 
 def get_sender(
-    socket_path: str, buffer_size: int, flush_interval: float
+    socket_path: str,
+    buffer_size: int,
+    flush_interval: float,
+    exit_grace_period: float = 0.0,
 ) -> DatagramSender:
     """The process-wide sender for ``socket_path``; filters share it."""
     with _senders_lock:
         sender = _senders.get(socket_path)
         if sender is None:
-            sender = DatagramSender(socket_path, buffer_size, flush_interval)
+            sender = DatagramSender(
+                socket_path, buffer_size, flush_interval, exit_grace_period
+            )
             _senders[socket_path] = sender
             _install_uwsgi_timer()
         return sender
@@ -230,6 +347,26 @@ def flush_all() -> None:
     """Flush every sender of this process."""
     for sender in list(_senders.values()):
         sender.flush()
+
+
+def flush(timeout: float | None = None) -> int:
+    """Deliver every sample this process holds before it leaves.
+
+    For code that ends a process with ``os._exit`` (which skips the
+    at-exit delivery): each sender keeps trying for up to ``timeout``
+    seconds (its ``exit_grace_period`` by default); what it still holds
+    then is counted as dropped and logged.  Returns that number.
+    """
+    senders = [s for s in list(_senders.values()) if s._pid == os.getpid()]
+    if not senders:
+        return 0
+    if timeout is None:
+        timeout = max(sender.exit_grace_period for sender in senders)
+    # One grace period for all of them, not one each.
+    deadline = time.monotonic() + timeout
+    return sum(
+        sender.leave(max(0.0, deadline - time.monotonic())) for sender in senders
+    )
 
 
 # uWSGI signal numbers run from 0 to 255; the highest free one is taken.
@@ -283,11 +420,13 @@ def _reset_after_fork() -> None:
         sender._reset()
 
 
+def _leave_with_child(sender: DatagramSender) -> None:
+    """In a ``multiprocessing`` child: deliver before its ``os._exit``.
+
+    Such a child runs multiprocessing's finalizers, never atexit.
+    """
+    multiprocessing.util.Finalize(sender, sender.leave, exitpriority=0)
+
+
 os.register_at_fork(after_in_child=_reset_after_fork)
-
-
-@atexit.register
-def _flush_at_exit() -> None:
-    for sender in list(_senders.values()):
-        if sender._pid == os.getpid():
-            sender.flush()
+atexit.register(flush)

@@ -55,6 +55,11 @@ def sink(tmp_path: Path) -> Iterator[DatagramSink]:
 def make_filter(
     app: Callable[..., Iterable[bytes]], sink: DatagramSink, **options: str
 ) -> MetricsMiddleware:
-    conf = {"service_name": "compute", "metrics_socket_file": str(sink.path)}
+    # No grace at exit: the sinks are gone by the time the tests end.
+    conf = {
+        "service_name": "compute",
+        "metrics_socket_file": str(sink.path),
+        "exit_grace_period": "0",
+    }
     conf.update(options)
     return MetricsMiddleware(app, conf)

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 import webob
 
-from oslo_metrics_middleware.middleware import ConfigurationError
 from oslo_metrics_middleware.routing import extra
 from tests.unit.conftest import DatagramSink
 from tests.unit.conftest import make_filter
@@ -126,20 +125,3 @@ def test_without_the_options_rows_keep_eight_fields(sink: DatagramSink) -> None:
     mw.sender.flush()
     [row] = rows(sink.messages())
     assert len(row) == 8
-
-
-@pytest.mark.parametrize(
-    ("option", "value"),
-    [
-        ("route_resolvers", "routes,nonexistent"),
-        ("route_table_file", "/nonexistent/routes.txt"),
-        ("action_peek_bytes", "1"),
-        ("max_label_values", "0"),
-        ("action_label", "perhaps"),
-    ],
-)
-def test_invalid_routing_options_name_the_option(
-    sink: DatagramSink, option: str, value: str
-) -> None:
-    with pytest.raises(ConfigurationError, match=rf"\] {option}: "):
-        make_filter(echo_body, sink, **{option: value})

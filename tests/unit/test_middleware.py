@@ -13,7 +13,6 @@ import pytest
 
 from oslo_metrics_middleware import MetricsMiddleware
 from oslo_metrics_middleware.demo import sample_api
-from oslo_metrics_middleware.middleware import ConfigurationError
 from tests.conftest import PASTE_SAMPLE
 from tests.unit.conftest import DatagramSink
 from tests.unit.conftest import make_filter
@@ -222,24 +221,6 @@ def test_status_that_is_not_a_number_is_recorded_as_500(sink: DatagramSink) -> N
     mw = make_filter(odd, sink)
     call(mw, environ())
     assert recorded(mw, sink)[0][3] == 500
-
-
-@pytest.mark.parametrize(
-    ("option", "value"),
-    [
-        ("buffer_size", "lots"),
-        ("buffer_size", "0"),
-        ("max_routes", "-5"),
-        ("enabled", "maybe"),
-        ("flush_interval", "0"),
-    ],
-)
-def test_invalid_option_fails_at_load_naming_the_option(
-    sink: DatagramSink, option: str, value: str
-) -> None:
-    with pytest.raises(ConfigurationError) as raised:
-        make_filter(hello, sink, **{option: value})
-    assert f"[oslo_metrics_middleware] {option}" in str(raised.value)
 
 
 def test_paste_sample_loads_with_the_filter_first() -> None:

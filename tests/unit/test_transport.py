@@ -158,6 +158,31 @@ def test_full_kernel_queue_holds_without_dropping(
     assert _increments(receiver.messages()) == {}
 
 
+def test_drop_counts_reach_a_collector_that_stays_behind(
+    make_sender: Callable[..., transport.DatagramSender],
+    receiver: Receiver,
+) -> None:
+    sender = make_sender(buffer_size=3)
+    # Fill the reader's kernel queue, then the buffer, then drop two.
+    while sender.held == 0:
+        sender.submit(SAMPLE, NO_INLINE)
+        sender.flush()
+    for _ in range(4):
+        # One datagram each, so draining them takes several sends.
+        sender.submit(SAMPLE, NO_INLINE)
+        sender.flush()
+    assert sender.held == 3
+    # The collector takes one datagram and stays behind.
+    receiver.socket.recv(65536)
+    sender.flush()
+    assert sender.held == 3
+    key = json.dumps(
+        [transport.DROPPED, {"reason": "buffer_full", "service": "compute"}],
+        sort_keys=True,
+    )
+    assert _increments(receiver.messages()) == {key: 2}
+
+
 def test_drops_beyond_buffer_and_reports_the_count(
     make_sender: Callable[..., transport.DatagramSender], path: Path
 ) -> None:
