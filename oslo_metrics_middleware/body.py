@@ -145,6 +145,14 @@ class SizedMeteredBody(MeteredBody):
 
     __slots__ = ()
 
+    def __iter__(self) -> MeteredBody:
+        # Each pass starts afresh: eventlet takes a sized body twice, once
+        # to sum its length and once to send it.
+        self._iterator = None
+        self._exhausted = False
+        self._exchange.response_bytes = 0
+        return self
+
     def __len__(self) -> int:
         return len(self._body)  # type: ignore[arg-type]
 

@@ -185,6 +185,7 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         try:
             body = self._app(environ, exchange.start_response)
         except BaseException as exc:
+            exchange.restore()
             exchange.finish(exc)
             raise
         return exchange.watch(body)
@@ -309,16 +310,25 @@ class Exchange:
             else:
                 self.request_body = CountingInput(stream)
             environ["wsgi.input"] = self.request_body
-        file_wrapper = environ.get("wsgi.file_wrapper")
-        if file_wrapper is not None:
-            self._file_wrapper = file_wrapper
+        self._file_wrapper = environ.get("wsgi.file_wrapper")
+        if self._file_wrapper is not None:
             environ["wsgi.file_wrapper"] = self.file_wrapper
         self.started = _monotonic()
 
     def file_wrapper(self, filelike: Any, *block_size: Any) -> Any:
         """The server's ``wsgi.file_wrapper``, given a file timed to its close."""
+        assert self._file_wrapper is not None
         self.file_body = self._file_wrapper(TimedFile(filelike, self), *block_size)
         return self.file_body
+
+    def restore(self) -> None:
+        """Give the server back its own ``wsgi.file_wrapper``.
+
+        Servers read it again once the app has returned: gunicorn sends
+        with sendfile only when ``isinstance(body, environ[...])``.
+        """
+        if self._file_wrapper is not None:
+            self.environ["wsgi.file_wrapper"] = self._file_wrapper
 
     def start_response(
         self,
@@ -338,6 +348,7 @@ class Exchange:
 
     def watch(self, body: Iterable[bytes]) -> Iterable[bytes]:
         """Return ``body`` for the server, recording when it is closed."""
+        self.restore()
         if type(body) is list or type(body) is tuple or (
             isinstance(body, (list, tuple))
         ):

@@ -5,9 +5,11 @@ cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=""
-    for tool in prometheus:prometheus promtool:prometheus chromium:chromium; do
+    for tool in prometheus:prometheus promtool:prometheus chromium:chromium apache2:apache2; do
         command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool##*:}"
     done
+    # Apache's mod_wsgi, for the conformance tests (Debian's embeds python3).
+    [ -e /usr/lib/apache2/modules/mod_wsgi.so ] || missing="$missing libapache2-mod-wsgi-py3"
     if [ -n "$missing" ]; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -163,9 +163,14 @@ def python_server(
 
 
 def gunicorn_server(
-    workdir: Path, env: Mapping[str, str], workers: int = 2
+    workdir: Path,
+    env: Mapping[str, str],
+    workers: int = 2,
+    app: str = APPLICATION,
+    extra: Sequence[str] = (),
 ) -> ServerProcess:
-    """gunicorn with sync workers, the app preloaded in the master."""
+    """gunicorn, sync workers unless ``extra`` says otherwise, the app
+    preloaded in the master."""
     port = free_port()
     return ServerProcess(
         "gunicorn",
@@ -177,7 +182,8 @@ def gunicorn_server(
             "--bind", f"127.0.0.1:{port}",
             "--graceful-timeout", "5",
             "--chdir", str(REPO),
-            APPLICATION,
+            *extra,
+            app,
         ],
         port,
         workdir,
@@ -186,7 +192,11 @@ def gunicorn_server(
 
 
 def uwsgi_server(
-    workdir: Path, env: Mapping[str, str], processes: int = 2
+    workdir: Path,
+    env: Mapping[str, str],
+    processes: int = 2,
+    app: str = APPLICATION,
+    extra: Sequence[str] = (),
 ) -> ServerProcess:
     """uWSGI pre-fork, app loaded in the master, no Python threads."""
     port = free_port()
@@ -199,15 +209,79 @@ def uwsgi_server(
             "--http-socket", f"127.0.0.1:{port}",
             "--home", str(Path(sys.prefix)),
             "--chdir", str(REPO),
-            "--module", APPLICATION,
+            "--module", app,
             "--need-app",
             "--die-on-term",
             "--disable-logging",
+            *extra,
         ],
         port,
         workdir,
         env,
         stop_signal=signal.SIGINT,
+    )
+
+
+APACHE = Path("/usr/sbin/apache2")
+APACHE_MODULES = Path("/usr/lib/apache2/modules")
+# Debian's mod_wsgi embeds the system python3; the venv is built from it.
+SITE_PACKAGES = next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
+
+APACHE_CONF = """\
+ServerRoot {workdir}
+ServerName localhost
+Listen 127.0.0.1:{port}
+PidFile {workdir}/apache.pid
+DefaultRuntimeDir {workdir}
+ErrorLog {workdir}/apache-error.log
+LogLevel warn
+{user}
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule wsgi_module {modules}/mod_wsgi.so
+WSGISocketPrefix {workdir}/wsgi
+WSGIDaemonProcess api processes=1 threads=4 python-path={repo}:{site}
+WSGIProcessGroup api
+WSGIApplicationGroup %{{GLOBAL}}
+WSGIChunkedRequest On
+WSGIScriptAlias / {workdir}/api.wsgi
+<Directory {workdir}>
+    Require all granted
+</Directory>
+"""
+
+APACHE_SCRIPT = """\
+import os
+os.environ.update({env!r})
+from {module} import {name} as application
+"""
+
+
+def apache_server(
+    workdir: Path, env: Mapping[str, str], app: str = APPLICATION
+) -> ServerProcess:
+    """Apache with mod_wsgi in daemon mode, as distributions deploy APIs.
+
+    ``workdir`` must be readable by the unprivileged user Apache switches
+    to when started as root.
+    """
+    port = free_port()
+    module, name = app.split(":")
+    user = "User nobody\nGroup nogroup" if os.getuid() == 0 else ""
+    (workdir / "api.wsgi").write_text(
+        APACHE_SCRIPT.format(env=dict(env), module=module, name=name)
+    )
+    conf = workdir / "apache.conf"
+    conf.write_text(APACHE_CONF.format(
+        workdir=workdir, port=port, user=user, modules=APACHE_MODULES,
+        repo=REPO, site=SITE_PACKAGES,
+    ))
+    return ServerProcess(
+        "apache",
+        [str(APACHE), "-f", str(conf), "-DFOREGROUND"],
+        port,
+        workdir,
+        env,
     )
 
 
