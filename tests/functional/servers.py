@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -9,14 +10,17 @@ from collections.abc import Sequence
 import concurrent.futures
 import contextlib
 import http.client
+import json
 import os
 from pathlib import Path
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from types import TracebackType
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -392,6 +396,71 @@ def settle(
         elif time.monotonic() - stable_since >= quiet:
             break
     return last
+
+
+class DatagramCollector:
+    """Stands in for the collector: keeps the rows and drop counts sent.
+
+    With a ``pause`` after each datagram it plays a collector that is
+    behind for the whole run.
+    """
+
+    def __init__(self, path: Path, pause: float = 0.0) -> None:
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.socket.bind(str(path))
+        os.chmod(path, 0o777)  # workers may run unprivileged
+        self.socket.settimeout(0.2)
+        self.pause = pause
+        self.rows: list[list[Any]] = []
+        self.dropped: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                message: dict[str, Any] = json.loads(self.socket.recv(65536))
+            except TimeoutError:
+                continue
+            if message["name"] == "batch":
+                self.rows.extend(message["action"]["value"]["rows"])
+            elif message["name"] == DROPPED:
+                reason = message["labels"]["reason"]
+                self.dropped[reason] += message["action"]["value"]
+            time.sleep(self.pause)
+
+    @property
+    def accounted(self) -> int:
+        """Requests delivered or counted as dropped."""
+        return len(self.rows) + sum(self.dropped.values())
+
+    def wait(self, count: int, timeout: float = 15.0) -> int:
+        """Wait until ``count`` requests are accounted for; how many are."""
+        deadline = time.monotonic() + timeout
+        while self.accounted < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.accounted
+
+    def __enter__(self) -> DatagramCollector:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Whatever is still queued in the kernel is read before stopping.
+        self.pause = 0
+        deadline = time.monotonic() + 10
+        while self._pending() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._stop.set()
+        self._thread.join(10)
+        self.socket.close()
+
+    def _pending(self) -> bool:
+        try:
+            self.socket.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, TimeoutError):
+            return False
+        return True
 
 
 class Traffic:

@@ -14,14 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterator
 import contextlib
-import json
 import os
 from pathlib import Path
 import re
 import shutil
 import socket
 import tempfile
-import threading
 import time
 from typing import Any
 from typing import NamedTuple
@@ -188,40 +186,6 @@ def merge_chunks(data: bytes) -> bytes:
     return out + data[pos:]
 
 
-class Rows:
-    """The filter's socket: collects the request rows it is sent."""
-
-    def __init__(self, path: Path) -> None:
-        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.socket.bind(str(path))
-        os.chmod(path, 0o777)  # Apache's workers run unprivileged
-        self.socket.settimeout(0.2)
-        self.rows: list[list[Any]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                message = json.loads(self.socket.recv(65536))
-            except TimeoutError:
-                continue
-            if message["name"] == "batch":
-                self.rows.extend(message["action"]["value"]["rows"])
-
-    def wait(self, count: int, timeout: float = 15.0) -> list[list[Any]]:
-        deadline = time.monotonic() + timeout
-        while len(self.rows) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return list(self.rows)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.socket.close()
-
-
 ServerFactory = Callable[[Path, dict[str, str]], servers.ServerProcess]
 
 
@@ -281,7 +245,10 @@ class Run(NamedTuple):
 
 
 def run(
-    name: str, workdir: Path, env: dict[str, str], rows: Rows | None = None
+    name: str,
+    workdir: Path,
+    env: dict[str, str],
+    rows: servers.DatagramCollector | None = None,
 ) -> Run:
     """Every case against one start of server ``name``."""
     workdir.mkdir(mode=0o777)
@@ -307,8 +274,9 @@ def run(
         ]
         served = sum(1 for line in app_log if not line.startswith("file "))
         # Before the server stops: a SIGTERM ends some without atexit.
-        recorded = rows.wait(served) if rows else []
-    return Run(transcripts, app_log, recorded)
+        if rows:
+            rows.wait(served)
+    return Run(transcripts, app_log, list(rows.rows) if rows else [])
 
 
 @pytest.mark.parametrize("name", sorted(SERVERS))
@@ -322,12 +290,9 @@ def test_exchanges_are_identical_behind_the_filter(
     served.chmod(0o644)
     env = {conformance.FILE_ENV: str(served), "PYTHONDONTWRITEBYTECODE": "1"}
     bare = run(name, shared_dir / "bare", env)
-    rows = Rows(shared_dir / "metrics.sock")
-    try:
-        env[conformance.SOCKET_ENV] = str(shared_dir / "metrics.sock")
+    env[conformance.SOCKET_ENV] = str(shared_dir / "metrics.sock")
+    with servers.DatagramCollector(shared_dir / "metrics.sock") as rows:
         filtered = run(name, shared_dir / "filtered", env, rows)
-    finally:
-        rows.close()
 
     differing = {
         case: {"bare": got, "filtered": filtered.transcripts[case]}
