@@ -348,7 +348,8 @@ class Exchange:
 
     def watch(self, body: Iterable[bytes]) -> Iterable[bytes]:
         """Return ``body`` for the server, recording when it is closed."""
-        self.restore()
+        if self._file_wrapper is not None:  # restore(), inline: every request
+            self.environ["wsgi.file_wrapper"] = self._file_wrapper
         if type(body) is list or type(body) is tuple or (
             isinstance(body, (list, tuple))
         ):
