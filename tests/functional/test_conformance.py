@@ -39,6 +39,7 @@ BODY = (
     + b"x" * 300
     + b'"\n}\n'
 )
+FILE_BODY = os.urandom(200_000)
 PING = b"GET /r/ping HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n"
 READS = ("read", "read_n", "readline", "readlines", "iter", "json")
 RESPONSES = (*conformance.RESPONSES, *conformance.STATUS_ONLY, "write", "call_raises")
@@ -202,6 +203,8 @@ class Server(NamedTuple):
     # Cases the server itself hangs on, with or without the filter: its
     # input reads past the body into the next pipelined request.
     hangs: tuple[str, ...] = ()
+    # It sends a wsgi.file_wrapper body with sendfile, never reading it.
+    sendfile: bool = False
 
 
 SERVERS = {
@@ -212,19 +215,22 @@ SERVERS = {
     ),
     "waitress": Server(_python("waitress")),
     "gunicorn-sync": Server(
-        lambda w, e: servers.gunicorn_server(w, e, workers=1, app=APP)
+        lambda w, e: servers.gunicorn_server(w, e, workers=1, app=APP),
+        sendfile=True,
     ),
     "gunicorn-gthread": Server(
         lambda w, e: servers.gunicorn_server(
             w, e, workers=1, app=APP,
             extra=["--worker-class", "gthread", "--threads", "4"],
-        )
+        ),
+        sendfile=True,
     ),
     "uwsgi": Server(
-        lambda w, e: servers.uwsgi_server(w, e, processes=1, app=APP)
+        lambda w, e: servers.uwsgi_server(w, e, processes=1, app=APP),
+        sendfile=True,
     ),
     "apache-mod_wsgi": Server(
-        lambda w, e: servers.apache_server(w, e, app=APP)
+        lambda w, e: servers.apache_server(w, e, app=APP), sendfile=True
     ),
 }
 
@@ -286,7 +292,7 @@ def test_exchanges_are_identical_behind_the_filter(
     if name == "apache-mod_wsgi" and not servers.APACHE.exists():
         pytest.skip("apache2 and libapache2-mod-wsgi-py3 are not installed")
     served = shared_dir / "served.bin"
-    served.write_bytes(os.urandom(200_000))
+    served.write_bytes(FILE_BODY)
     served.chmod(0o644)
     env = {conformance.FILE_ENV: str(served), "PYTHONDONTWRITEBYTECODE": "1"}
     bare = run(name, shared_dir / "bare", env)
@@ -309,3 +315,8 @@ def test_exchanges_are_identical_behind_the_filter(
     served = [line for line in filtered.app_log if not line.startswith("file ")]
     assert len(filtered.rows) == len(served)
     assert [row for row in filtered.rows if row[3] == 499] == []
+    if SERVERS[name].sendfile:
+        assert "file closed after 0 reads" in filtered.app_log
+        # Timed until the server closed it, and sized from the file.
+        [file_row] = [row for row in filtered.rows if row[2] == "/r/file_wrapper"]
+        assert (file_row[3], file_row[6]) == (200, len(FILE_BODY))
