@@ -312,11 +312,14 @@ class Exchange:
             environ["wsgi.input"] = self.request_body
         self._file_wrapper = environ.get("wsgi.file_wrapper")
         if self._file_wrapper is not None:
-            environ["wsgi.file_wrapper"] = self.file_wrapper
+            # The exchange itself (see __call__): no bound method to build
+            # on every request.
+            environ["wsgi.file_wrapper"] = self
         self.started = _monotonic()
 
-    def file_wrapper(self, filelike: Any, *block_size: Any) -> Any:
-        """The server's ``wsgi.file_wrapper``, given a file timed to its close."""
+    def __call__(self, filelike: Any, *block_size: Any) -> Any:
+        """The app's ``wsgi.file_wrapper``: the server's, given a file
+        timed until the server closes it."""
         assert self._file_wrapper is not None
         self.file_body = self._file_wrapper(TimedFile(filelike, self), *block_size)
         return self.file_body
