@@ -296,7 +296,6 @@ class Exchange:
         self.response_bytes = 0
         self.done = False
         self.request_body: CountingInput | None = None
-        self.file_body: object = None
         # Only a body that can exist is wrapped: no length and no chunking
         # means an empty body, and most API calls are bodiless GETs.
         if environ.get("CONTENT_LENGTH", "0") not in ("0", "") or (
@@ -315,6 +314,7 @@ class Exchange:
             # The exchange itself (see __call__): no bound method to build
             # on every request.
             environ["wsgi.file_wrapper"] = self
+            self.file_body: object = None
         self.started = _monotonic()
 
     def __call__(self, filelike: Any, *block_size: Any) -> Any:
@@ -351,8 +351,9 @@ class Exchange:
 
     def watch(self, body: Iterable[bytes]) -> Iterable[bytes]:
         """Return ``body`` for the server, recording when it is closed."""
-        if self._file_wrapper is not None:  # restore(), inline: every request
-            self.environ["wsgi.file_wrapper"] = self._file_wrapper
+        server_wrapper = self._file_wrapper
+        if server_wrapper is not None:  # restore(), inline: every request
+            self.environ["wsgi.file_wrapper"] = server_wrapper
         if type(body) is list or type(body) is tuple or (
             isinstance(body, (list, tuple))
         ):
@@ -362,7 +363,7 @@ class Exchange:
             self.response_bytes += sum(map(len, body))
             self.finish(None)
             return body
-        if body is self.file_body and body is not None:
+        if server_wrapper is not None and body is self.file_body:
             # The server's own wrapper, so it still uses sendfile; timed
             # until the server closes it (see TimedFile).
             return body
