@@ -58,7 +58,20 @@ class ConfigurationError(ValueError):
 
 
 class MetricsMiddleware(base.ConfigurableMiddleware):
-    """Measures requests and hands the samples to the oslo.metrics daemon."""
+    """Measures requests and hands the samples to the oslo.metrics daemon.
+
+    Put it first in each API pipeline of ``api-paste.ini``::
+
+        [filter:metrics]
+        paste.filter_factory = oslo_metrics_middleware:MetricsMiddleware.factory
+        service_name = compute
+
+    Options in the paste section override the ``[oslo_metrics_middleware]``
+    section of the service's configuration for this filter only; every value
+    is checked when the pipeline loads (:class:`ConfigurationError`).  The
+    filter never changes what the application or the server sees: see
+    ``doc/source/transport.rst``.
+    """
 
     @classmethod
     def factory(
