@@ -32,8 +32,8 @@ from tests.functional.apps import conformance
 APP = "tests.functional.apps.conformance_app:application"
 HOST = b"Host: 127.0.0.1\r\n"
 # Waiting for a 100 Continue the server may never send (wsgiref).
-INTERIM_WAIT = 1.0
-CASE_TIMEOUT = 5.0
+INTERIM_WAIT = 3.0
+CASE_TIMEOUT = 10.0
 BODY = (
     b'{"reboot": {\n  "type": "HARD"\n},\n  "note": "'
     + b"x" * 300
