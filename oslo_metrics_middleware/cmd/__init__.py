@@ -32,8 +32,7 @@ class _Parser(argparse.ArgumentParser):
 def _collector(args: argparse.Namespace, extra: list[str]) -> int:
     from oslo_metrics_middleware.collector import daemon
 
-    daemon.run(extra)
-    return 0
+    return daemon.run(extra)
 
 
 def _demo(args: argparse.Namespace, extra: list[str]) -> int:
@@ -95,14 +94,13 @@ def _add_collector(commands: argparse._SubParsersAction[_Parser]) -> None:
     collector = commands.add_parser(
         "collector",
         allow_abbrev=False,
-        usage="%(prog)s [-h] [--config-file FILE] [DAEMON-OPTION ...]",
+        usage="%(prog)s [-h] [--config-file FILE] [OSLO-CONFIG-OPTION ...]",
         help="run the per-host collector that Prometheus scrapes",
-        description="Run the upstream oslo.metrics daemon with this "
-        "project's metric definitions loaded: it receives the samples of "
-        "every API process on the host over its unix socket and serves "
-        "them on /metrics. Every other argument goes to the daemon "
-        "(oslo.config: --config-file with an [oslo_metrics] section, "
-        "--config-dir, --debug, --log-file).",
+        description="Receive the oslo.metrics datagrams of every API "
+        "process on the host (and oslo.messaging's RPC metrics) over a unix "
+        "socket, check and cap them, and serve them on /metrics. Every "
+        "other argument is oslo.config's: --config-file with [oslo_metrics] "
+        "and [collector] sections, --config-dir, --debug, --log-file.",
     )
     collector.set_defaults(handler=_collector, passthrough=True)
 

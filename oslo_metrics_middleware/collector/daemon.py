@@ -1,25 +1,153 @@
-"""Run the upstream oslo.metrics daemon with this project's metrics loaded."""
+"""The collector: one receive loop for the socket, /metrics and signals.
+
+Start-up checks everything an operator can get wrong before the socket is
+touched, and reports it in one line with a non-zero exit.  Once running, a
+single select() loop reads datagrams, accepts scrapes (each served in its
+own thread) and wakes on SIGTERM/SIGINT through a pipe, so stopping never
+waits for a timeout.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import selectors
+import signal
+import socket
 import sys
+from types import FrameType
 
-# The daemon keys modules by the last dotted component: "openstack_api",
-# which is protocol.MODULE.
-METRICS_MODULE = "oslo_metrics_middleware.collector.openstack_api"
+from oslo_config import cfg
+from oslo_log import log
+
+from oslo_metrics_middleware.collector import http_server
+from oslo_metrics_middleware.collector import ingest
+from oslo_metrics_middleware.collector import options
+from oslo_metrics_middleware.collector import socket_file
+from oslo_metrics_middleware.collector import systemd
+
+LOG = logging.getLogger(__name__)
+PROG = "oslo-metrics-middleware collector"
+
+# Large enough for any datagram the kernel passes by default; a longer one
+# is reported cut by MSG_TRUNC and refused.
+READ_SIZE = 256 * 1024
+# Datagrams read in a row before a waiting scrape or signal gets its turn.
+BURST = 64
 
 
-def run(argv: list[str]) -> None:
-    """Start the daemon with ``argv`` as its command line (``--config-file``).
+class _Stop:
+    """SIGTERM and SIGINT, turned into a readable pipe and a flag."""
 
-    oslo.messaging's metrics stay registered beside this project's.
-    """
-    from oslo_metrics import message_router
+    def __init__(self) -> None:
+        self.requested = False
+        self.reader, writer = os.pipe()
+        os.set_blocking(self.reader, False)
+        os.set_blocking(writer, False)
+        self._writer = writer
+        signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
 
-    if METRICS_MODULE not in message_router.MODULE_LISTS:
-        message_router.MODULE_LISTS.append(METRICS_MODULE)
-    # Importing the daemon module registers its options and logging.
-    from oslo_metrics import __main__ as daemon
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
 
-    sys.argv = ["oslo-metrics", *argv]
-    daemon.main()
+    def close(self) -> None:
+        signal.set_wakeup_fd(-1)
+        os.close(self.reader)
+        os.close(self._writer)
+
+
+def run(argv: list[str]) -> int:
+    """Run the collector with ``argv`` (``--config-file``); the exit status."""
+    stop = _Stop()
+    try:
+        return _run(argv, stop)
+    finally:
+        stop.close()
+
+
+def _run(argv: list[str], stop: _Stop) -> int:
+    try:
+        conf, settings = options.load(argv)
+        _setup_logging(conf)
+        server = http_server.listen(settings.host, settings.port, settings.silent)
+        try:
+            claimed = socket_file.claim(settings.socket_path, settings.socket_perm)
+        except options.StartupError:
+            server.server_close()
+            raise
+    except options.StartupError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    receiver = ingest.configure(settings.limits)
+    ingest.register_series_count(receiver)
+    try:
+        LOG.info(
+            "Collector ready: socket %s, metrics on http://%s/metrics",
+            settings.socket_path,
+            http_server.display(settings.host, settings.port),
+        )
+        systemd.notify("READY=1")
+        _serve(claimed.socket, server, receiver, stop)
+        systemd.notify("STOPPING=1")
+    finally:
+        server.server_close()
+        claimed.release()
+    LOG.info("Collector stopped")
+    return 0
+
+
+def _setup_logging(conf: cfg.ConfigOpts) -> None:
+    try:
+        log.setup(conf, "oslo-metrics-middleware")
+    except (OSError, ValueError) as exc:
+        raise options.StartupError(f"cannot set up logging: {exc}") from None
+
+
+def _serve(
+    sock: socket.socket,
+    server: http_server.MetricsServer,
+    receiver: ingest.Ingest,
+    stop: _Stop,
+) -> None:
+    sock.setblocking(False)
+    buffer = bytearray(READ_SIZE)
+    view = memoryview(buffer)
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ, "datagram")
+        selector.register(server.socket, selectors.EVENT_READ, "scrape")
+        selector.register(stop.reader, selectors.EVENT_READ, "signal")
+        while not stop.requested:
+            for key, _ in selector.select():
+                if key.data == "datagram":
+                    _read_burst(sock, buffer, view, receiver)
+                elif key.data == "scrape":
+                    server.handle_request()
+                else:
+                    _drain(stop.reader)
+
+
+def _read_burst(
+    sock: socket.socket,
+    buffer: bytearray,
+    view: memoryview,
+    receiver: ingest.Ingest,
+) -> None:
+    for _ in range(BURST):
+        try:
+            size = sock.recv_into(buffer, READ_SIZE, socket.MSG_TRUNC)
+        except (BlockingIOError, InterruptedError):
+            return
+        if size > READ_SIZE:
+            receiver.oversized()
+            continue
+        receiver.datagram(bytes(view[:size]))
+
+
+def _drain(reader: int) -> None:
+    try:
+        while os.read(reader, 512):
+            pass
+    except BlockingIOError:
+        pass

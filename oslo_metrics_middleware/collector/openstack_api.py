@@ -8,14 +8,9 @@ default registry, which the daemon serves on its Prometheus port.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import prometheus_client
-
-from oslo_metrics_middleware import protocol
-
-LOG = logging.getLogger(__name__)
 
 # API latency spans a 5 ms token check to a minute-long image upload.
 DURATION_BUCKETS = (
@@ -100,105 +95,56 @@ openstack_api_metrics_microversion_overflow_total = (
     openstack_api_metrics_microversion_overflow
 )
 
+# The counters filters send as single messages, by the name they use.
+COUNTERS_SENT = (
+    "openstack_api_metrics_dropped_samples_total",
+    "openstack_api_metrics_route_overflow_total",
+    "openstack_api_metrics_action_overflow_total",
+    "openstack_api_metrics_microversion_overflow_total",
+)
 
-_Children = tuple[Any, Any, Any]
-# Labelled children by label values: labels() takes a lock and builds a
-# tuple per call, which would dominate the cost of ingesting a row.
-_children: dict[tuple[str, str, str, int], _Children] = {}
-
-
-def _children_for(key: tuple[str, str, str, int]) -> _Children:
-    children = _children.get(key)
-    if children is None:
-        service, method, route, status = key
-        children = (
-            openstack_api_request_duration_seconds.labels(
-                service, method, route, str(status)
-            ),
-            openstack_api_request_size_bytes.labels(service, method, route),
-            openstack_api_response_size_bytes.labels(service, method, route),
-        )
-        _children[key] = children
-    return children
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-_BASE_LENGTH = len(protocol.SAMPLE_FIELDS)
-_LABELLED_LENGTH = _BASE_LENGTH + len(protocol.EXTRA_FIELDS)
-_action_children: dict[tuple[str, str, str, str, str, int], Any] = {}
-
-
-def _observe_action(row: list[Any], duration: float) -> bool:
-    """The action histogram of a labelled row; False when malformed."""
-    service, method, route, status = row[:4]
-    action, microversion = row[_BASE_LENGTH:]
-    if not (isinstance(action, str) and isinstance(microversion, str)):
-        return False
-    key = (service, method, route, action, microversion, status)
-    child = _action_children.get(key)
-    if child is None:
-        child = openstack_api_action_duration_seconds.labels(
-            service, method, route, action, microversion, str(status)
-        )
-        _action_children[key] = child
-    child.observe(duration)
-    return True
-
-
-def _apply_row(row: Any) -> bool:
-    """Record one request row; False when the row is malformed."""
-    if not isinstance(row, list) or len(row) not in (_BASE_LENGTH, _LABELLED_LENGTH):
-        return False
-    service, method, route, status, duration, req_bytes, resp_bytes, exc = row[
-        :_BASE_LENGTH
-    ]
-    if not (
-        isinstance(service, str)
-        and isinstance(method, str)
-        and isinstance(route, str)
-        and isinstance(status, int)
-        and _is_number(duration)
-        and _is_number(req_bytes)
-        and _is_number(resp_bytes)
-    ):
-        return False
-    if len(row) == _LABELLED_LENGTH and not _observe_action(row, duration):
-        return False
-    duration_child, request_child, response_child = _children_for(
-        (service, method, route, status)
-    )
-    duration_child.observe(duration)
-    request_child.observe(req_bytes)
-    response_child.observe(resp_bytes)
-    if isinstance(exc, str):
-        openstack_api_exceptions.labels(service, method, route, exc).inc()
-    return True
-
-
-class _BatchReceiver:
-    """Takes the rows of one batch datagram (see protocol.encode_batch)."""
-
-    def observe(self, value: Any) -> None:
-        rows = value.get("rows") if isinstance(value, dict) else None
-        if not isinstance(rows, list):
-            LOG.error("Discarded a batch datagram without rows")
-            return
-        malformed = sum(1 for row in rows if not _apply_row(row))
-        if malformed:
-            LOG.error("Discarded %d malformed request rows", malformed)
-            openstack_api_metrics_dropped_samples.labels("", "malformed").inc(malformed)
+# -- the collector's own health -------------------------------------------
+# Served by "oslo-metrics-middleware collector" (see collector/ingest.py);
+# never sent by a filter, so not reachable by a datagram's name.
+collector_datagrams_total = prometheus_client.Counter(
+    "openstack_api_collector_datagrams",
+    "Datagrams the collector read from its socket.",
+)
+collector_rows_total = prometheus_client.Counter(
+    "openstack_api_collector_rows",
+    "Request rows the collector received in batch datagrams.",
+)
+collector_rejected_total = prometheus_client.Counter(
+    "openstack_api_collector_rejected",
+    "Rows, messages or datagrams the collector refused, by reason.",
+    ("reason",),
+)
+collector_overflow_total = prometheus_client.Counter(
+    "openstack_api_collector_overflow",
+    "Requests whose label value the collector folded into __overflow__ "
+    "because the collector-wide cap of that label was reached.",
+    ("service", "label"),
+)
 
 
 class _Batch:
-    """The ``batch`` metric: a receiver for request rows, not a series."""
+    """The ``batch`` metric: a receiver for request rows, not a series.
 
-    _receiver = _BatchReceiver()
+    The upstream daemon calls ``batch.labels().observe(value)``; the rows
+    go through the same checks and caps as in this project's collector.
+    """
 
-    def labels(self, **_labels: str) -> _BatchReceiver:
-        return self._receiver
+    def labels(self, **_labels: Any) -> _Batch:
+        return self
+
+    def observe(self, value: Any) -> None:
+        from oslo_metrics_middleware.collector import ingest
+
+        receiver = ingest.shared()
+        try:
+            receiver.batch(value)
+        except ingest.Rejected as rejected:
+            receiver.reject(rejected.reason)
 
 
 batch = _Batch()

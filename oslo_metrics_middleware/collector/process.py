@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from collections.abc import Sequence
 import os
 from pathlib import Path
 import signal
@@ -25,14 +27,30 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
-def write_config(path: Path, socket_path: Path, host: str, port: int) -> None:
-    """A daemon configuration file with its [oslo_metrics] options."""
-    path.write_text(
+# The collector, or the upstream daemon with this project's metrics loaded.
+COLLECTOR = ("-m", "oslo_metrics_middleware.cmd", "collector")
+STOCK_DAEMON = ("-m", "oslo_metrics_middleware.collector.stock")
+
+
+def write_config(
+    path: Path,
+    socket_path: Path,
+    host: str,
+    port: int,
+    collector: Mapping[str, object] | None = None,
+) -> None:
+    """A configuration file: [oslo_metrics], and [collector] if given."""
+    text = (
         "[oslo_metrics]\n"
         f"metrics_socket_file = {socket_path}\n"
         f"prometheus_host = {host}\n"
         f"prometheus_port = {port}\n"
     )
+    if collector:
+        text += "[collector]\n" + "".join(
+            f"{name} = {value}\n" for name, value in collector.items()
+        )
+    path.write_text(text)
 
 
 class CollectorProcess:
@@ -47,6 +65,9 @@ class CollectorProcess:
         host: str = "127.0.0.1",
         port: int | None = None,
         socket_path: Path | None = None,
+        options: Mapping[str, object] | None = None,
+        command: Sequence[str] = COLLECTOR,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
@@ -58,6 +79,9 @@ class CollectorProcess:
         self.socket_path = socket_path or workdir / "metrics.sock"
         self.config_path = workdir / f"collector-{self.port}.conf"
         self.log_path = workdir / f"collector-{self.port}.log"
+        self.options = dict(options or {})
+        self.command = tuple(command)
+        self.env = dict(env) if env is not None else None
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -66,22 +90,30 @@ class CollectorProcess:
         return f"http://{host}:{self.port}/metrics"
 
     def start(self, timeout: float = 30.0) -> None:
-        write_config(self.config_path, self.socket_path, self.host, self.port)
+        """Start it and wait until its socket and /metrics answer."""
+        self.launch()
+        self._wait_ready(timeout)
+
+    def launch(self) -> subprocess.Popen[bytes]:
+        """Start it without waiting; output goes to ``log_path``."""
+        write_config(
+            self.config_path, self.socket_path, self.host, self.port, self.options
+        )
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "oslo_metrics_middleware.cmd",
-                    "collector",
-                    "--config-file",
-                    str(self.config_path),
-                ],
+                [sys.executable, *self.command, "--config-file", str(self.config_path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=self.env,
             )
-        self._wait_ready(timeout)
+        return self.process
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -106,16 +138,23 @@ class CollectorProcess:
             return str(page.read().decode())
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM, then SIGKILL if it lingers; removes the socket file."""
+        """SIGTERM, then SIGKILL if it lingers.
+
+        The socket file of a killed process is removed; one that stopped
+        cleanly removed its own, and one that refused to start must not
+        take another collector's.
+        """
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
+        if process is None:
+            return
+        if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if process is not None and self.socket_path.exists():
+        if process.returncode == -signal.SIGKILL and self.socket_path.is_socket():
             os.unlink(self.socket_path)
 
     def __enter__(self) -> CollectorProcess:

@@ -1,0 +1,438 @@
+"""Checks, caps and recording of what arrives on the collector's socket.
+
+Anything a datagram carries is checked before it reaches a metric: a value
+prometheus_client would take but could not expose (a lone surrogate), or
+would expose as nonsense (NaN, a negative duration, a 50 kB label), is
+refused and counted in ``openstack_api_collector_rejected_total{reason}``.
+Free-form labels are capped per service across every sender, so the
+number of series stays bounded however many processes feed the collector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import dataclasses
+import importlib
+import json
+import logging
+import math
+from types import ModuleType
+from typing import Any
+
+import prometheus_client
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
+
+from oslo_metrics_middleware import protocol
+from oslo_metrics_middleware.collector import openstack_api as api
+from oslo_metrics_middleware.routing.labels import MAX_LABEL_LENGTH
+from oslo_metrics_middleware.routing.labels import OVERFLOW
+from oslo_metrics_middleware.routing.labels import LabelCap
+
+LOG = logging.getLogger(__name__)
+
+# Every reason a row, message or datagram is refused; all are exposed from
+# the start so that a rate() over them has a series to work on.
+REASONS = (
+    "malformed_json",
+    "oversized",
+    "bad_message",
+    "unknown_module",
+    "unknown_metric",
+    "bad_action",
+    "bad_labels",
+    "bad_batch",
+    "bad_row",
+    "label_type",
+    "label_encoding",
+    "label_length",
+    "bad_status",
+    "bad_number",
+    "not_finite",
+    "negative",
+    "out_of_range",
+    "series_limit",
+)
+# Far beyond any real duration or body size, still exact as a float sum.
+MAX_AMOUNT = 1e15
+ACTIONS = ("inc", "observe")
+# Request rows carry HTTP statuses; anything else is not a response.
+STATUS_RANGE = range(100, 600)
+
+_BASE = len(protocol.SAMPLE_FIELDS)
+_LABELLED = _BASE + len(protocol.EXTRA_FIELDS)
+# Modules of the upstream daemon, by the name datagrams use for them.
+UPSTREAM_MODULES = ("oslo_metrics.metrics.oslo_messaging",)
+
+
+class Rejected(Exception):  # noqa: N818 (a verdict, not a fault)
+    """What arrived cannot be recorded; ``reason`` is one of REASONS."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """The collector-wide caps (see collector/options.py for their meaning)."""
+
+    max_services: int = 100
+    max_routes: int = 1000
+    max_label_values: int = 100
+    max_series_per_metric: int = 10_000
+    max_label_length: int = MAX_LABEL_LENGTH
+
+
+class _ServiceCaps:
+    """The capped labels of one service."""
+
+    __slots__ = ("action", "exception", "method", "microversion", "route")
+
+    def __init__(self, limits: Limits) -> None:
+        reserved = (OVERFLOW,)
+        self.route = LabelCap(limits.max_routes, reserved)
+        self.method = LabelCap(limits.max_label_values, reserved)
+        self.exception = LabelCap(limits.max_label_values, reserved)
+        self.action = LabelCap(limits.max_label_values, reserved)
+        self.microversion = LabelCap(limits.max_label_values, reserved)
+
+
+def _reject_amount(value: Any) -> Rejected:
+    if type(value) is not float and type(value) is not int:
+        return Rejected("bad_number")
+    if not math.isfinite(value):
+        return Rejected("not_finite")
+    if value < 0:
+        return Rejected("negative")
+    return Rejected("out_of_range")
+
+
+def _amount(value: Any) -> float:
+    """``value`` if it is a finite, non-negative number, else Rejected."""
+    if (type(value) is float or type(value) is int) and 0 <= value <= MAX_AMOUNT:
+        return value
+    raise _reject_amount(value)
+
+
+class Ingest:
+    """Records datagrams into the metrics, within ``limits``.
+
+    One thread feeds it; scrapes read the metrics concurrently, which
+    prometheus_client's own locks allow.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._services = LabelCap(limits.max_services, (OVERFLOW,))
+        self._caps: dict[str, _ServiceCaps] = {}
+        # Children by the labels as they arrived, for rows whose labels were
+        # all admitted unchanged: the common case costs one dict lookup.
+        self._known: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
+        self._known_actions: dict[tuple[Any, ...], Any] = {}
+        self._known_exceptions: dict[tuple[Any, ...], Any] = {}
+        self._message_series: dict[str, set[tuple[Any, ...]]] = {}
+        self.modules = _load_modules()
+        self._rejected = {
+            reason: api.collector_rejected_total.labels(reason) for reason in REASONS
+        }
+        self._dropped = api.openstack_api_metrics_dropped_samples.labels(
+            "", "malformed"
+        )
+
+    # -- datagrams ----------------------------------------------------------
+
+    def datagram(self, data: bytes) -> None:
+        """Record one datagram read from the socket."""
+        api.collector_datagrams_total.inc()
+        try:
+            self._message(data)
+        except Rejected as rejected:
+            self.reject(rejected.reason)
+
+    def oversized(self) -> None:
+        """A datagram longer than the read buffer: refused unread."""
+        api.collector_datagrams_total.inc()
+        self.reject("oversized")
+
+    def reject(self, reason: str, count: int = 1) -> None:
+        self._rejected[reason].inc(count)
+
+    def _message(self, data: bytes) -> None:
+        try:
+            message = json.loads(data.decode("utf-8"))
+        except (ValueError, RecursionError):
+            raise Rejected("malformed_json") from None
+        module, name, action, value, labels = _fields(message)
+        if module == protocol.MODULE and name == protocol.BATCH:
+            if action != "observe":
+                raise Rejected("bad_action")
+            self.batch(value)
+            return
+        metric = self._metric(module, name)
+        self._apply(metric, module, action, value, labels)
+
+    def _metric(self, module: str, name: str) -> MetricWrapperBase:
+        source = self.modules.get(module)
+        if source is None:
+            raise Rejected("unknown_module")
+        if module == protocol.MODULE and name not in api.COUNTERS_SENT:
+            raise Rejected("unknown_metric")
+        metric = getattr(source, name, None)
+        if not isinstance(metric, MetricWrapperBase):
+            raise Rejected("unknown_metric")
+        return metric
+
+    def _apply(
+        self,
+        metric: MetricWrapperBase,
+        module: str,
+        action: str,
+        value: Any,
+        labels: dict[str, Any],
+    ) -> None:
+        """One oslo.metrics action on one labelled series."""
+        if action == "inc" and value is None:
+            value = 1
+        amount = _amount(value)
+        # Upstream senders pass None, booleans and numbers as label values
+        # (oslo.messaging's timeout, fanout); prometheus_client shows them
+        # with str(), as the upstream daemon does.
+        strict = module == protocol.MODULE
+        checked = {
+            key: self._label(item if strict else _scalar(item))
+            for key, item in labels.items()
+        }
+        if strict and "service" in checked:
+            checked["service"] = self._service(checked["service"])
+        if set(checked) != set(metric._labelnames):
+            raise Rejected("bad_labels")
+        series = tuple(checked[key] for key in metric._labelnames)
+        seen = self._message_series.setdefault(metric._name, set())
+        if series not in seen:
+            if len(seen) >= self.limits.max_series_per_metric:
+                raise Rejected("series_limit")
+            seen.add(series)
+        child = metric.labels(*series)
+        method = getattr(child, action, None)
+        if method is None:
+            raise Rejected("bad_action")
+        method(amount)
+
+    # -- request rows -------------------------------------------------------
+
+    def batch(self, value: Any) -> None:
+        """Record the rows of one batch; rows that fail are counted."""
+        rows = value.get("rows") if isinstance(value, dict) else None
+        if not isinstance(rows, list) or value.get("v") != protocol.FORMAT_VERSION:
+            if isinstance(rows, list):
+                self._dropped.inc(len(rows))
+            raise Rejected("bad_batch")
+        api.collector_rows_total.inc(len(rows))
+        for row in rows:
+            try:
+                self.row(row)
+            except Rejected as rejected:
+                self.reject(rejected.reason)
+                self._dropped.inc()
+
+    def row(self, row: Any) -> None:
+        """Record one request row (see protocol.SAMPLE_FIELDS)."""
+        if type(row) is not list or (len(row) != _BASE and len(row) != _LABELLED):
+            raise Rejected("bad_row")
+        duration = _amount(row[4])
+        request_bytes = _amount(row[5])
+        response_bytes = _amount(row[6])
+        exception = row[7]
+        if type(row[3]) is not int:
+            raise Rejected("bad_status")
+        key = (row[0], row[1], row[2], row[3])
+        extra = tuple(row[_BASE:])
+        try:
+            children = self._known.get(key)
+            labelled = self._known_actions.get(key + extra) if extra else None
+            failed = None
+            if exception is not None:
+                failed = self._known_exceptions.get((*key, exception))
+        except TypeError:  # a list or dict where a label belongs
+            raise Rejected("label_type") from None
+        if (
+            children is None
+            or (extra and labelled is None)
+            or (exception is not None and failed is None)
+        ):
+            children, labelled, failed = self._new_row(key, extra, exception)
+        children[0].observe(duration)
+        children[1].observe(request_bytes)
+        children[2].observe(response_bytes)
+        if labelled is not None:
+            labelled.observe(duration)
+        if failed is not None:
+            failed.inc()
+
+    def _new_row(
+        self, key: tuple[Any, ...], extra: tuple[Any, ...], exception: Any
+    ) -> tuple[tuple[Any, Any, Any], Any, Any]:
+        """The children of a row not seen before: checked, then capped.
+
+        Every check runs before any cap admits a value, so a refused row
+        takes no room under the caps.
+        """
+        service, method, route, status = key
+        if status not in STATUS_RANGE:
+            raise Rejected("bad_status")
+        for value in (service, method, route, *extra):
+            self._label(value)
+        if exception is not None:
+            self._label(exception)
+        service = self._service(service)
+        caps = self._caps_of(service)
+        method = self._fold(service, "method", caps.method, method)
+        route = self._fold(service, "route", caps.route, route)
+        labels = (service, method, route, status)
+        children = (
+            api.openstack_api_request_duration_seconds.labels(
+                service, method, route, str(status)
+            ),
+            api.openstack_api_request_size_bytes.labels(service, method, route),
+            api.openstack_api_response_size_bytes.labels(service, method, route),
+        )
+        if labels == key:
+            self._known[key] = children
+        labelled = None
+        if extra:
+            action = self._fold(service, "action", caps.action, extra[0])
+            version = self._fold(service, "microversion", caps.microversion, extra[1])
+            labelled = api.openstack_api_action_duration_seconds.labels(
+                service, method, route, action, version, str(status)
+            )
+            if (*labels, action, version) == key + extra:
+                self._known_actions[key + extra] = labelled
+        failed = None
+        if exception is not None:
+            name = self._fold(service, "exception", caps.exception, exception)
+            failed = api.openstack_api_exceptions.labels(service, method, route, name)
+            if (*labels, name) == (*key, exception):
+                self._known_exceptions[(*key, exception)] = failed
+        return children, labelled, failed
+
+    # -- labels -------------------------------------------------------------
+
+    def _label(self, value: Any) -> str:
+        """``value`` if it can be a label value, else Rejected."""
+        if type(value) is not str:
+            raise Rejected("label_type")
+        if len(value) > self.limits.max_label_length:
+            raise Rejected("label_length")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Rejected("label_encoding") from None
+        return value
+
+    def _service(self, service: str) -> str:
+        return self._fold(OVERFLOW, "service", self._services, service)
+
+    def _caps_of(self, service: str) -> _ServiceCaps:
+        caps = self._caps.get(service)
+        if caps is None:
+            caps = self._caps[service] = _ServiceCaps(self.limits)
+        return caps
+
+    def _fold(self, service: str, label: str, cap: LabelCap, value: str) -> str:
+        admitted = cap.admit(value)
+        if admitted != value:
+            api.collector_overflow_total.labels(service, label).inc()
+        return admitted
+
+
+def _fields(message: Any) -> tuple[str, str, str, Any, dict[str, Any]]:
+    """The parts of an oslo.metrics message, or Rejected."""
+    if not isinstance(message, dict):
+        raise Rejected("bad_message")
+    module = message.get("module")
+    name = message.get("name")
+    action = message.get("action")
+    labels = message.get("labels")
+    if not (
+        isinstance(module, str)
+        and isinstance(name, str)
+        and isinstance(action, dict)
+        and isinstance(labels, dict)
+        and "value" in action
+    ):
+        raise Rejected("bad_message")
+    verb = action.get("action")
+    if verb not in ACTIONS:
+        raise Rejected("bad_action")
+    return module, name, verb, action["value"], labels
+
+
+def _scalar(value: Any) -> str:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return str(value)
+    raise Rejected("label_type")
+
+
+def _load_modules() -> dict[str, ModuleType]:
+    """Metric modules by the name datagrams use: the last dotted part."""
+    modules = {protocol.MODULE: api}
+    for path in UPSTREAM_MODULES:
+        try:
+            modules[path.rsplit(".", 1)[-1]] = importlib.import_module(path)
+        except ImportError as exc:
+            LOG.warning("Metrics of %s are not served: %s", path, exc)
+    return modules
+
+
+class SeriesCount:
+    """``openstack_api_collector_series``: label sets held, per metric."""
+
+    def __init__(self, ingest: Ingest) -> None:
+        self._ingest = ingest
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "openstack_api_collector_series",
+            "Label sets the collector holds, per metric.",
+            labels=("metric",),
+        )
+        for metric in _metrics(self._ingest.modules.values()):
+            # prometheus_client keeps a metric's children in _metrics.
+            family.add_metric((metric._name,), len(metric._metrics))
+        yield family
+
+
+def _metrics(modules: Any) -> Iterator[MetricWrapperBase]:
+    seen: set[int] = set()
+    for module in modules:
+        for item in vars(module).values():
+            if (
+                isinstance(item, MetricWrapperBase)
+                and item._labelnames
+                and id(item) not in seen
+            ):
+                seen.add(id(item))
+                yield item
+
+
+_shared: Ingest | None = None
+
+
+def shared() -> Ingest:
+    """The process's Ingest; default limits until configure() is called."""
+    global _shared
+    if _shared is None:
+        _shared = Ingest(Limits())
+    return _shared
+
+
+def configure(limits: Limits) -> Ingest:
+    """Replace the process's Ingest with one using ``limits``."""
+    global _shared
+    _shared = Ingest(limits)
+    return _shared
+
+
+def register_series_count(ingest: Ingest) -> None:
+    prometheus_client.REGISTRY.register(SeriesCount(ingest))

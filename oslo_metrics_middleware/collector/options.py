@@ -1,0 +1,168 @@
+"""The collector's configuration: read, checked, and turned into settings.
+
+``[oslo_metrics]`` holds the upstream daemon's options under their upstream
+names and defaults, so one configuration file serves either daemon.
+``[collector]`` holds the caps only this collector has.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+from oslo_config import cfg
+from oslo_log import log
+
+from oslo_metrics_middleware.collector.ingest import Limits
+
+UPSTREAM_GROUP = "oslo_metrics"
+GROUP = "collector"
+
+UPSTREAM_OPTS: list[cfg.Opt] = [
+    cfg.StrOpt(
+        "metrics_socket_file",
+        default="/var/tmp/metrics_collector.sock",
+        help="Unix datagram socket the API processes send to. Its directory "
+        "must exist. A socket file left by a stopped collector is replaced; "
+        "anything else at that path makes the collector refuse to start.",
+    ),
+    cfg.IntOpt(
+        "metrics_socket_perm",
+        default=0o660,
+        min=0,
+        max=0o777,
+        help="Mode of the socket file, in decimal (432 is 0660). The API "
+        "processes need write permission.",
+    ),
+    cfg.StrOpt(
+        "prometheus_host",
+        default="",
+        help="Address /metrics is served on; empty means every IPv4 "
+        "interface.",
+    ),
+    cfg.PortOpt(
+        "prometheus_port",
+        default=3000,
+        help="Port /metrics is served on.",
+    ),
+    cfg.BoolOpt(
+        "wsgi_silent_server",
+        default=True,
+        help="Do not log each HTTP request to /metrics.",
+    ),
+]
+
+COLLECTOR_OPTS: list[cfg.Opt] = [
+    cfg.IntOpt(
+        "max_routes",
+        default=1000,
+        min=1,
+        max=1_000_000,
+        help="Most distinct route labels per service, across every process "
+        "that sends to this collector. Requests on further routes are "
+        "labelled '__overflow__' and counted in "
+        "openstack_api_collector_overflow_total{label=\"route\"}.",
+    ),
+    cfg.IntOpt(
+        "max_label_values",
+        default=100,
+        min=1,
+        max=100_000,
+        help="Most distinct values per service of each other free-form "
+        "request label (method, exception, action, microversion); further "
+        "values become '__overflow__' and are counted the same way.",
+    ),
+    cfg.IntOpt(
+        "max_services",
+        default=100,
+        min=1,
+        max=100_000,
+        help="Most distinct service labels; further services become "
+        "'__overflow__'.",
+    ),
+    cfg.IntOpt(
+        "max_series_per_metric",
+        default=10_000,
+        min=1,
+        max=10_000_000,
+        help="Most label sets of each metric sent one message per sample "
+        "(oslo.messaging's RPC metrics, the filters' counters). Messages "
+        "for further label sets are refused and counted in "
+        "openstack_api_collector_rejected_total{reason=\"series_limit\"}.",
+    ),
+]
+
+
+class StartupError(Exception):
+    """An operator error found before the collector starts: one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    socket_path: str
+    socket_perm: int
+    host: str
+    port: int
+    silent: bool
+    limits: Limits
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    """The collector's options, for oslo-config-generator."""
+    return [
+        (UPSTREAM_GROUP, copy.deepcopy(UPSTREAM_OPTS)),
+        (GROUP, copy.deepcopy(COLLECTOR_OPTS)),
+    ]
+
+
+def load(argv: list[str]) -> tuple[cfg.ConfigOpts, Settings]:
+    """Parse ``argv`` (``--config-file`` and friends) into checked settings."""
+    conf = cfg.ConfigOpts()
+    conf.register_opts(UPSTREAM_OPTS, group=UPSTREAM_GROUP)
+    conf.register_opts(COLLECTOR_OPTS, group=GROUP)
+    log.register_options(conf)
+    try:
+        conf(argv, project="oslo-metrics-middleware", default_config_files=[])
+    except cfg.ConfigFilesNotFoundError as exc:
+        files = ", ".join(exc.config_files)
+        raise StartupError(f"configuration file not found: {files}") from None
+    except cfg.ConfigFilesPermissionDeniedError as exc:
+        files = ", ".join(exc.config_files)
+        raise StartupError(f"configuration file not readable: {files}") from None
+    except cfg.Error as exc:
+        raise StartupError(_first_line(exc)) from None
+    except OSError as exc:
+        raise StartupError(f"cannot read configuration: {exc}") from None
+    upstream = _values(conf, UPSTREAM_GROUP, UPSTREAM_OPTS)
+    ours = _values(conf, GROUP, COLLECTOR_OPTS)
+    settings = Settings(
+        socket_path=upstream["metrics_socket_file"],
+        socket_perm=upstream["metrics_socket_perm"],
+        host=upstream["prometheus_host"],
+        port=upstream["prometheus_port"],
+        silent=upstream["wsgi_silent_server"],
+        limits=Limits(**ours),
+    )
+    if not settings.socket_path:
+        raise StartupError(f"[{UPSTREAM_GROUP}] metrics_socket_file is empty")
+    return conf, settings
+
+
+def _values(conf: cfg.ConfigOpts, group: str, opts: list[cfg.Opt]) -> dict[str, Any]:
+    """Every option of ``group``, each converted now rather than on first use."""
+    values: dict[str, Any] = {}
+    for opt in opts:
+        try:
+            values[opt.dest] = conf[group][opt.dest]
+        except (cfg.Error, ValueError) as exc:
+            reason = _first_line(exc).rsplit("is not valid: ", 1)[-1]
+            raise StartupError(
+                f"invalid value for [{group}] {opt.dest}: {reason}"
+            ) from None
+    return values
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
