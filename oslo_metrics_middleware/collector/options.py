@@ -133,7 +133,9 @@ def load(argv: list[str]) -> tuple[cfg.ConfigOpts, Settings]:
     except cfg.Error as exc:
         raise StartupError(_first_line(exc)) from None
     except OSError as exc:
-        raise StartupError(f"cannot read configuration: {exc}") from None
+        raise StartupError(
+            f"cannot read configuration {exc.filename}: {exc.strerror}"
+        ) from None
     upstream = _values(conf, UPSTREAM_GROUP, UPSTREAM_OPTS)
     ours = _values(conf, GROUP, COLLECTOR_OPTS)
     settings = Settings(

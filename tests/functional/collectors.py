@@ -1,0 +1,95 @@
+"""Talk to a real collector process: datagrams in, exact counts out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import json
+from pathlib import Path
+import socket
+import subprocess
+import sys
+from typing import Any
+
+from oslo_metrics_middleware import protocol
+from oslo_metrics_middleware.collector.process import COLLECTOR
+from oslo_metrics_middleware.collector.process import CollectorProcess
+from tests.functional import servers
+
+PROG = "oslo-metrics-middleware collector"
+REJECTED = "openstack_api_collector_rejected_total"
+OVERFLOW = "openstack_api_collector_overflow_total"
+DATAGRAMS = "openstack_api_collector_datagrams_total"
+ROWS = "openstack_api_collector_rows_total"
+DURATION_COUNT = f"{servers.DURATION}_count"
+# Generous: the machine may be loaded; nothing here waits this long when
+# the collector does what it should.
+WAIT = 20.0
+
+
+def row(
+    route: str = "/v2.1/servers/{id}",
+    status: Any = 200,
+    duration: Any = 0.01,
+    service: Any = "compute",
+    method: Any = "GET",
+    request_bytes: Any = 0,
+    response_bytes: Any = 100,
+    exception: Any = None,
+) -> list[Any]:
+    """One request row as the filter sends it."""
+    return [service, method, route, status, duration, request_bytes,
+            response_bytes, exception]
+
+
+def batch(rows: Sequence[Sequence[Any]]) -> bytes:
+    """One batch datagram, in the filter's own encoding."""
+    return protocol.encode_batch([tuple(item) for item in rows])  # type: ignore[misc]
+
+
+def message(module: str, name: str, action: str, value: Any,
+            labels: dict[str, Any]) -> bytes:
+    """One plain oslo.metrics message."""
+    return json.dumps({"module": module, "name": name, "labels": labels,
+                       "action": {"action": action, "value": value}}).encode()
+
+
+def send(path: Path, *datagrams: bytes) -> None:
+    """Send ``datagrams`` in order, blocking while the collector is busy."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        for datagram in datagrams:
+            sender.sendto(datagram, str(path))
+
+
+def wait_datagrams(collector: CollectorProcess, count: int) -> servers.Series:
+    """Scrape until the collector has read ``count`` datagrams in all."""
+    return servers.wait_for(
+        collector, lambda s: servers.value(s, DATAGRAMS) >= count, timeout=WAIT
+    )
+
+
+def refused(collector: CollectorProcess) -> list[str]:
+    """Run a collector expected to refuse to start: its output lines.
+
+    Asserts the exit status and that nothing but one error line was said.
+    """
+    process = collector.launch()
+    process.wait(WAIT)
+    collector.process = None
+    output = collector.log().splitlines()
+    assert process.returncode == 1, output
+    assert len(output) == 1, output
+    assert output[0].startswith(f"{PROG}: error: "), output
+    return output
+
+
+def error(collector: CollectorProcess) -> str:
+    """The one error line of a collector that refused to start."""
+    return refused(collector)[0].removeprefix(f"{PROG}: error: ")
+
+
+def run_with_config(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The collector on an arbitrary configuration file."""
+    return subprocess.run(
+        [sys.executable, *COLLECTOR, "--config-file", str(config), *args],
+        capture_output=True, text=True, timeout=WAIT, stdin=subprocess.DEVNULL,
+    )
