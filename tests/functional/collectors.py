@@ -43,7 +43,7 @@ def row(
 
 def batch(rows: Sequence[Sequence[Any]]) -> bytes:
     """One batch datagram, in the filter's own encoding."""
-    return protocol.encode_batch([tuple(item) for item in rows])  # type: ignore[misc]
+    return protocol.encode_batch([tuple(item) for item in rows])  # type: ignore
 
 
 def message(module: str, name: str, action: str, value: Any,

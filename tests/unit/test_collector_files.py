@@ -1,0 +1,52 @@
+"""The collector's shipped files agree with its code."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+import shlex
+import subprocess
+import sys
+
+from oslo_metrics_middleware import assets
+from oslo_metrics_middleware.collector import options
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _unit() -> configparser.SectionProxy:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(assets.path("oslo-metrics-collector.service"))
+    return parser["Service"]
+
+
+def test_unit_waits_for_readiness_and_restarts_on_failure() -> None:
+    service = _unit()
+    assert service["Type"] == "notify"
+    assert service["NotifyAccess"] == "main"
+    assert service["Restart"] == "on-failure"
+    assert shlex.split(service["ExecStart"])[1:] == [
+        "collector", "--config-file", "/etc/oslo-metrics/collector.conf",
+    ]
+
+
+def test_deployment_guide_shows_the_unit_and_every_option() -> None:
+    guide = (REPO / "doc/source/deployment.rst").read_text()
+    assert "Type=notify" in guide
+    assert _unit()["ExecStart"] in guide
+    for group, opts in options.list_opts():
+        for opt in opts:
+            assert f"``{opt.name}``" in guide, (group, opt.name)
+
+
+def test_generated_sample_is_up_to_date(tmp_path: Path) -> None:
+    generated = tmp_path / "collector.conf"
+    subprocess.run(
+        [sys.executable, "-m", "oslo_config.generator",
+         "--namespace", "oslo_metrics_middleware.collector",
+         "--output-file", str(generated)],
+        check=True,
+    )
+    shipped = assets.path("collector.conf.sample")
+    assert generated.read_text() == shipped.read_text()
