@@ -52,6 +52,7 @@ REASONS = (
     "negative",
     "out_of_range",
     "series_limit",
+    "internal_error",
 )
 # Far beyond any real duration or body size, still exact as a float sum.
 MAX_AMOUNT = 1e15
@@ -101,7 +102,7 @@ class _ServiceCaps:
 def _reject_amount(value: Any) -> Rejected:
     if type(value) is not float and type(value) is not int:
         return Rejected("bad_number")
-    if not math.isfinite(value):
+    if type(value) is float and not math.isfinite(value):
         return Rejected("not_finite")
     if value < 0:
         return Rejected("negative")
@@ -149,6 +150,10 @@ class Ingest:
             self._message(data)
         except Rejected as rejected:
             self.reject(rejected.reason)
+        except Exception as exc:  # a datagram must never stop the collector
+            LOG.error("Refused a datagram the checks missed: %r", exc)
+            LOG.debug("Datagram %r", data[:200], exc_info=True)
+            self.reject("internal_error")
 
     def oversized(self) -> None:
         """A datagram longer than the read buffer: refused unread."""
