@@ -1,0 +1,120 @@
+"""The collector-wide cardinality cap, across every sender of the host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from oslo_metrics_middleware import protocol
+from oslo_metrics_middleware.collector.process import CollectorProcess
+from tests.functional import collectors
+from tests.functional import servers
+
+OVERFLOW = "__overflow__"
+CAPS = {"max_routes": 50, "max_label_values": 3, "max_services": 3,
+        "max_series_per_metric": 2}
+
+
+def _routes(first: int, last: int) -> list[list[Any]]:
+    return [collectors.row(route=f"/r{n}") for n in range(first, last)]
+
+
+def _route_values(series: servers.Series, service: str) -> set[str]:
+    return {
+        dict(labels)["route"]
+        for name, labels in series
+        if name == collectors.DURATION_COUNT and dict(labels)["service"] == service
+    }
+
+
+def _overflow(series: servers.Series, service: str, label: str) -> float:
+    return servers.value(series, collectors.OVERFLOW, service=service, label=label)
+
+
+def test_caps_hold_across_senders_and_overflow_is_counted(tmp_path: Path) -> None:
+    # Three processes' worth of routes, 80 distinct, overlapping.
+    senders = [
+        _routes(0, 40),
+        _routes(20, 60),
+        [*_routes(40, 80), collectors.row(route=OVERFLOW)],
+    ]
+    image = [
+        collectors.row(service="image", route="/images", exception=f"E{n}")
+        for n in range(5)
+    ] + [
+        [*collectors.row(service="image", route="/images"), f"a{n}", "2.1"]
+        for n in range(5)
+    ]
+    volume = [
+        collectors.row(service="volume", route="/volumes", method=method)
+        for method in ("GET", "POST", "PUT", "DELETE", "PATCH")
+    ]
+    network = [collectors.row(service="network", route="/networks")]
+    counters = [
+        protocol.encode_increment(
+            "openstack_api_metrics_dropped_samples_total", 1,
+            {"service": "compute", "reason": reason},
+        )
+        for reason in ("buffer_full", "send_error", "third")
+    ]
+    datagrams = [collectors.batch(rows) for rows in
+                 (*senders, image, volume, network)] + counters
+    with CollectorProcess(workdir=tmp_path, options=CAPS) as collector:
+        for datagram in datagrams:  # one sender socket each, in order
+            collectors.send(collector.socket_path, datagram)
+        series = collectors.wait_datagrams(collector, len(datagrams))
+
+    # The first 50 routes to arrive are kept; the other 30 are folded.
+    assert _route_values(series, "compute") == {
+        *(f"/r{n}" for n in range(50)), OVERFLOW
+    }
+    assert servers.value(
+        series, collectors.DURATION_COUNT, service="compute", method="GET",
+        route=OVERFLOW, status="200",
+    ) == 10 + 30 + 1
+    # The row the filter had already folded is not counted again.
+    assert _overflow(series, "compute", "route") == 40
+    assert servers.requests_counted(series, service="compute") == 121
+
+    exceptions = {
+        dict(labels)["exception"]: amount for (name, labels), amount in series.items()
+        if name == "openstack_api_exceptions_total"
+    }
+    assert exceptions == {"E0": 1, "E1": 1, "E2": 1, OVERFLOW: 2}
+    assert _overflow(series, "image", "exception") == 2
+    actions = {
+        dict(labels)["action"]: amount for (name, labels), amount in series.items()
+        if name == "openstack_api_action_duration_seconds_count"
+    }
+    assert actions == {"a0": 1, "a1": 1, "a2": 1, OVERFLOW: 2}
+    assert _overflow(series, "image", "action") == 2
+    assert _overflow(series, "image", "microversion") == 0
+
+    methods = {
+        dict(labels)["method"] for name, labels in series
+        if name == collectors.DURATION_COUNT and dict(labels)["service"] == "volume"
+    }
+    assert methods == {"GET", "POST", "PUT", OVERFLOW}
+    assert _overflow(series, "volume", "method") == 2
+
+    assert servers.requests_counted(series, service=OVERFLOW) == 1
+    assert _overflow(series, OVERFLOW, "service") == 1
+
+    # Single-message metrics: two label sets, the third refused.
+    dropped = {
+        dict(labels)["reason"] for (name, labels), amount in series.items()
+        if name == "openstack_api_metrics_dropped_samples_total"
+        and dict(labels)["service"] == "compute" and amount
+    }
+    assert dropped == {"buffer_full", "send_error"}
+    assert servers.value(series, collectors.REJECTED, reason="series_limit") == 1
+
+    # Label sets held: 51 compute routes, 1 image, 4 volume, 1 folded service.
+    assert servers.value(
+        series, "openstack_api_collector_series",
+        metric="openstack_api_request_duration_seconds",
+    ) == 51 + 1 + 4 + 1
+    assert servers.value(
+        series, "openstack_api_collector_series",
+        metric="openstack_api_action_duration_seconds",
+    ) == 4
