@@ -1,35 +1,48 @@
-"""How many request rows one collector process ingests per second.
+"""The collector under load: ingest rate, and memory and scrape time at the cap.
 
-Sends batch datagrams (200 rows, 20 routes) to a real collector as fast as
-its socket takes them and polls /metrics until every row is counted.
+``ingest`` sends batch datagrams (200 rows, 20 routes) to a real collector
+as fast as its socket takes them and polls /metrics until every row is
+counted.
 
-    .venv/bin/python bench/bench_collector.py [--datagrams N]
+``cap`` sends the routes of thousands of senders (each its own set of
+distinct routes, as processes with their own ``max_routes`` would) for a few
+services, then reports the collector's RSS, its series count, the size of
+/metrics and how long a scrape takes. Run it with the default cap and with a
+larger one to see what the cap bounds.
+
+    .venv/bin/python bench/bench_collector.py ingest [--datagrams N]
+    .venv/bin/python bench/bench_collector.py cap [--senders N]
+        [--routes-per-sender N] [--services N] [--max-routes N]
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import socket
+import statistics
 import time
+import urllib.request
 
 from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware.collector.process import CollectorProcess
 
 COUNT = "openstack_api_request_duration_seconds_count"
+SERIES = "openstack_api_collector_series"
+SERVICES = ("compute", "image", "volume", "network", "identity", "placement")
 
 
 def _counted(text: str) -> float:
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(COUNT)
-    )
+    return _sum_of(text, COUNT)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datagrams", type=int, default=500)
-    args = parser.parse_args()
+def _send(collector: CollectorProcess, datagrams: list[bytes]) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        for datagram in datagrams:
+            sender.sendto(datagram, str(collector.socket_path))
+
+
+def ingest(args: argparse.Namespace) -> None:
     rows: list[protocol.Sample] = [
         ("compute", "GET", f"/v2.1/servers/{{id}}/r{n % 20}", 200, 0.01, 0, 100, None)
         for n in range(200)
@@ -37,14 +50,97 @@ def main() -> None:
     [(datagram, per_datagram)] = protocol.split_for_datagrams(rows)
     total = args.datagrams * per_datagram
     with CollectorProcess() as collector:
-        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         started = time.perf_counter()
-        for _ in range(args.datagrams):
-            sender.sendto(datagram, str(collector.socket_path))
+        _send(collector, [datagram] * args.datagrams)
         while _counted(collector.scrape()) < total:
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
     print(f"{total} rows in {elapsed:.2f} s: {total / elapsed:,.0f} rows/s")
+
+
+def _datagrams(collector: CollectorProcess) -> float:
+    """Datagrams read so far, from a scrape of that one family."""
+    url = f"{collector.metrics_url}?name[]=openstack_api_collector_datagrams_total"
+    with urllib.request.urlopen(url, timeout=60) as page:
+        return _sum_of(page.read().decode(), "openstack_api_collector_datagrams_total")
+
+
+def _sum_of(text: str, prefix: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(prefix)
+    )
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def _timed_scrape(url: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=600) as page:
+        size = len(page.read())
+    return time.perf_counter() - started, size
+
+
+def cap(args: argparse.Namespace) -> None:
+    services = SERVICES[: args.services]
+    rows: list[protocol.Sample] = [
+        (services[sender % len(services)], "GET", f"/s{sender}/r{n}", 200,
+         0.01, 0, 100, None)
+        for sender in range(args.senders)
+        for n in range(args.routes_per_sender)
+    ]
+    datagrams = [datagram for datagram, _ in protocol.split_for_datagrams(rows)]
+    options = {"max_routes": args.max_routes}
+    with CollectorProcess(options=options) as collector:
+        assert collector.process is not None
+        before = _rss_mib(collector.process.pid)
+        started = time.perf_counter()
+        _send(collector, datagrams)
+        while _datagrams(collector) < len(datagrams):
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        times = []
+        for _ in range(5):
+            seconds, size = _timed_scrape(collector.metrics_url)
+            times.append(seconds)
+        url = f"{collector.metrics_url}?name[]={SERIES}"
+        with urllib.request.urlopen(url, timeout=60) as page:
+            series = _sum_of(
+                page.read().decode(),
+                f'{SERIES}{{metric="openstack_api_request_duration',
+            )
+        after = _rss_mib(collector.process.pid)
+    print(
+        f"{args.senders} senders x {args.routes_per_sender} routes = "
+        f"{len(rows):,} distinct routes over {len(services)} services, "
+        f"max_routes={args.max_routes}\n"
+        f"  ingested in {elapsed:.1f} s; duration label sets held: {series:,.0f}\n"
+        f"  RSS {before:.0f} MiB idle -> {after:.0f} MiB; /metrics "
+        f"{size / 1e6:.1f} MB, scrape median {statistics.median(times):.2f} s "
+        f"(max {max(times):.2f} s)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    modes = parser.add_subparsers(dest="mode", required=True)
+    rate = modes.add_parser("ingest", help="rows per second")
+    rate.add_argument("--datagrams", type=int, default=500)
+    rate.set_defaults(run=ingest)
+    bounded = modes.add_parser("cap", help="RSS and scrape time at the cap")
+    bounded.add_argument("--senders", type=int, default=3000)
+    bounded.add_argument("--routes-per-sender", type=int, default=100)
+    bounded.add_argument("--services", type=int, default=5)
+    bounded.add_argument("--max-routes", type=int, default=1000)
+    bounded.set_defaults(run=cap)
+    args = parser.parse_args()
+    args.run(args)
 
 
 if __name__ == "__main__":
