@@ -85,7 +85,7 @@ def _run(argv: list[str], stop: _Stop) -> int:
     ingest.register_series_count(receiver)
     # A _created sample per series is a series more in Prometheus (text
     # format 0.0.4), for a start time nobody queries.
-    prometheus_client.disable_created_metrics()
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     try:
         LOG.info(
             "Collector ready: socket %s, metrics on http://%s/metrics",
