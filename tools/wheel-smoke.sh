@@ -71,17 +71,19 @@ done
 
 step "collector (the shipped sample config, on a private socket and port)"
 port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-sed -e "s|^metrics_socket_file = .*|metrics_socket_file = $PWD/collector.sock|" \
-    -e "s|^prometheus_host = .*|prometheus_host = 127.0.0.1|" \
-    -e "s|^prometheus_port = .*|prometheus_port = $port|" \
+sed -e "s|^#\?metrics_socket_file = .*|metrics_socket_file = $PWD/collector.sock|" \
+    -e "s|^#\?prometheus_host = .*|prometheus_host = 127.0.0.1|" \
+    -e "s|^#\?prometheus_port = .*|prometheus_port = $port|" \
     assets/collector.conf.sample >collector.conf
 "$omm" collector --config-file collector.conf >collector.log 2>&1 &
 collector_pid=$!
 wait_url "http://127.0.0.1:$port/metrics"
 test -S collector.sock
 kill -TERM "$collector_pid"
-wait "$collector_pid" || true
+wait "$collector_pid"
 collector_pid=""
+test ! -e collector.sock
+! grep -q Traceback collector.log
 
 step "demo"
 "$omm" demo --requests 200 --concurrency 4 >demo.out 2>demo.err

@@ -56,7 +56,7 @@ def test_errors_show_the_usage_of_the_command_that_got_them(
 @pytest.mark.parametrize(
     ("command", "says"),
     [
-        ("collector", "Run the upstream oslo.metrics daemon"),
+        ("collector", "Receive the oslo.metrics datagrams of every API process"),
         ("demo", "Start a collector and a sample compute API"),
         ("assets", "Print the installed paths of the files operators"),
         ("report", "Per-endpoint latency, errors, busy time and capacity"),
