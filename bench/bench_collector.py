@@ -28,7 +28,7 @@ from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware.collector.process import CollectorProcess
 
 COUNT = "openstack_api_request_duration_seconds_count"
-SERIES = "openstack_api_collector_series"
+SERIES = "oslo_metrics_collector_series"
 SERVICES = ("compute", "image", "volume", "network", "identity", "placement")
 
 
@@ -60,9 +60,9 @@ def ingest(args: argparse.Namespace) -> None:
 
 def _datagrams(collector: CollectorProcess) -> float:
     """Datagrams read so far, from a scrape of that one family."""
-    url = f"{collector.metrics_url}?name[]=openstack_api_collector_datagrams_total"
+    url = f"{collector.metrics_url}?name[]=oslo_metrics_collector_datagrams_total"
     with urllib.request.urlopen(url, timeout=60) as page:
-        return _sum_of(page.read().decode(), "openstack_api_collector_datagrams_total")
+        return _sum_of(page.read().decode(), "oslo_metrics_collector_datagrams_total")
 
 
 def _sum_of(text: str, prefix: str) -> float:

@@ -90,7 +90,7 @@ def _run(argv: list[str], stop: _Stop) -> int:
         LOG.info(
             "Collector ready: socket %s, metrics on http://%s/metrics",
             settings.socket_path,
-            http_server.display(settings.host, settings.port),
+            http_server.display(settings.host, server.server_port),
         )
         systemd.notify("READY=1")
         _serve(claimed.socket, server, receiver, stop)

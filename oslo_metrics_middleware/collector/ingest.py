@@ -3,7 +3,7 @@
 Anything a datagram carries is checked before it reaches a metric: a value
 prometheus_client would take but could not expose (a lone surrogate), or
 would expose as nonsense (NaN, a negative duration, a 50 kB label), is
-refused and counted in ``openstack_api_collector_rejected_total{reason}``.
+refused and counted in ``oslo_metrics_collector_rejected_total{reason}``.
 Free-form labels are capped per service across every sender, so the
 number of series stays bounded however many processes feed the collector.
 """
@@ -391,14 +391,14 @@ def _load_modules() -> dict[str, ModuleType]:
 
 
 class SeriesCount:
-    """``openstack_api_collector_series``: label sets held, per metric."""
+    """``oslo_metrics_collector_series``: label sets held, per metric."""
 
     def __init__(self, ingest: Ingest) -> None:
         self._ingest = ingest
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
-            "openstack_api_collector_series",
+            "oslo_metrics_collector_series",
             "Label sets the collector holds, per metric.",
             labels=("metric",),
         )

@@ -107,20 +107,20 @@ COUNTERS_SENT = (
 # Served by "oslo-metrics-middleware collector" (see collector/ingest.py);
 # never sent by a filter, so not reachable by a datagram's name.
 collector_datagrams_total = prometheus_client.Counter(
-    "openstack_api_collector_datagrams",
+    "oslo_metrics_collector_datagrams",
     "Datagrams the collector read from its socket.",
 )
 collector_rows_total = prometheus_client.Counter(
-    "openstack_api_collector_rows",
+    "oslo_metrics_collector_rows",
     "Request rows the collector received in batch datagrams.",
 )
 collector_rejected_total = prometheus_client.Counter(
-    "openstack_api_collector_rejected",
+    "oslo_metrics_collector_rejected",
     "Rows, messages or datagrams the collector refused, by reason.",
     ("reason",),
 )
 collector_overflow_total = prometheus_client.Counter(
-    "openstack_api_collector_overflow",
+    "oslo_metrics_collector_overflow",
     "Requests whose label value the collector folded into __overflow__ "
     "because the collector-wide cap of that label was reached.",
     ("service", "label"),

@@ -62,7 +62,7 @@ COLLECTOR_OPTS: list[cfg.Opt] = [
         help="Most distinct route labels per service, across every process "
         "that sends to this collector. Requests on further routes are "
         "labelled '__overflow__' and counted in "
-        "openstack_api_collector_overflow_total{label=\"route\"}.",
+        "oslo_metrics_collector_overflow_total{label=\"route\"}.",
     ),
     cfg.IntOpt(
         "max_label_values",
@@ -89,7 +89,7 @@ COLLECTOR_OPTS: list[cfg.Opt] = [
         help="Most label sets of each metric sent one message per sample "
         "(oslo.messaging's RPC metrics, the filters' counters). Messages "
         "for further label sets are refused and counted in "
-        "openstack_api_collector_rejected_total{reason=\"series_limit\"}.",
+        "oslo_metrics_collector_rejected_total{reason=\"series_limit\"}.",
     ),
 ]
 

@@ -16,10 +16,10 @@ from oslo_metrics_middleware.collector.process import CollectorProcess
 from tests.functional import servers
 
 PROG = "oslo-metrics-middleware collector"
-REJECTED = "openstack_api_collector_rejected_total"
-OVERFLOW = "openstack_api_collector_overflow_total"
-DATAGRAMS = "openstack_api_collector_datagrams_total"
-ROWS = "openstack_api_collector_rows_total"
+REJECTED = "oslo_metrics_collector_rejected_total"
+OVERFLOW = "oslo_metrics_collector_overflow_total"
+DATAGRAMS = "oslo_metrics_collector_datagrams_total"
+ROWS = "oslo_metrics_collector_rows_total"
 DURATION_COUNT = f"{servers.DURATION}_count"
 # Generous: the machine may be loaded; nothing here waits this long when
 # the collector does what it should.

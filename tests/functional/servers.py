@@ -332,13 +332,15 @@ def run_parallel(
 # -- the collector ------------------------------------------------------
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
+# The API metrics, and the collector's account of what it received.
+FAMILIES = ("openstack_api_", "oslo_metrics_collector_")
 
 
 def scrape(collector: CollectorProcess) -> Series:
-    """The API samples of the collector's /metrics, by name and labels."""
+    """The API and collector-health samples of /metrics, by name and labels."""
     series: Series = {}
     for family in text_string_to_metric_families(collector.scrape()):
-        if not family.name.startswith("openstack_api_"):
+        if not family.name.startswith(FAMILIES):
             continue  # the daemon's own process metrics change by themselves
         for sample in family.samples:
             key = (sample.name, frozenset(sample.labels.items()))

@@ -111,10 +111,10 @@ def test_caps_hold_across_senders_and_overflow_is_counted(tmp_path: Path) -> Non
 
     # Label sets held: 51 compute routes, 1 image, 4 volume, 1 folded service.
     assert servers.value(
-        series, "openstack_api_collector_series",
+        series, "oslo_metrics_collector_series",
         metric="openstack_api_request_duration_seconds",
     ) == 51 + 1 + 4 + 1
     assert servers.value(
-        series, "openstack_api_collector_series",
+        series, "oslo_metrics_collector_series",
         metric="openstack_api_action_duration_seconds",
     ) == 4
