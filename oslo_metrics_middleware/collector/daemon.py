@@ -24,6 +24,7 @@ import prometheus_client
 from oslo_metrics_middleware.collector import http_server
 from oslo_metrics_middleware.collector import ingest
 from oslo_metrics_middleware.collector import options
+from oslo_metrics_middleware.collector import series
 from oslo_metrics_middleware.collector import socket_file
 from oslo_metrics_middleware.collector import systemd
 
@@ -82,7 +83,7 @@ def _run(argv: list[str], stop: _Stop) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     receiver = ingest.configure(settings.limits)
-    ingest.register_series_count(receiver)
+    series.register(receiver.modules.values())
     # A _created sample per series is a series more in Prometheus (text
     # format 0.0.4), for a start time nobody queries.
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]

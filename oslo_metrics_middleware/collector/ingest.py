@@ -10,7 +10,6 @@ number of series stays bounded however many processes feed the collector.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import dataclasses
 import importlib
 import json
@@ -19,8 +18,6 @@ import math
 from types import ModuleType
 from typing import Any
 
-import prometheus_client
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics import MetricWrapperBase
 
 from oslo_metrics_middleware import protocol
@@ -397,37 +394,6 @@ def _load_modules() -> dict[str, ModuleType]:
     return modules
 
 
-class SeriesCount:
-    """``oslo_metrics_collector_series``: label sets held, per metric."""
-
-    def __init__(self, ingest: Ingest) -> None:
-        self._ingest = ingest
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "oslo_metrics_collector_series",
-            "Label sets the collector holds, per metric.",
-            labels=("metric",),
-        )
-        for metric in _metrics(self._ingest.modules.values()):
-            # prometheus_client keeps a metric's children in _metrics.
-            family.add_metric((metric._name,), len(metric._metrics))
-        yield family
-
-
-def _metrics(modules: Any) -> Iterator[MetricWrapperBase]:
-    seen: set[int] = set()
-    for module in modules:
-        for item in vars(module).values():
-            if (
-                isinstance(item, MetricWrapperBase)
-                and item._labelnames
-                and id(item) not in seen
-            ):
-                seen.add(id(item))
-                yield item
-
-
 _shared: Ingest | None = None
 
 
@@ -444,7 +410,3 @@ def configure(limits: Limits) -> Ingest:
     global _shared
     _shared = Ingest(limits)
     return _shared
-
-
-def register_series_count(ingest: Ingest) -> None:
-    prometheus_client.REGISTRY.register(SeriesCount(ingest))

@@ -1,0 +1,47 @@
+"""``oslo_metrics_collector_series``: what drives memory and scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Iterator
+from types import ModuleType
+
+import prometheus_client
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
+
+
+class SeriesCount:
+    """``oslo_metrics_collector_series``: label sets held, per metric."""
+
+    def __init__(self, modules: Iterable[ModuleType]) -> None:
+        self._modules = list(modules)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "oslo_metrics_collector_series",
+            "Label sets the collector holds, per metric.",
+            labels=("metric",),
+        )
+        for metric in _metrics(self._modules):
+            # prometheus_client keeps a metric's children in _metrics.
+            family.add_metric((metric._name,), len(metric._metrics))
+        yield family
+
+
+def _metrics(modules: Iterable[ModuleType]) -> Iterator[MetricWrapperBase]:
+    seen: set[int] = set()
+    for module in modules:
+        for item in vars(module).values():
+            if (
+                isinstance(item, MetricWrapperBase)
+                and item._labelnames
+                and id(item) not in seen
+            ):
+                seen.add(id(item))
+                yield item
+
+
+def register(modules: Iterable[ModuleType]) -> None:
+    """Serve the label-set count of every metric in ``modules``."""
+    prometheus_client.REGISTRY.register(SeriesCount(modules))
