@@ -94,7 +94,7 @@ def _add_collector(commands: argparse._SubParsersAction[_Parser]) -> None:
     collector = commands.add_parser(
         "collector",
         allow_abbrev=False,
-        usage="%(prog)s [-h] [--config-file FILE] [OSLO-CONFIG-OPTION ...]",
+        usage="%(prog)s [-h] [--config-file FILE] [DAEMON-OPTION ...]",
         help="run the per-host collector that Prometheus scrapes",
         description="Receive the oslo.metrics datagrams of every API "
         "process on the host (and oslo.messaging's RPC metrics) over a unix "
