@@ -73,8 +73,10 @@ def refused(collector: CollectorProcess) -> list[str]:
     Asserts the exit status and that nothing but one error line was said.
     """
     process = collector.launch()
-    process.wait(WAIT)
-    collector.process = None
+    try:
+        process.wait(WAIT)
+    finally:
+        collector.stop()  # a collector that did not refuse is not left behind
     output = collector.log().splitlines()
     assert process.returncode == 1, output
     assert len(output) == 1, output

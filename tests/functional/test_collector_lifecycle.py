@@ -31,8 +31,10 @@ def _stop(collector: CollectorProcess, signum: int) -> subprocess.Popen[bytes]:
     process = collector.process
     assert process is not None
     process.send_signal(signum)
-    process.wait(collectors.WAIT)
-    collector.process = None
+    try:
+        process.wait(collectors.WAIT)
+    finally:
+        collector.stop()  # SIGKILL, should it still run
     return process
 
 
@@ -124,8 +126,10 @@ def test_stop_during_start_up_leaves_nothing(tmp_path: Path) -> None:
     process = collector.launch()
     time.sleep(0.3)  # somewhere in imports, configuration or binding
     process.send_signal(signal.SIGTERM)
-    process.wait(collectors.WAIT)
-    collector.process = None
+    try:
+        process.wait(collectors.WAIT)
+    finally:
+        collector.stop()
     # Before its handler is installed the default action ends it.
     assert process.returncode in (0, -signal.SIGTERM)
     assert "Traceback" not in collector.log()
