@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+from oslo_metrics_middleware.routing.labels import UNMATCHED
+
 # Literal path words of OpenStack APIs: 'servers', 'os-volume_attachments',
 # 'OS-FEDERATION'.  Digits are allowed after the first letter, but a segment
 # that is mostly hex is treated as an id (see _looks_like_id).
@@ -122,3 +124,16 @@ def template_of(raw: list[str], known: dict[str, str] | None = None) -> str:
     if len(raw) > MAX_SEGMENTS:
         segments.append(TAIL)
     return "/" + "/".join(segments)
+
+
+def unserved_version(path: str) -> str:
+    """The label of a request for an API version the service does not serve.
+
+    Only the version survives (``/v3/images/{id}`` -> ``/v3/__unmatched__``):
+    the words after it belong to no route, and a path that starts with no
+    version is ``__unmatched__`` outright.
+    """
+    first = path.lstrip("/").split("/", 1)[0]
+    if _VERSION.fullmatch(first):
+        return f"/{first}/{UNMATCHED}"
+    return UNMATCHED

@@ -3,9 +3,10 @@
 Precedence: the operator's route table, then the resolvers named by the
 ``route_resolvers`` option in their order (built-in ones and plug-ins from
 the ``oslo_metrics_middleware.route_resolvers`` entry points), then, for a
-request no router claimed, ``__unmatched__`` on 401/404 and the fallback
-normaliser otherwise.  A router that saw a request and matched nothing
-gives ``__unmatched__`` only if no later resolver finds its template.
+request no router claimed, ``__unmatched__`` on 401/404, the version
+alone on a 300 version document, and the fallback normaliser otherwise.
+A router that saw a request and matched nothing gives ``__unmatched__``
+only if no later resolver finds its template.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ DEFAULT_RESOLVERS = ("routes", "placement", "flask", "pecan")
 # Statuses of requests no router claimed that have no route: auth
 # rejections arrive before routing, and a 404 matched nothing.
 UNROUTED_STATUSES = frozenset({401, 404})
+# Multiple Choices from no router is a version document (glance, heat answer
+# it for versions they do not serve): only the root is a route of its own.
+VERSION_CHOICES = 300
 
 
 def load_resolver(name: str) -> base.Resolver:
@@ -99,6 +103,8 @@ class RouteResolver:
         path = environ.get(REQUEST_PATH)
         if not isinstance(path, str):
             path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        if status == VERSION_CHOICES and path.strip("/"):
+            return self._fallback_cap.admit(fallback.unserved_version(path))
         return self._fallback_cap.admit(self._from_path(path))
 
     def _routed(self, environ: dict[str, Any], status: int) -> str | None:

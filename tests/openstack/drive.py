@@ -541,10 +541,11 @@ def glance(socket: str, workdir: Path) -> Driver:
     )
     image = str(uuid.uuid4())
     driver.secrets.add(image)
-    # Versions glance does not serve: answered 300, the version kept.
-    driver("GET", "/v1/images", "/v1/images")
-    driver("GET", f"/v3/images/{image}", "/v3/images/{id}")
-    driver("GET", f"/v2.99/images/{image}", "/v2.99/images/{id}")
+    # Versions glance does not serve: answered 300, only the version kept.
+    driver("GET", "/v1/images", "/v1/__unmatched__")
+    driver("GET", f"/v3/images/{image}", "/v3/__unmatched__")
+    driver("GET", f"/v2.99/images/{image}", "/v2.99/__unmatched__")
+    driver("GET", "/foo/bar", UNMATCHED)
     driver("GET", "/v2/no-such", UNMATCHED)
     return driver
 

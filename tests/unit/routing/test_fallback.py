@@ -113,11 +113,12 @@ def test_filter_guesses_from_the_path_before_the_app_rewrote_it(
         return [b"{}"]
 
     mw = make_filter(negotiation, sink, service_name="image")
-    for path in (f"/v2.16/images/{UUID}", "/v3/images", "/v1/x"):
+    for path in (f"/v2.16/images/{UUID}", "/v3/images", "/v1/x", "/foo/bar"):
         call(mw, wsgi_environ("GET", path))
     mw.sender.flush()
     assert [row[2] for row in rows(sink.messages())] == [
-        "/v2.16/images/{id}",
-        "/v3/images",
-        "/v1/x",
+        "/v2.16/__unmatched__",
+        "/v3/__unmatched__",
+        "/v1/__unmatched__",
+        "__unmatched__",
     ]
