@@ -72,6 +72,7 @@ class Report:
     service_busy: dict[str, list[float]]
     dropped: dict[str, float]
     overflow: dict[str, float]
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -99,6 +100,7 @@ def build(raw: RawData, settings: CapacitySettings) -> Report:
     return Report(
         raw.source, raw.start, raw.end, raw.step, raw.times, endpoints,
         services, service_busy, dict(raw.dropped), dict(raw.overflow),
+        list(raw.notes),
     )
 
 

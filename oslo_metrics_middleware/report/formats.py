@@ -106,7 +106,7 @@ def _summary(report: Report) -> str:
 
 
 def _health_lines(report: Report) -> list[str]:
-    lines = []
+    lines = [f"not exact: {note}" for note in report.notes]
     for service, count in sorted(report.dropped.items()):
         lines.append(f"dropped samples ({service or 'unknown'}): {count:.0f}")
     for service, count in sorted(report.overflow.items()):
@@ -215,6 +215,8 @@ def as_json(report: Report) -> str:
         "step_seconds": report.step,
         "endpoints": [endpoint_record(e) for e in report.endpoints],
         "capacity": [capacity_record(s) for s in report.services],
+        "exact": not report.notes,
+        "notes": report.notes,
         "dropped_samples": report.dropped,
         "route_overflow": report.overflow,
     }

@@ -79,6 +79,8 @@ class RawData:
     steps: dict[EndpointKey, EndpointSteps]
     dropped: dict[str, float] = dataclasses.field(default_factory=dict)
     overflow: dict[str, float] = dataclasses.field(default_factory=dict)
+    # Why a total may not be exact; empty when every total is.
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def steps_for(self, key: EndpointKey) -> EndpointSteps:
         series = self.steps.get(key)

@@ -1,12 +1,17 @@
 """Read the API metrics from a Prometheus-compatible HTTP API.
 
 Totals must equal what was served, so they are not ``increase()``, which
-extrapolates to the range edges and misses a series' first value.  For a
-series whose process kept running, the exact increase is the value at the
-end minus the value at the start (a series born inside the range counts
-from zero).  Only instances that restarted or stopped reporting fall back
-to ``increase()``.  Reading just the two ends also keeps a week-long report
-cheap: Prometheus does not decode the samples in between.
+extrapolates to the range edges on Prometheus, guesses a series' first
+value on VictoriaMetrics and differs again on other engines.  For a target
+whose collector kept running, the exact increase is the value at the end
+minus the value at the start (a series born inside the range counts from
+zero).  A target whose collector restarted or stopped inside the range is
+split at its process start times: each piece is the last value before the
+next start (minus the value at the range start, for the first piece).
+Only plain selectors, ``offset`` and ``last_over_time()`` are used, which
+every Prometheus-compatible engine evaluates alike, and reading just the
+ends keeps a week-long report cheap: the engine does not decode the
+samples in between.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterator
 import concurrent.futures
+import dataclasses
+import itertools
 import json
 import math
 from typing import Any
@@ -59,7 +66,9 @@ class PrometheusClient:
 
     def _call(self, path: str, params: dict[str, str]) -> Any:
         # POST keeps long queries out of URL limits; label values is GET only.
-        encoded = urllib.parse.urlencode(params)
+        # nocache: VictoriaMetrics otherwise answers from a cache and hides
+        # the newest 30 s (its -search.latencyOffset); Prometheus ignores it.
+        encoded = urllib.parse.urlencode({**params, "nocache": "1"})
         if path.startswith("/api/v1/label/"):
             request = urllib.request.Request(  # noqa: S310 - http(s) checked
                 f"{self.url}{path}?{encoded}")
@@ -99,6 +108,11 @@ class PrometheusClient:
             for item in _result(data, "vector")
         ]
 
+    def query_samples(self, promql: str, time: float) -> Matrix:
+        """The raw samples of a range selector, e.g. ``m[1h]``."""
+        data = self._call("/api/v1/query", {"query": promql, "time": f"{time:.3f}"})
+        return _matrix(data)
+
     def query_range(
         self, promql: str, start: float, end: float, step: float
     ) -> Matrix:
@@ -106,10 +120,7 @@ class PrometheusClient:
             "query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}",
             "step": f"{step:.3f}",
         })
-        return [
-            (item["metric"], [(float(t), float(v)) for t, v in item["values"]])
-            for item in _result(data, "matrix")
-        ]
+        return _matrix(data)
 
     def series_exists(self, metric: str, start: float, end: float) -> bool:
         data = self._call("/api/v1/series", {
@@ -127,6 +138,13 @@ def _api_error(exc: urllib.error.HTTPError) -> str:
         return str(json.load(exc).get("error", exc.reason))
     except (ValueError, AttributeError, OSError):
         return str(exc.reason)
+
+
+def _matrix(data: Any) -> Matrix:
+    return [
+        (item["metric"], [(float(t), float(v)) for t, v in item["values"]])
+        for item in _result(data, "matrix")
+    ]
 
 
 def _result(data: Any, kind: str) -> list[Any]:
@@ -155,32 +173,74 @@ def _selector(metric: str, *matchers: str) -> str:
     return f"{metric}{{{inner}}}" if inner else metric
 
 
+@dataclasses.dataclass(frozen=True)
+class Piece:
+    """Part of a target's range with one collector process.
+
+    ``matchers`` select the target, ``first``/``last`` bound the piece and
+    ``from_start`` says whether its counters were running at ``first``.
+    """
+
+    matchers: str
+    first: float
+    last: float
+    from_start: bool
+
+
 def exact_increase(
-    metric: str, by: str, seconds: float, matchers: str,
-    irregular: list[str],
+    metric: str, by: str, seconds: float, matchers: str, irregular: str = "",
 ) -> str:
-    """PromQL for the exact increase of ``metric`` over the last range."""
+    """PromQL for the exact increase of ``metric`` over the last range.
+
+    ``irregular`` is an expression (with its ``on`` clause) for the
+    targets left out, because they restarted or stopped inside the range.
+    """
     window = promql_duration(seconds)
+    series = _selector(metric, matchers)
+    increase = f"(({series} - {series} offset {window}) >= 0) or {series}"
     if irregular:
-        pattern = _string_escape("|".join(_regex_escape(i) for i in irregular))
-        steady = _selector(metric, matchers, f'instance!~"{pattern}"')
-        restarted = _selector(metric, matchers, f'instance=~"{pattern}"')
-        fallback = f" or increase({restarted}[{window}])"
-    else:
-        steady = _selector(metric, matchers)
-        fallback = ""
-    return (
-        f"sum by ({by}) ((({steady} - {steady} offset {window}) >= 0)"
-        f" or {steady}{fallback})"
-    )
+        increase = f"({increase}) unless {irregular}"
+    return f"sum by ({by}) ({increase})"
+
+
+def piece_increase(metric: str, by: str, matchers: str, piece: Piece) -> str:
+    """PromQL, evaluated at ``piece.last``, for the increase in a piece."""
+    window = promql_duration(piece.last - piece.first)
+    series = _selector(metric, matchers, piece.matchers)
+    last = f"last_over_time({series}[{window}])"
+    if not piece.from_start:
+        return f"sum by ({by}) ({last})"
+    return (f"sum by ({by}) ((({last} - {series} offset {window}) >= 0)"
+            f" or {last})")
 
 
 def _irregular_query(seconds: float) -> str:
     window = promql_duration(seconds)
     return (
-        f"count by (instance) ((changes({START_TIME}[{window}]) > 0)"
-        f" or (last_over_time({START_TIME}[{window}]) unless {START_TIME}))"
+        f"(changes({START_TIME}[{window}]) > 0)"
+        f" or (last_over_time({START_TIME}[{window}]) unless {START_TIME})"
     )
+
+
+def target_matchers(labels: dict[str, str]) -> str:
+    """Equality matchers for every label of a target's series."""
+    return ",".join(
+        f'{name}="{_string_escape(value)}"'
+        for name, value in sorted(labels.items()) if name != "__name__"
+    )
+
+
+def pieces(
+    target: dict[str, str], starts: list[float], start: float, end: float,
+) -> list[Piece]:
+    """A target's range cut at the process start times inside it."""
+    matchers = target_matchers(target)
+    cuts = sorted({t for t in starts if start < t < end})
+    bounds = [start, *cuts, end]
+    return [
+        Piece(matchers, first, last, from_start=index == 0)
+        for index, (first, last) in enumerate(itertools.pairwise(bounds))
+    ]
 
 
 class PrometheusSource:
@@ -201,16 +261,14 @@ class PrometheusSource:
     ) -> RawData:
         self._check_metric(start, end)
         seconds = end - start
-        irregular = sorted(
-            labels.get("instance", "")
-            for labels, _ in self.client.query(_irregular_query(seconds), end)
-        )
+        irregular, cut = self._irregular_targets(start, end)
         times = _step_times(start, end, step)
         raw = RawData(
             source=f"Prometheus {self.client.url}", start=start, end=end,
             step=step, times=times, totals={}, steps={},
         )
-        jobs = self._total_jobs(raw, seconds, irregular)
+        raw.notes += self._blind_targets(end)
+        jobs = self._total_jobs(raw, seconds, irregular, cut)
         jobs += self._step_jobs(raw)
         self._run(jobs, progress)
         return raw
@@ -229,37 +287,76 @@ class PrometheusSource:
             "is it scraping the collector?"
         )
 
-    def _total_jobs(
-        self, raw: RawData, seconds: float, irregular: list[str]
-    ) -> list[Fetch]:
-        def job(metric: str, by: str, apply: Callable[[Vector], None]) -> Fetch:
-            promql = exact_increase(metric, by, seconds, self.matchers,
-                                    irregular)
-
-            def fetch() -> Merge:
-                vector = self.client.query(promql, raw.end)
-                return lambda: apply(vector)
-
-            return fetch
-
+    def _blind_targets(self, end: float) -> list[str]:
+        """Notes for targets whose restarts cannot be seen."""
+        query = (f"count by (instance) ({DURATION}_count) "
+                 f"unless on (instance) {START_TIME}")
         return [
-            job(f"{DURATION}_count", f"{ENDPOINT}, status",
-                lambda v: _totals_by_status(raw, v)),
-            job(f"{DURATION}_bucket", f"{ENDPOINT}, le",
-                lambda v: _totals_buckets(raw, v)),
-            job(f"{DURATION}_sum", ENDPOINT,
-                lambda v: _totals_field(raw, v, "busy_seconds")),
-            job(f"{REQUEST_SIZE}_sum", ENDPOINT,
-                lambda v: _totals_field(raw, v, "bytes_in")),
-            job(f"{RESPONSE_SIZE}_sum", ENDPOINT,
-                lambda v: _totals_field(raw, v, "bytes_out")),
-            job(EXCEPTIONS, ENDPOINT,
-                lambda v: _totals_field(raw, v, "exceptions")),
-            job(DROPPED, "service",
-                lambda v: _per_service(raw.dropped, v)),
-            job(OVERFLOW, "service",
-                lambda v: _per_service(raw.overflow, v)),
+            f"no {START_TIME} for instance {labels.get('instance', '?')}: "
+            "a collector restart there would go unseen and its totals "
+            "could be short"
+            for labels, _ in self.client.query(query, end)
         ]
+
+    def _irregular_targets(
+        self, start: float, end: float
+    ) -> tuple[str, list[Piece]]:
+        """The steady query's exclusion, and the pieces of the excluded."""
+        seconds = end - start
+        query = _irregular_query(seconds)
+        targets = [labels for labels, _ in self.client.query(query, end)]
+        if not targets:
+            return "", []
+        window = promql_duration(seconds)
+        cut: list[Piece] = []
+        for target in targets:
+            history = self.client.query_samples(
+                f"{START_TIME}{{{target_matchers(target)}}}[{window}]", end)
+            starts = [value for _, values in history for _, value in values]
+            cut += pieces(target, starts, start, end)
+        names = sorted({name for target in targets for name in target})
+        return f"on ({', '.join(names)}) ({query})", cut
+
+    def _total_jobs(
+        self, raw: RawData, seconds: float, irregular: str, cut: list[Piece],
+    ) -> list[Fetch]:
+        totals: list[tuple[str, str, Callable[[Vector], None]]] = [
+            (f"{DURATION}_count", f"{ENDPOINT}, status",
+             lambda v: _totals_by_status(raw, v)),
+            (f"{DURATION}_bucket", f"{ENDPOINT}, le",
+             lambda v: _totals_buckets(raw, v)),
+            (f"{DURATION}_sum", ENDPOINT,
+             lambda v: _totals_field(raw, v, "busy_seconds")),
+            (f"{REQUEST_SIZE}_sum", ENDPOINT,
+             lambda v: _totals_field(raw, v, "bytes_in")),
+            (f"{RESPONSE_SIZE}_sum", ENDPOINT,
+             lambda v: _totals_field(raw, v, "bytes_out")),
+            (EXCEPTIONS, ENDPOINT,
+             lambda v: _totals_field(raw, v, "exceptions")),
+            (DROPPED, "service", lambda v: _per_service(raw.dropped, v)),
+            (OVERFLOW, "service", lambda v: _per_service(raw.overflow, v)),
+        ]
+        jobs: list[Fetch] = []
+        for metric, by, apply in totals:
+            steady = exact_increase(metric, by, seconds, self.matchers,
+                                    irregular)
+            jobs.append(self._instant_job(steady, raw.end, apply))
+            jobs += [
+                self._instant_job(
+                    piece_increase(metric, by, self.matchers, piece),
+                    piece.last, apply)
+                for piece in cut
+            ]
+        return jobs
+
+    def _instant_job(
+        self, promql: str, time: float, apply: Callable[[Vector], None]
+    ) -> Fetch:
+        def fetch() -> Merge:
+            vector = self.client.query(promql, time)
+            return lambda: apply(vector)
+
+        return fetch
 
     def _step_jobs(self, raw: RawData) -> list[Fetch]:
         # increase() needs two samples in its window, so a step shorter than

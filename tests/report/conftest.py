@@ -134,72 +134,92 @@ def send_traffic(socket_path: Path, plan: dict[str, int]) -> Traffic:
     return traffic
 
 
-class PrometheusServer:
-    """A private Prometheus: free loopback port, temp config and TSDB."""
+def scrape_config(targets: list[str], interval: str,
+                  blind: list[str]) -> dict[str, Any]:
+    """The Prometheus scrape config; VictoriaMetrics reads the same file.
+
+    The ``blind`` targets lose process_start_time_seconds, as behind a
+    federation or remote write that keeps only the API metrics.
+    """
+    job: dict[str, Any] = {"job_name": "openstack-api",
+                           "static_configs": [{"targets": targets}]}
+    if blind:
+        job["metric_relabel_configs"] = [{
+            "source_labels": ["__name__", "instance"], "action": "drop",
+            "regex": f"process_start_time_seconds;({'|'.join(blind)})",
+        }]
+    return {"global": {"scrape_interval": interval,
+                       "evaluation_interval": interval},
+            "scrape_configs": [job]}
+
+
+class QueryEngine:
+    """A private query engine: free loopback port, temp config and data."""
+
+    name = ""
+    binary_name = ""
+    ready_path = ""
 
     def __init__(self, workdir: Path, targets: list[str],
-                 interval: str = "1s") -> None:
-        self.binary = _needs("prometheus")
-        self.workdir = workdir
+                 interval: str = "1s", blind: tuple[str, ...] = ()) -> None:
+        self.binary = _needs(self.binary_name)
+        self.workdir = workdir / self.name
+        self.workdir.mkdir(exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.config = workdir / "prometheus.yml"
-        self.config.write_text(json.dumps({
-            "global": {"scrape_interval": interval,
-                       "evaluation_interval": interval},
-            "scrape_configs": [{
-                "job_name": "openstack-api",
-                "static_configs": [{"targets": targets}],
-            }],
-        }))
+        self.config = self.workdir / "scrape.yml"
+        self.config.write_text(json.dumps(
+            scrape_config(targets, interval, list(blind))))
+        self.log = self.workdir / f"{self.name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
     def start(self, timeout: float = 30.0) -> None:
-        log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [self.binary, f"--config.file={self.config}",
-             f"--storage.tsdb.path={self.workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}",
-             "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-        log.close()
-        wait_for(lambda: self._ready(), timeout, "Prometheus ready")
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        wait_for(lambda: self._ready(), timeout, f"{self.name} ready")
 
     def _ready(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
-            log = (self.workdir / "prometheus.log").read_text()
-            raise RuntimeError(f"prometheus exited: {log[-2000:]}")
+            raise RuntimeError(
+                f"{self.name} exited: {self.log.read_text()[-2000:]}")
         try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2):
+            with urllib.request.urlopen(f"{self.url}{self.ready_path}",
+                                        timeout=2):
                 return True
         except (urllib.error.URLError, OSError):
             return False
 
     def query(self, promql: str) -> list[dict[str, Any]]:
-        query = urllib.parse.urlencode({"query": promql})
+        # nocache: VictoriaMetrics otherwise hides the last 30 s.
+        query = urllib.parse.urlencode({"query": promql, "nocache": "1"})
         with urllib.request.urlopen(f"{self.url}/api/v1/query?{query}",
                                     timeout=10) as page:
             return list(json.load(page)["data"]["result"])
 
     def wait_for_targets(self, count: int, timeout: float = 30.0) -> None:
-        """Until every target has been scraped once (discovery takes ~5 s)."""
+        """Until ``count`` targets have been scraped (discovery takes ~5 s)."""
 
         def scraped() -> bool:
             return len(self.query("up == 1")) == count
 
-        wait_for(scraped, timeout, f"{count} targets up")
+        wait_for(scraped, timeout, f"{count} targets up in {self.name}")
 
     def wait_for_count(self, expected: int, timeout: float = 30.0) -> None:
-        """Until Prometheus has scraped ``expected`` requests in total."""
+        """Until the engine holds ``expected`` requests in the last scrapes."""
         promql = "sum(openstack_api_request_duration_seconds_count)"
 
         def scraped() -> bool:
             result = self.query(promql)
             return bool(result) and float(result[0]["value"][1]) == expected
 
-        wait_for(scraped, timeout, f"{expected} requests in Prometheus")
+        wait_for(scraped, timeout, f"{expected} requests in {self.name}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -209,6 +229,37 @@ class PrometheusServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+class PrometheusServer(QueryEngine):
+    name = "prometheus"
+    binary_name = "prometheus"
+    ready_path = "/-/ready"
+
+    def command(self) -> list[str]:
+        return [self.binary, f"--config.file={self.config}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--enable-feature=exemplar-storage", "--log.level=warn"]
+
+
+class VictoriaMetricsServer(QueryEngine):
+    """Single-node VictoriaMetrics scraping with the Prometheus config."""
+
+    name = "victoriametrics"
+    binary_name = "victoria-metrics"
+    ready_path = "/health"
+
+    def command(self) -> list[str]:
+        return [self.binary, f"-promscrape.config={self.config}",
+                f"-storageDataPath={self.workdir / 'data'}",
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                # The Prometheus file as is: skip fields VM has no use for.
+                "-promscrape.config.strictParse=false", "-loggerLevel=ERROR"]
+
+
+ENGINES: tuple[type[QueryEngine], ...] = (PrometheusServer,
+                                          VictoriaMetricsServer)
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -227,13 +278,17 @@ def module_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @dataclasses.dataclass
 class Deployment:
-    """Collectors fed by the filter, scraped by one Prometheus."""
+    """Collectors fed by the filter, scraped by every query engine."""
 
-    prometheus: PrometheusServer
+    engines: dict[str, QueryEngine]
     collectors: list[CollectorProcess]
     traffic: Traffic
     start: float
     end: float
+
+    @property
+    def prometheus(self) -> QueryEngine:
+        return self.engines["prometheus"]
 
 
 ONE_HOST_PLAN = {"show": 60, "missing": 15, "detail": 25, "create": 20,
@@ -248,36 +303,101 @@ def _share(count: int, plan_round: int) -> int:
     return (count * (plan_round + 1)) // ROUNDS - (count * plan_round) // ROUNDS
 
 
-def _deploy(workdir: Path, plans: list[dict[str, int]]) -> Iterator[Deployment]:
-    collectors = [CollectorProcess(workdir=workdir / f"host{n}")
-                  for n in range(len(plans))]
-    prometheus: PrometheusServer | None = None
-    try:
-        for collector in collectors:
+class _Stack:
+    """Collectors and engines started for one deployment, stopped together."""
+
+    def __init__(self, workdir: Path, hosts: int) -> None:
+        self.workdir = workdir
+        self.collectors = [CollectorProcess(workdir=workdir / f"host{n}")
+                           for n in range(hosts)]
+        for collector in self.collectors:
             collector.workdir.mkdir()
+        self.engines: dict[str, QueryEngine] = {}
+
+    def start_engines(self, up: int, blind: tuple[str, ...] = ()) -> None:
+        targets = [f"127.0.0.1:{c.port}" for c in self.collectors]
+        for kind in ENGINES:
+            engine = kind(self.workdir, targets, blind=blind)
+            self.engines[engine.name] = engine
+            engine.start()
+        for engine in self.engines.values():
+            engine.wait_for_targets(up)
+
+    def wait_for_count(self, expected: int) -> None:
+        for engine in self.engines.values():
+            engine.wait_for_count(expected)
+
+    def stop(self) -> None:
+        for engine in self.engines.values():
+            engine.stop()
+        for collector in self.collectors:
+            collector.stop()
+
+
+def _deploy(workdir: Path, plans: list[dict[str, int]],
+            blind_hosts: int = 0) -> Iterator[Deployment]:
+    """Collectors serving ``plans``; the last ``blind_hosts`` are scraped
+    without process_start_time_seconds."""
+    stack = _Stack(workdir, len(plans))
+    try:
+        for collector in stack.collectors:
             collector.start()
-        prometheus = PrometheusServer(
-            workdir, [f"127.0.0.1:{c.port}" for c in collectors])
-        prometheus.start()
-        prometheus.wait_for_targets(len(collectors))
+        blind = stack.collectors[len(plans) - blind_hosts:]
+        stack.start_engines(
+            len(plans), tuple(f"127.0.0.1:{c.port}" for c in blind))
         start = time.time() - 1
         traffic = Traffic()
         # Rounds a few scrapes apart, so the graphs see requests arrive.
         for plan_round in range(ROUNDS):
-            for collector, plan in zip(collectors, plans, strict=True):
+            for collector, plan in zip(stack.collectors, plans, strict=True):
                 share = {name: _share(count, plan_round)
                          for name, count in plan.items()}
                 traffic = traffic.add(
                     send_traffic(collector.socket_path, share))
             time.sleep(1.5)
-        prometheus.wait_for_count(sum(traffic.requests.values()))
-        yield Deployment(prometheus, collectors, traffic, start,
+        stack.wait_for_count(sum(traffic.requests.values()))
+        yield Deployment(stack.engines, stack.collectors, traffic, start,
                          time.time())
     finally:
-        if prometheus is not None:
-            prometheus.stop()
-        for collector in collectors:
-            collector.stop()
+        stack.stop()
+
+
+def _count(plan: dict[str, int]) -> int:
+    return sum(plan.values())
+
+
+BEFORE_RANGE = {"show": 7, "detail": 4}
+BEFORE_RESTART = {"show": 20, "detail": 10, "missing": 3}
+AFTER_RESTART = ({"show": 10, "create": 6}, {"show": 5, "flavor": 9})
+
+
+def _restarts(workdir: Path) -> Iterator[Deployment]:
+    """Host 0 serves before the range and restarts inside it; host 1 is
+    born inside it; routes appear on both after the restart."""
+    stack = _Stack(workdir, 2)
+    first, second = stack.collectors
+    try:
+        first.start()
+        stack.start_engines(1)
+        send_traffic(first.socket_path, BEFORE_RANGE)
+        stack.wait_for_count(_count(BEFORE_RANGE))
+        time.sleep(1.5)  # the range starts after a scrape of these
+        start = time.time()
+        traffic = send_traffic(first.socket_path, BEFORE_RESTART)
+        stack.wait_for_count(_count(BEFORE_RANGE) + _count(BEFORE_RESTART))
+        first.stop()
+        first.start()
+        second.start()
+        for collector, plan in zip(stack.collectors, AFTER_RESTART,
+                                   strict=True):
+            traffic = traffic.add(send_traffic(collector.socket_path, plan))
+        for engine in stack.engines.values():
+            engine.wait_for_targets(2)
+        stack.wait_for_count(sum(map(_count, AFTER_RESTART)))
+        yield Deployment(stack.engines, stack.collectors, traffic, start,
+                         time.time())
+    finally:
+        stack.stop()
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +411,15 @@ def two_hosts(
 ) -> Iterator[Deployment]:
     plans = [{"show": 40, "detail": 10, "crash": 2},
              {"show": 25, "create": 12, "bad": 5}]
-    yield from _deploy(tmp_path_factory.mktemp("two-hosts"), plans)
+    yield from _deploy(tmp_path_factory.mktemp("two-hosts"), plans,
+                       blind_hosts=1)
+
+
+@pytest.fixture(scope="module")
+def restarted(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Deployment]:
+    yield from _restarts(tmp_path_factory.mktemp("restarted"))
 
 
 def screenshot(page: Path, png: Path, workdir: Path) -> None:

@@ -12,7 +12,10 @@ from oslo_metrics_middleware.report import capacity
 from oslo_metrics_middleware.report import scrape
 from oslo_metrics_middleware.report.histogram import bucket_index
 from oslo_metrics_middleware.report.histogram import quantile
+from oslo_metrics_middleware.report.prometheus import Piece
 from oslo_metrics_middleware.report.prometheus import exact_increase
+from oslo_metrics_middleware.report.prometheus import piece_increase
+from oslo_metrics_middleware.report.prometheus import pieces
 from oslo_metrics_middleware.report.timeparse import parse_duration
 from oslo_metrics_middleware.report.timeparse import parse_instant
 
@@ -71,17 +74,30 @@ def test_trend_and_run_out_date() -> None:
     assert capacity.fit_trend(times[:4], busy[:4]) is None  # too short
 
 
-def test_exact_increase_query_falls_back_for_restarted_hosts() -> None:
-    steady = exact_increase("x_count", "route", 3600, "", [])
+def test_exact_increase_query_leaves_out_restarted_targets() -> None:
+    steady = exact_increase("x_count", "route", 3600, "")
     assert steady == ("sum by (route) (((x_count - x_count offset 3600000ms)"
                       " >= 0) or x_count)")
     mixed = exact_increase("x_count", "route", 60, 'service=~"compute"',
-                           ["10.0.0.1:9"])
-    assert 'x_count{service=~"compute",instance!~"10\\\\.0\\\\.0\\\\.1:9"}' \
-        in mixed
+                           "on (instance) (irregular)")
     assert mixed.endswith(
-        ' or increase(x_count{service=~"compute",'
-        'instance=~"10\\\\.0\\\\.0\\\\.1:9"}[60000ms]))')
+        '>= 0) or x_count{service=~"compute"}) unless on (instance) '
+        "(irregular))")
+
+
+def test_restarted_target_is_cut_at_its_process_starts() -> None:
+    target = {"instance": "10.0.0.1:9", "job": 'a"b'}
+    cut = pieces(target, [50.0, 50.0, 130.0, 400.0], 100.0, 300.0)
+    matchers = 'instance="10.0.0.1:9",job="a\\"b"'
+    assert cut == [Piece(matchers, 100.0, 130.0, from_start=True),
+                   Piece(matchers, 130.0, 300.0, from_start=False)]
+    first = piece_increase("x_count", "route", "", cut[0])
+    assert first == (
+        f"sum by (route) (((last_over_time(x_count{{{matchers}}}[30000ms])"
+        f" - x_count{{{matchers}}} offset 30000ms) >= 0)"
+        f" or last_over_time(x_count{{{matchers}}}[30000ms]))")
+    assert piece_increase("x_count", "route", "", cut[1]) == (
+        f"sum by (route) (last_over_time(x_count{{{matchers}}}[170000ms]))")
 
 
 def _sample(route: str, status: str, value: float) -> list[object]:
