@@ -8,6 +8,8 @@ import math
 from oslo_metrics_middleware.report.capacity import CapacitySettings
 from oslo_metrics_middleware.report.capacity import ServiceCapacity
 from oslo_metrics_middleware.report.capacity import fit_trend
+from oslo_metrics_middleware.report.histogram import Estimate
+from oslo_metrics_middleware.report.histogram import estimate
 from oslo_metrics_middleware.report.histogram import quantile
 from oslo_metrics_middleware.report.model import EndpointKey
 from oslo_metrics_middleware.report.model import EndpointSteps
@@ -50,6 +52,8 @@ class EndpointReport:
     bytes_out: float
     exceptions: float
     graph: EndpointGraph
+    # p50, p95, p99 with the buckets they lie in.
+    estimates: tuple[Estimate, ...] = ()
 
     @property
     def client_error_ratio(self) -> float:
@@ -115,9 +119,10 @@ def _endpoint(
     for status, count in totals.requests_by_status.items():
         by_class[status_class(status)] += count
     requests = sum(by_class.values())
-    p50, p95, p99 = (
-        quantile(q, list(totals.buckets.items())) for q in QUANTILES
+    estimates = tuple(
+        estimate(q, list(totals.buckets.items())) for q in QUANTILES
     )
+    p50, p95, p99 = (e.value for e in estimates)
     steps = raw.steps.get(key) or EndpointSteps.empty(len(raw.times))
     return EndpointReport(
         service=key[0], method=key[1], route=key[2],
@@ -134,6 +139,7 @@ def _endpoint(
         bytes_out=totals.bytes_out,
         exceptions=totals.exceptions,
         graph=_graph(steps, raw.step),
+        estimates=estimates,
     )
 
 

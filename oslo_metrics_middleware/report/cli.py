@@ -156,7 +156,8 @@ def _from_prometheus(args: argparse.Namespace) -> RawData:
     )
     bar = _progress(args, "querying")
     try:
-        return source.fetch(start, end, step, bar)
+        return source.fetch(start, end, step, bar,
+                            graphs=args.format == "html")
     finally:
         if bar is not None:
             bar.finish()

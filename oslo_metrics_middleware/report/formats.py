@@ -13,12 +13,14 @@ from typing import Any
 from oslo_metrics_middleware.report.analysis import EndpointReport
 from oslo_metrics_middleware.report.analysis import Report
 from oslo_metrics_middleware.report.capacity import ServiceCapacity
+from oslo_metrics_middleware.report.histogram import Estimate
+from oslo_metrics_middleware.report.histogram import latency_text
 from oslo_metrics_middleware.report.timeparse import human_duration
 from oslo_metrics_middleware.report.timeparse import iso
 
 ENDPOINT_HEADERS = (
-    "service", "method", "route", "requests", "req/s", "p50 ms", "p95 ms",
-    "p99 ms", "4xx %", "5xx %", "busy", "share %", "bytes in", "bytes out",
+    "service", "method", "route", "requests", "req/s", "p50", "p95",
+    "p99", "4xx %", "5xx %", "busy", "share %", "bytes in", "bytes out",
 )
 CAPACITY_HEADERS = (
     "service", "req/s", "busy", "peak busy", "workers", "util %",
@@ -59,8 +61,7 @@ def endpoint_row(endpoint: EndpointReport) -> tuple[str, ...]:
     return (
         endpoint.service, endpoint.method, endpoint.route,
         f"{endpoint.requests:.0f}", _number(endpoint.request_rate, 2),
-        milliseconds(endpoint.p50), milliseconds(endpoint.p95),
-        milliseconds(endpoint.p99),
+        *map(latency_text, endpoint.estimates),
         _pct(endpoint.client_error_ratio), _pct(endpoint.server_error_ratio),
         _number(endpoint.concurrency, 3), _pct(endpoint.busy_share),
         _bytes(endpoint.bytes_in), _bytes(endpoint.bytes_out),
@@ -164,14 +165,26 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else value
 
 
+def _quantile_fields(name: str, quantile: Estimate) -> dict[str, Any]:
+    """The interpolated value, and the bucket it is known to lie in;
+    ``bounded`` when the text formats show only the bound."""
+    empty = math.isnan(quantile.value)
+    return {
+        f"{name}_seconds": _finite(quantile.value),
+        f"{name}_bounded": quantile.bounded,
+        f"{name}_lower_seconds": None if empty else quantile.lower,
+        f"{name}_upper_seconds": None if empty else _finite(quantile.upper),
+    }
+
+
 def endpoint_record(endpoint: EndpointReport) -> dict[str, Any]:
     return {
         "service": endpoint.service, "method": endpoint.method,
         "route": endpoint.route, "requests": endpoint.requests,
         "request_rate": endpoint.request_rate,
-        "p50_seconds": _finite(endpoint.p50),
-        "p95_seconds": _finite(endpoint.p95),
-        "p99_seconds": _finite(endpoint.p99),
+        **_quantile_fields("p50", endpoint.estimates[0]),
+        **_quantile_fields("p95", endpoint.estimates[1]),
+        **_quantile_fields("p99", endpoint.estimates[2]),
         "client_errors": endpoint.client_errors,
         "server_errors": endpoint.server_errors,
         "client_error_ratio": endpoint.client_error_ratio,

@@ -257,8 +257,10 @@ class PrometheusSource:
 
     def fetch(
         self, start: float, end: float, step: float,
-        progress: Progress | None = None,
+        progress: Progress | None = None, graphs: bool = True,
     ) -> RawData:
+        """The totals, busy time per step, and with ``graphs`` the per-step
+        requests and buckets, which only the HTML report draws."""
         self._check_metric(start, end)
         seconds = end - start
         irregular, cut = self._irregular_targets(start, end)
@@ -269,7 +271,7 @@ class PrometheusSource:
         )
         raw.notes += self._blind_targets(end)
         jobs = self._total_jobs(raw, seconds, irregular, cut)
-        jobs += self._step_jobs(raw)
+        jobs += self._step_jobs(raw, graphs)
         self._run(jobs, progress)
         return raw
 
@@ -358,29 +360,37 @@ class PrometheusSource:
 
         return fetch
 
-    def _step_jobs(self, raw: RawData) -> list[Fetch]:
+    def _step_jobs(self, raw: RawData, graphs: bool) -> list[Fetch]:
         # increase() needs two samples in its window, so a step shorter than
         # a few scrape intervals reads a longer window, scaled to one step.
         seconds = max(raw.step, 4 * self.scrape_interval)
         window = promql_duration(seconds)
         scale = f"{raw.step / seconds:.6g} * " if seconds > raw.step else ""
         queries: list[tuple[str, Callable[[Matrix], None]]] = [
-            (f"{scale}sum by ({ENDPOINT}, status) (increase("
-             f"{_selector(DURATION + '_count', self.matchers)}[{window}]))",
-             lambda m: _steps_by_status(raw, m)),
-            (f"{scale}sum by ({ENDPOINT}, le) (increase("
-             f"{_selector(DURATION + '_bucket', self.matchers)}[{window}]))",
-             lambda m: _steps_buckets(raw, m)),
             (f"{scale}sum by ({ENDPOINT}) (increase("
              f"{_selector(DURATION + '_sum', self.matchers)}[{window}]))",
              lambda m: _steps_busy(raw, m)),
         ]
+        if graphs:
+            queries += self._graph_queries(scale, window, raw)
         jobs: list[Fetch] = []
         for first, last in _chunks(raw.times, raw.step):
             for promql, apply in queries:
                 jobs.append(_range_job(self.client, promql, first, last,
                                        raw.step, apply))
         return jobs
+
+    def _graph_queries(
+        self, scale: str, window: str, raw: RawData
+    ) -> list[tuple[str, Callable[[Matrix], None]]]:
+        return [
+            (f"{scale}sum by ({ENDPOINT}, status) (increase("
+             f"{_selector(DURATION + '_count', self.matchers)}[{window}]))",
+             lambda m: _steps_by_status(raw, m)),
+            (f"{scale}sum by ({ENDPOINT}, le) (increase("
+             f"{_selector(DURATION + '_bucket', self.matchers)}[{window}]))",
+             lambda m: _steps_buckets(raw, m)),
+        ]
 
     def _run(self, jobs: list[Fetch], progress: Progress | None) -> None:
         with concurrent.futures.ThreadPoolExecutor(self.parallel) as pool:

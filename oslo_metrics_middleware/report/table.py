@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-import math
 
 from oslo_metrics_middleware.report.exposition import Endpoint
-from oslo_metrics_middleware.report.histogram import quantile
+from oslo_metrics_middleware.report.histogram import estimate
+from oslo_metrics_middleware.report.histogram import latency_text
 
-HEADERS = ("service", "method", "route", "requests", "error %", "p50 ms",
-           "p95 ms", "p99 ms")
-
-
-def _ms(seconds: float) -> str:
-    return "-" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
+HEADERS = ("service", "method", "route", "requests", "error %", "p50",
+           "p95", "p99")
 
 
 def _row(endpoint: Endpoint) -> tuple[str, ...]:
@@ -26,9 +22,9 @@ def _row(endpoint: Endpoint) -> tuple[str, ...]:
         endpoint.route,
         f"{endpoint.requests:.0f}",
         f"{error_pct:.1f}",
-        _ms(quantile(0.50, buckets)),
-        _ms(quantile(0.95, buckets)),
-        _ms(quantile(0.99, buckets)),
+        latency_text(estimate(0.50, buckets)),
+        latency_text(estimate(0.95, buckets)),
+        latency_text(estimate(0.99, buckets)),
     )
 
 

@@ -206,3 +206,27 @@ def test_engines_agree(restarted: Deployment, tmp_path: Path) -> None:
             f: reports[1][key][f] for f in fields}, key
         assert first["concurrency"] == pytest.approx(
             reports[1][key]["concurrency"], rel=1e-9), key
+
+
+def test_fast_endpoint_quantiles_are_bounds(
+    restarted: Deployment, tmp_path: Path, engine: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report = run_report(restarted, tmp_path, engine=engine)
+    versions = by_endpoint(report)[("compute", "GET", "/")]
+    durations = restarted.traffic.durations[("compute", "GET", "/")]
+    # Timed around the filter, so at least what the filter measured.
+    assert true_quantile(durations, 0.5) < 0.001
+    assert versions["p50_bounded"] is True
+    assert (versions["p50_lower_seconds"], versions["p50_upper_seconds"]) \
+        == (0, 0.001)
+    assert 0 < versions["p50_seconds"] <= 0.001
+    for fmt in ("table", "markdown"):
+        assert cli.main([
+            "--prometheus", restarted.engines[engine].url, "--format", fmt,
+            "--start", f"{restarted.start:.3f}",
+            "--end", f"{restarted.end:.3f}", "--no-progress",
+        ]) == 0
+        [line] = [row for row in capsys.readouterr().out.splitlines()
+                  if "GET" in row and " / " in f"{row} "]
+        assert "< 1 ms" in line, (fmt, line)

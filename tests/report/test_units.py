@@ -10,7 +10,10 @@ import pytest
 
 from oslo_metrics_middleware.report import capacity
 from oslo_metrics_middleware.report import scrape
+from oslo_metrics_middleware.report.histogram import Estimate
 from oslo_metrics_middleware.report.histogram import bucket_index
+from oslo_metrics_middleware.report.histogram import estimate
+from oslo_metrics_middleware.report.histogram import latency_text
 from oslo_metrics_middleware.report.histogram import quantile
 from oslo_metrics_middleware.report.prometheus import Piece
 from oslo_metrics_middleware.report.prometheus import exact_increase
@@ -28,6 +31,21 @@ def test_quantile_interpolates_like_histogram_quantile() -> None:
     assert quantile(0.7, buckets) == pytest.approx(0.3)
     assert quantile(0.95, buckets) == pytest.approx(0.75)
     assert bucket_index(0.3, [0.1, 0.5, 1.0, math.inf]) == 1
+
+
+def test_quantiles_in_wide_or_end_buckets_are_bounds() -> None:
+    buckets = [(0.001, 60.0), (0.0025, 70.0), (0.005, 80.0), (0.01, 95.0),
+               (60.0, 99.0), (math.inf, 100.0)]
+    lowest, wide, narrow, top = (estimate(q, buckets)
+                                 for q in (0.5, 0.65, 0.75, 1.0))
+    assert lowest == Estimate(pytest.approx(0.001 * 50 / 60), 0, 0.001)
+    assert (lowest.bounded, latency_text(lowest)) == (True, "< 1 ms")
+    assert (wide.lower, wide.upper, wide.bounded) == (0.001, 0.0025, True)
+    assert latency_text(wide) == "<= 2.5 ms"
+    assert narrow.bounded is False
+    assert latency_text(narrow) == "3.8 ms"
+    assert latency_text(top) == "> 60000 ms"
+    assert latency_text(estimate(0.5, [])) == "-"
 
 
 def test_durations_and_instants() -> None:
