@@ -4,9 +4,12 @@ Writes synthetic OpenMetrics (the series the report reads, one sample per
 minute per series, traffic with a daily cycle and weekly growth), turns it
 into TSDB blocks with ``promtool tsdb create-blocks-from openmetrics``,
 starts Prometheus on them on a free loopback port and times
-``oslo-metrics-middleware report`` against it.
+``oslo-metrics-middleware report`` against it.  Then imports the same
+blocks into a single-node VictoriaMetrics with ``vmctl prometheus`` and
+times the same report against that.
 
-    .venv/bin/python bench/bench_report.py [--routes 500] [--days 7]
+    .venv/bin/python bench/bench_report.py [--routes 500] [--days 7] \
+        [--engine prometheus] [--engine victoriametrics] [--format json]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import json
 import math
 from pathlib import Path
+import shlex
 import shutil
 import subprocess
 import sys
@@ -95,31 +99,25 @@ def _size_series(out: object, family: str, route: int, first: int,
         write(f"{series} {total:.0f} {first + minute * STEP}\n")
 
 
-def _wait_ready(url: str, timeout: float = 300) -> None:
+def _wait_ready(url: str, what: str, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=2):
+            with urllib.request.urlopen(url, timeout=2):
                 return
         except OSError:
             time.sleep(0.5)
-    raise SystemExit("Prometheus did not become ready")
+    raise SystemExit(f"{what} did not become ready")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--routes", type=int, default=500)
-    parser.add_argument("--days", type=int, default=7)
-    parser.add_argument("--workdir", type=Path)
-    args = parser.parse_args()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-report-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+def build_blocks(workdir: Path, routes: int, days: int) -> tuple[Path, int]:
+    """The TSDB blocks (built once per workdir) and the end of their data."""
     end = (int(time.time()) // 3600 - 1) * 3600
     data = workdir / "data"
     if not data.exists():
         source = workdir / "series.om"
         began = time.monotonic()
-        write_openmetrics(source, args.routes, args.days, end)
+        write_openmetrics(source, routes, days, end)
         print(f"wrote {source.stat().st_size / 1e9:.1f} GB of OpenMetrics "
               f"in {time.monotonic() - began:.0f} s", flush=True)
         began = time.monotonic()
@@ -133,39 +131,114 @@ def main() -> int:
               flush=True)
         source.unlink()
         (workdir / "end").write_text(str(end))
-    end = int((workdir / "end").read_text())
+    return data, int((workdir / "end").read_text())
+
+
+def serve_prometheus(workdir: Path, data: Path) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = workdir / "prometheus.yml"
     config.write_text("global: {}\n")
-    prometheus = subprocess.Popen(
+    server = subprocess.Popen(
         ["prometheus", f"--config.file={config}",
          f"--storage.tsdb.path={data}", f"--web.listen-address=127.0.0.1:{port}",
          "--storage.tsdb.retention.time=100y", "--log.level=warn"],
         stdin=subprocess.DEVNULL,
     )
-    try:
-        _wait_ready(url)
-        command = [
-            sys.executable, "-m", "oslo_metrics_middleware.cmd", "report",
-            "--prometheus", url, "--end", str(end), "--since", f"{args.days}d",
-            "--workers", "compute=16x4", "--format", "json",
-            "--output", str(workdir / "report.json"), "--no-progress",
-        ]
-        for attempt in (1, 2):
-            began = time.monotonic()
-            subprocess.run(command, check=True)
-            seconds = time.monotonic() - began
-            print(f"run {attempt}: {seconds:.2f} s", flush=True)
-        report = json.loads((workdir / "report.json").read_text())
-        print(json.dumps({
-            "routes": len(report["endpoints"]), "days": args.days,
-            "seconds": round(seconds, 2),
-            "capacity": report["capacity"][0],
-        }, indent=2))
-    finally:
-        prometheus.terminate()
-        prometheus.wait(30)
+    _wait_ready(f"{url}/-/ready", "Prometheus")
+    return url, server
+
+
+def serve_victoriametrics(
+    workdir: Path, data: Path
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """VictoriaMetrics holding the blocks' samples, imported once."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    storage = workdir / "victoria-metrics"
+    marker = workdir / "victoria-metrics.imported"
+    server = subprocess.Popen(
+        ["victoria-metrics", f"-storageDataPath={storage}",
+         f"-httpListenAddr=127.0.0.1:{port}", "-retentionPeriod=100y",
+         "-loggerLevel=ERROR"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    )
+    _wait_ready(f"{url}/health", "VictoriaMetrics")
+    if not marker.exists():
+        began = time.monotonic()
+        try:
+            vmctl = ["vmctl", "prometheus", "-s", "--vm-disable-progress-bar",
+                     "--prom-snapshot", str(data), "--vm-addr", url,
+                     "--prom-concurrency=2"]
+            # vmctl 1.79 fails without a terminal; script(1) gives it one.
+            subprocess.run(
+                ["script", "-qec", shlex.join(vmctl), "/dev/null"],
+                check=True, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, timeout=3600)
+            with urllib.request.urlopen(f"{url}/internal/force_flush"):
+                pass
+        except BaseException:
+            server.terminate()
+            server.wait(60)
+            raise
+        marker.touch()
+        print(f"vmctl imported the blocks in {time.monotonic() - began:.0f} s",
+              flush=True)
+    return url, server
+
+
+SERVERS = {"prometheus": serve_prometheus,
+           "victoriametrics": serve_victoriametrics}
+
+
+def time_report(url: str, end: int, days: int, output: Path,
+                fmt: str) -> float:
+    """Seconds of the second of two runs (the first warms the caches)."""
+    command = [
+        sys.executable, "-m", "oslo_metrics_middleware.cmd", "report",
+        "--prometheus", url, "--end", str(end), "--since", f"{days}d",
+        "--workers", "compute=16x4", "--format", fmt,
+        "--output", str(output), "--no-progress",
+    ]
+    seconds = 0.0
+    for attempt in (1, 2):
+        began = time.monotonic()
+        subprocess.run(command, check=True)
+        seconds = time.monotonic() - began
+        print(f"run {attempt}: {seconds:.2f} s", flush=True)
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--routes", type=int, default=500)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--engine", action="append", choices=sorted(SERVERS),
+                        help="engine to time (repeatable; default: both)")
+    parser.add_argument("--format", default="json",
+                        choices=("json", "table", "html"))
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-report-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    data, end = build_blocks(workdir, args.routes, args.days)
+    output = workdir / f"report.{args.format}"
+    for engine in args.engine or sorted(SERVERS):
+        url, server = SERVERS[engine](workdir, data)
+        try:
+            print(f"{engine}: report --format {args.format}", flush=True)
+            seconds = time_report(url, end, args.days, output, args.format)
+        finally:
+            server.terminate()
+            server.wait(60)
+        if args.format == "json":
+            report = json.loads(output.read_text())
+            print(json.dumps({
+                "engine": engine, "routes": len(report["endpoints"]),
+                "days": args.days, "seconds": round(seconds, 2),
+                "exact": report["exact"],
+                "requests": sum(e["requests"] for e in report["endpoints"]),
+            }, indent=2))
     if args.workdir is None:
         shutil.rmtree(workdir)
     return 0
