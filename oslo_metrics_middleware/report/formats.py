@@ -36,10 +36,6 @@ def _number(value: float | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
-def milliseconds(seconds: float) -> str:
-    return _number(seconds * 1000 if not math.isnan(seconds) else seconds)
-
-
 def _pct(fraction: float | None) -> str:
     return "-" if fraction is None else _number(100 * fraction)
 
@@ -106,7 +102,8 @@ def _summary(report: Report) -> str:
     )
 
 
-def _health_lines(report: Report) -> list[str]:
+def health_lines(report: Report) -> list[str]:
+    """Why figures may be off: inexact totals, dropped samples, overflow."""
     lines = [f"not exact: {note}" for note in report.notes]
     for service, count in sorted(report.dropped.items()):
         lines.append(f"dropped samples ({service or 'unknown'}): {count:.0f}")
@@ -124,7 +121,7 @@ def text(report: Report) -> str:
         "Capacity (busy = average busy workers, by Little's law; target "
         f"utilisation {_target(report)})", *_aligned(capacity),
     ]
-    health = _health_lines(report)
+    health = health_lines(report)
     if health:
         parts += ["", *health]
     return "\n".join(parts) + "\n"
@@ -155,7 +152,7 @@ def markdown(report: Report) -> str:
         *_markdown_table([ENDPOINT_HEADERS,
                           *map(endpoint_row, report.endpoints)]),
     ]
-    health = _health_lines(report)
+    health = health_lines(report)
     if health:
         parts += ["", "## Metrics health", "", *(f"- {h}" for h in health)]
     return "\n".join(parts) + "\n"

@@ -17,6 +17,7 @@ from oslo_metrics_middleware.report import svg
 from oslo_metrics_middleware.report.analysis import EndpointReport
 from oslo_metrics_middleware.report.analysis import Report
 from oslo_metrics_middleware.report.capacity import ServiceCapacity
+from oslo_metrics_middleware.report.histogram import latency_text
 from oslo_metrics_middleware.report.timeparse import iso
 
 TEMPLATE = "report.html.j2"
@@ -62,7 +63,7 @@ def _endpoint(report: Report, endpoint: EndpointReport) -> dict[str, Any]:
         "facts": [
             endpoint.service,
             f"{endpoint.requests:.0f} requests",
-            f"p95 {formats.milliseconds(endpoint.p95)} ms",
+            f"p95 {latency_text(endpoint.estimates[1])}",
             f"busy {endpoint.concurrency:.3f} workers "
             f"({endpoint.busy_share:.1%} of the service)",
         ],
@@ -95,6 +96,7 @@ def context(report: Report, graph_limit: int = 40) -> dict[str, Any]:
         "source": report.source,
         "start": iso(report.start),
         "end": iso(report.end),
+        "health": formats.health_lines(report),
         "left_aligned": formats.LEFT_ALIGNED,
         "capacity_headers": formats.CAPACITY_HEADERS,
         "capacity_rows": [formats.capacity_row(s) for s in report.services],

@@ -230,3 +230,11 @@ def test_fast_endpoint_quantiles_are_bounds(
         [line] = [row for row in capsys.readouterr().out.splitlines()
                   if "GET" in row and " / " in f"{row} "]
         assert "< 1 ms" in line, (fmt, line)
+    page = tmp_path / "report.html"
+    assert cli.main([
+        "--prometheus", restarted.engines[engine].url, "--format", "html",
+        "--start", f"{restarted.start:.3f}", "--end", f"{restarted.end:.3f}",
+        "--output", str(page), "--no-progress",
+    ]) == 0
+    assert '<td class="l">/</td>' in page.read_text()
+    assert "<td>&lt; 1 ms</td>" in page.read_text()
