@@ -15,6 +15,7 @@ from oslo_metrics_middleware.report.model import EndpointKey
 from oslo_metrics_middleware.report.model import EndpointSteps
 from oslo_metrics_middleware.report.model import EndpointTotals
 from oslo_metrics_middleware.report.model import RawData
+from oslo_metrics_middleware.report.model import SlowRequest
 from oslo_metrics_middleware.report.model import status_class
 
 QUANTILES = (0.50, 0.95, 0.99)
@@ -54,6 +55,8 @@ class EndpointReport:
     graph: EndpointGraph
     # p50, p95, p99 with the buckets they lie in.
     estimates: tuple[Estimate, ...] = ()
+    # Slowest recent requests, from exemplars (empty when there are none).
+    slowest: list[SlowRequest] = dataclasses.field(default_factory=list)
 
     @property
     def client_error_ratio(self) -> float:
@@ -77,6 +80,8 @@ class Report:
     dropped: dict[str, float]
     overflow: dict[str, float]
     notes: list[str] = dataclasses.field(default_factory=list)
+    # Whether the source keeps exemplars, so request ids could be listed.
+    exemplars: bool = False
 
     @property
     def seconds(self) -> float:
@@ -104,7 +109,7 @@ def build(raw: RawData, settings: CapacitySettings) -> Report:
     return Report(
         raw.source, raw.start, raw.end, raw.step, raw.times, endpoints,
         services, service_busy, dict(raw.dropped), dict(raw.overflow),
-        list(raw.notes),
+        list(raw.notes), raw.slowest is not None,
     )
 
 
@@ -140,6 +145,7 @@ def _endpoint(
         exceptions=totals.exceptions,
         graph=_graph(steps, raw.step),
         estimates=estimates,
+        slowest=(raw.slowest or {}).get(key, []),
     )
 
 

@@ -193,6 +193,11 @@ def endpoint_record(endpoint: EndpointReport) -> dict[str, Any]:
     }
 
 
+def slowest_record(endpoint: EndpointReport) -> list[dict[str, Any]]:
+    return [{"request_id": r.request_id, "seconds": r.seconds,
+             "time": iso(r.time)} for r in endpoint.slowest]
+
+
 def capacity_record(service: ServiceCapacity) -> dict[str, Any]:
     trend = service.trend
     return {
@@ -223,7 +228,11 @@ def as_json(report: Report) -> str:
         "source": report.source, "start": iso(report.start),
         "end": iso(report.end), "seconds": report.seconds,
         "step_seconds": report.step,
-        "endpoints": [endpoint_record(e) for e in report.endpoints],
+        "endpoints": [
+            {**endpoint_record(e), "slowest_requests": slowest_record(e)}
+            for e in report.endpoints
+        ],
+        "exemplars": report.exemplars,
         "capacity": [capacity_record(s) for s in report.services],
         "exact": not report.notes,
         "notes": report.notes,

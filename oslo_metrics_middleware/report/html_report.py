@@ -67,6 +67,10 @@ def _endpoint(report: Report, endpoint: EndpointReport) -> dict[str, Any]:
             f"busy {endpoint.concurrency:.3f} workers "
             f"({endpoint.busy_share:.1%} of the service)",
         ],
+        "slowest": [
+            f"{r.request_id} ({r.seconds * 1000:.1f} ms, {iso(r.time)})"
+            for r in endpoint.slowest
+        ],
         "latency": _graph(report, latency, "latency ms", "latency"),
         "traffic": _graph(report, traffic, "requests/s", "traffic"),
     }

@@ -65,6 +65,15 @@ class EndpointSteps:
         return row
 
 
+@dataclasses.dataclass(frozen=True)
+class SlowRequest:
+    """One request behind a duration sample: its id, seconds and when."""
+
+    request_id: str
+    seconds: float
+    time: float
+
+
 @dataclasses.dataclass
 class RawData:
     """A source's answer for [start, end]."""
@@ -81,6 +90,9 @@ class RawData:
     overflow: dict[str, float] = dataclasses.field(default_factory=dict)
     # Why a total may not be exact; empty when every total is.
     notes: list[str] = dataclasses.field(default_factory=list)
+    # Slowest recent requests per endpoint, when the engine keeps exemplars
+    # (None: it does not, or the source has none).
+    slowest: dict[EndpointKey, list[SlowRequest]] | None = None
 
     def steps_for(self, key: EndpointKey) -> EndpointSteps:
         series = self.steps.get(key)

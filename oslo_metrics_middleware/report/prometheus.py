@@ -28,6 +28,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from oslo_metrics_middleware.report import exemplars
 from oslo_metrics_middleware.report.model import EndpointKey
 from oslo_metrics_middleware.report.model import EndpointTotals
 from oslo_metrics_middleware.report.model import RawData
@@ -107,6 +108,11 @@ class PrometheusClient:
             (item["metric"], float(item["value"][1]))
             for item in _result(data, "vector")
         ]
+
+    def query_exemplars(self, promql: str, start: float, end: float) -> Any:
+        return self._call("/api/v1/query_exemplars", {
+            "query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}",
+        })
 
     def query_samples(self, promql: str, time: float) -> Matrix:
         """The raw samples of a range selector, e.g. ``m[1h]``."""
@@ -272,6 +278,7 @@ class PrometheusSource:
         raw.notes += self._blind_targets(end)
         jobs = self._total_jobs(raw, seconds, irregular, cut)
         jobs += self._step_jobs(raw, graphs)
+        jobs.append(self._exemplar_job(raw))
         self._run(jobs, progress)
         return raw
 
@@ -350,6 +357,24 @@ class PrometheusSource:
                 for piece in cut
             ]
         return jobs
+
+    def _exemplar_job(self, raw: RawData) -> Fetch:
+        promql = _selector(f"{DURATION}_bucket", self.matchers)
+
+        def fetch() -> Merge:
+            try:
+                answer = self.client.query_exemplars(promql, raw.start,
+                                                     raw.end)
+                found = exemplars.slowest(answer)
+            except ReportError:  # no exemplar storage on this engine
+                return lambda: None
+
+            def merge() -> None:
+                raw.slowest = found
+
+            return merge
+
+        return fetch
 
     def _instant_job(
         self, promql: str, time: float, apply: Callable[[Vector], None]

@@ -57,6 +57,18 @@ def test_dashboard_template_variables() -> None:
         "datasource", "service", "method", "route"]
 
 
+def test_latency_panels_show_exemplars() -> None:
+    panels = _dashboard()["panels"]
+    latency = [p for p in panels  # type: ignore[attr-defined]
+               if any("histogram_quantile" in t["expr"] for t in p["targets"])]
+    assert [p["title"] for p in latency] == [
+        "Latency p50 / p95 / p99 per endpoint"]
+    for panel in latency:
+        exemplar = [t["refId"] for t in panel["targets"] if t.get("exemplar")]
+        assert exemplar == ["A"]
+        assert "_bucket" in panel["targets"][0]["expr"]
+
+
 def _expressions() -> list[str]:
     panels = _dashboard()["panels"]
     return [t["expr"] for p in panels for t in p["targets"]]  # type: ignore[attr-defined]

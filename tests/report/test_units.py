@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 
 from oslo_metrics_middleware.report import capacity
+from oslo_metrics_middleware.report import exemplars
 from oslo_metrics_middleware.report import scrape
 from oslo_metrics_middleware.report.histogram import Estimate
 from oslo_metrics_middleware.report.histogram import bucket_index
 from oslo_metrics_middleware.report.histogram import estimate
 from oslo_metrics_middleware.report.histogram import latency_text
 from oslo_metrics_middleware.report.histogram import quantile
+from oslo_metrics_middleware.report.model import ReportError
+from oslo_metrics_middleware.report.model import SlowRequest
 from oslo_metrics_middleware.report.prometheus import Piece
 from oslo_metrics_middleware.report.prometheus import exact_increase
 from oslo_metrics_middleware.report.prometheus import piece_increase
@@ -146,3 +149,24 @@ def test_scrape_file_counts_resets_and_born_series(tmp_path: Path) -> None:
     assert dict(y.requests_by_status) == {"503": 6}
     assert raw.steps[("compute", "GET", "/x")].requests == [30, 5]
     assert raw.steps[("compute", "GET", "/y")].server_errors == [4, 2]
+
+
+def test_slowest_requests_from_exemplars() -> None:
+    def series(route: str, *points: tuple[str, str, float]) -> object:
+        return {"seriesLabels": {"service": "compute", "method": "GET",
+                                 "route": route, "le": "0.5"},
+                "exemplars": [{"labels": {"request_id": rid},
+                               "value": value, "timestamp": at}
+                              for rid, value, at in points]}
+
+    answer = [
+        series("/a", ("req-1", "0.30", 10.0), ("req-2", "0.45", 11.0)),
+        series("/a", ("req-2", "0.45", 11.0), ("req-3", "2", 12.0)),
+        series("/b", ("req-4", "NaN", 13.0)),
+        {"seriesLabels": {"route": "/c"}, "exemplars": [{"labels": {}}]},
+    ]
+    found = exemplars.slowest(answer, limit=2)
+    assert found == {("compute", "GET", "/a"): [
+        SlowRequest("req-3", 2.0, 12.0), SlowRequest("req-2", 0.45, 11.0)]}
+    with pytest.raises(ReportError):
+        exemplars.slowest({"not": "a list"})
