@@ -6,8 +6,8 @@ value on VictoriaMetrics and differs again on other engines.  For a target
 whose collector kept running, the exact increase is the value at the end
 minus the value at the start (a series born inside the range counts from
 zero).  A target whose collector restarted or stopped inside the range is
-split at its process start times: each piece is the last value before the
-next start (minus the value at the range start, for the first piece).
+cut where its process start time changed: each piece is the last value
+before the next cut (minus the value at the range start, for the first).
 Only plain selectors, ``offset`` and ``last_over_time()`` are used, which
 every Prometheus-compatible engine evaluates alike, and reading just the
 ends keeps a week-long report cheap: the engine does not decode the
@@ -45,6 +45,9 @@ DROPPED = "openstack_api_metrics_dropped_samples_total"
 OVERFLOW = "openstack_api_metrics_route_overflow_total"
 ENDPOINT = "service, method, route"
 START_TIME = "process_start_time_seconds"
+# Query times go to the millisecond; a cut this far before a scrape
+# leaves that scrape on its side.
+CUT_BEFORE = 0.001
 # Prometheus refuses range queries of more than 11,000 points per series.
 MAX_POINTS = 11000
 
@@ -237,11 +240,24 @@ def target_matchers(labels: dict[str, str]) -> str:
 
 
 def pieces(
-    target: dict[str, str], starts: list[float], start: float, end: float,
+    target: dict[str, str], history: list[tuple[float, float]],
+    start: float, end: float,
 ) -> list[Piece]:
-    """A target's range cut at the process start times inside it."""
+    """A target's range cut where its process start time changed.
+
+    ``history`` is the target's ``process_start_time_seconds`` samples.
+    The cut goes just before the first scrape of the new process rather
+    than at the start time it reports, which /proc gives to the second:
+    every scrape of the old process is before the cut, every one of the
+    new process after it.
+    """
     matchers = target_matchers(target)
-    cuts = sorted({t for t in starts if start < t < end})
+    ordered = sorted(history)
+    cuts = [
+        moment - CUT_BEFORE
+        for (_, before), (moment, value) in itertools.pairwise(ordered)
+        if value != before and start < moment - CUT_BEFORE < end
+    ]
     bounds = [start, *cuts, end]
     return [
         Piece(matchers, first, last, from_start=index == 0)
@@ -321,8 +337,8 @@ class PrometheusSource:
         for target in targets:
             history = self.client.query_samples(
                 f"{START_TIME}{{{target_matchers(target)}}}[{window}]", end)
-            starts = [value for _, values in history for _, value in values]
-            cut += pieces(target, starts, start, end)
+            samples = [point for _, values in history for point in values]
+            cut += pieces(target, samples, start, end)
         names = sorted({name for target in targets for name in target})
         return f"on ({', '.join(names)}) ({query})", cut
 

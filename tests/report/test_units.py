@@ -108,17 +108,20 @@ def test_exact_increase_query_leaves_out_restarted_targets() -> None:
 
 def test_restarted_target_is_cut_at_its_process_starts() -> None:
     target = {"instance": "10.0.0.1:9", "job": 'a"b'}
-    cut = pieces(target, [50.0, 50.0, 130.0, 400.0], 100.0, 300.0)
+    # (scrape time, process start time): restarts seen at 131 and 400.
+    history = [(90.0, 50.0), (110.0, 50.0), (131.0, 129.6), (150.0, 129.6),
+               (400.0, 390.0)]
+    cut = pieces(target, history, 100.0, 300.0)
     matchers = 'instance="10.0.0.1:9",job="a\\"b"'
-    assert cut == [Piece(matchers, 100.0, 130.0, from_start=True),
-                   Piece(matchers, 130.0, 300.0, from_start=False)]
+    assert cut == [Piece(matchers, 100.0, 130.999, from_start=True),
+                   Piece(matchers, 130.999, 300.0, from_start=False)]
     first = piece_increase("x_count", "route", "", cut[0])
     assert first == (
-        f"sum by (route) (((last_over_time(x_count{{{matchers}}}[30000ms])"
-        f" - x_count{{{matchers}}} offset 30000ms) >= 0)"
-        f" or last_over_time(x_count{{{matchers}}}[30000ms]))")
+        f"sum by (route) (((last_over_time(x_count{{{matchers}}}[30999ms])"
+        f" - x_count{{{matchers}}} offset 30999ms) >= 0)"
+        f" or last_over_time(x_count{{{matchers}}}[30999ms]))")
     assert piece_increase("x_count", "route", "", cut[1]) == (
-        f"sum by (route) (last_over_time(x_count{{{matchers}}}[170000ms]))")
+        f"sum by (route) (last_over_time(x_count{{{matchers}}}[169001ms]))")
 
 
 def _sample(route: str, status: str, value: float) -> list[object]:
