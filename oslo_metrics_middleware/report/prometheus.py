@@ -252,7 +252,8 @@ def pieces(
     new process after it.
     """
     matchers = target_matchers(target)
-    ordered = sorted(history)
+    # Stale markers (NaN, written when a scrape fails) are no new process.
+    ordered = sorted(point for point in history if math.isfinite(point[1]))
     cuts = [
         moment - CUT_BEFORE
         for (_, before), (moment, value) in itertools.pairwise(ordered)

@@ -109,7 +109,8 @@ def test_exact_increase_query_leaves_out_restarted_targets() -> None:
 def test_restarted_target_is_cut_at_its_process_starts() -> None:
     target = {"instance": "10.0.0.1:9", "job": 'a"b'}
     # (scrape time, process start time): restarts seen at 131 and 400.
-    history = [(90.0, 50.0), (110.0, 50.0), (131.0, 129.6), (150.0, 129.6),
+    history = [(90.0, 50.0), (110.0, 50.0), (120.0, math.nan),
+               (131.0, 129.6), (140.0, math.nan), (150.0, 129.6),
                (400.0, 390.0)]
     cut = pieces(target, history, 100.0, 300.0)
     matchers = 'instance="10.0.0.1:9",job="a\\"b"'
