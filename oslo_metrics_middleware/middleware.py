@@ -103,6 +103,7 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         self.action_label: bool = self._option("action_label")
         self.microversion_label: bool = self._option("microversion_label")
         self.action_peek_bytes: int = self._option("action_peek_bytes")
+        self.request_id_exemplars: bool = self._option("request_id_exemplars")
         max_label_values: int = self._option("max_label_values")
         self.extra_labels: extra.ExtraLabels | None = None
         if self.action_label or self.microversion_label:
@@ -223,6 +224,7 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         exception: BaseException | None,
         now: float,
         action: str = extra.ABSENT,
+        request_id: str | None = None,
     ) -> None:
         """Turn one finished request into a sample for the daemon."""
         route = self.routes.resolve(environ, status)
@@ -246,6 +248,8 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         )
         if self.extra_labels is not None:
             sample = (*sample, *self._extra_labels(environ, action))
+        if request_id:
+            sample = (*sample, request_id)
         self.sender.submit(sample, now)
 
     def _extra_labels(self, environ: WSGIEnvironment, action: str) -> tuple[str, str]:
@@ -290,6 +294,7 @@ class Exchange:
         "file_body",
         "middleware",
         "request_body",
+        "request_id",
         "response_bytes",
         "started",
         "status",
@@ -309,6 +314,7 @@ class Exchange:
         self.response_bytes = 0
         self.done = False
         self.request_body: CountingInput | None = None
+        self.request_id: str | None = None
         # Only a body that can exist is wrapped: no length and no chunking
         # means an empty body, and most API calls are bodiless GETs.
         if environ.get("CONTENT_LENGTH", "0") not in ("0", "") or (
@@ -353,6 +359,8 @@ class Exchange:
         exc_info: Any = None,
     ) -> Callable[[bytes], object]:
         self.status = _status_code(status)
+        if self.middleware.request_id_exemplars:
+            self.request_id = request_id_of(self.environ, headers)
         self._write = self._start_response(status, headers, exc_info)
         return self.write
 
@@ -418,7 +426,26 @@ class Exchange:
             exception,
             now,
             action,
+            self.request_id,
         )
+
+
+# oslo.middleware's request_id filter keeps the id under this key.
+REQUEST_ID_ENVIRON = "openstack.request_id"
+REQUEST_ID_HEADER = "x-openstack-request-id"
+
+
+def request_id_of(
+    environ: WSGIEnvironment, headers: list[tuple[str, str]]
+) -> str | None:
+    """The request id: oslo.middleware's, else the response header's."""
+    request_id = environ.get(REQUEST_ID_ENVIRON)
+    if isinstance(request_id, str):
+        return request_id
+    for name, value in headers:
+        if name.lower() == REQUEST_ID_HEADER:
+            return value
+    return None
 
 
 def _status_code(status: str) -> int:

@@ -95,6 +95,15 @@ METRICS_OPTS = [
         "read ahead of the application, so a body it never reads gives "
         "'__other__'.",
     ),
+    cfg.BoolOpt(
+        "request_id_exemplars",
+        default=True,
+        help="Send each request's id (set by oslo.middleware's request_id "
+        "filter, or else the X-OpenStack-Request-ID response header) with "
+        "its sample, so the collector attaches it to the duration "
+        "histogram as an OpenMetrics exemplar and a slow bucket leads to "
+        "the request's logs.",
+    ),
     cfg.IntOpt(
         "action_peek_bytes",
         default=256,

@@ -25,9 +25,15 @@ MAX_DATAGRAM = 60_000
 # and a named tuple costs ten times as much to create.  With the opt-in
 # action or microversion label a row carries those two more fields; the
 # collector takes both lengths, so FORMAT_VERSION stays 1.
+# Either may end with one more field, the request id, for the exemplar.
 BaseSample = tuple[str, str, str, int, float, int, int, str | None]
 LabelledSample = tuple[str, str, str, int, float, int, int, str | None, str, str]
-Sample = BaseSample | LabelledSample
+Sample = (
+    BaseSample
+    | LabelledSample
+    | tuple[str, str, str, int, float, int, int, str | None, str]
+    | tuple[str, str, str, int, float, int, int, str | None, str, str, str]
+)
 SAMPLE_FIELDS = (
     "service",
     "method",
@@ -39,6 +45,7 @@ SAMPLE_FIELDS = (
     "exception",
 )
 EXTRA_FIELDS = ("action", "microversion")
+REQUEST_ID_FIELD = "request_id"
 
 # Counters of label values beyond max_label_values.
 ACTION_OVERFLOW = "openstack_api_metrics_action_overflow_total"

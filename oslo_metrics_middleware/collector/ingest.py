@@ -59,6 +59,18 @@ STATUS_RANGE = range(100, 600)
 
 _BASE = len(protocol.SAMPLE_FIELDS)
 _LABELLED = _BASE + len(protocol.EXTRA_FIELDS)
+# OpenMetrics allows 128 characters of exemplar labels, name included.
+_MAX_REQUEST_ID = 128 - len(protocol.REQUEST_ID_FIELD)
+
+
+def _exemplar(row: list[Any]) -> dict[str, str] | None:
+    """The request id a row ends with, taken off it as an exemplar."""
+    if len(row) != _BASE + 1 and len(row) != _LABELLED + 1:
+        return None
+    request_id = row.pop()
+    if type(request_id) is str and 0 < len(request_id) <= _MAX_REQUEST_ID:
+        return {protocol.REQUEST_ID_FIELD: request_id}
+    return None
 # Modules of the upstream daemon, by the name datagrams use for them.
 UPSTREAM_MODULES = ("oslo_metrics.metrics.oslo_messaging",)
 
@@ -237,7 +249,10 @@ class Ingest:
 
     def row(self, row: Any) -> None:
         """Record one request row (see protocol.SAMPLE_FIELDS)."""
-        if type(row) is not list or (len(row) != _BASE and len(row) != _LABELLED):
+        if type(row) is not list:
+            raise Rejected("bad_row")
+        exemplar = _exemplar(row)
+        if len(row) != _BASE and len(row) != _LABELLED:
             raise Rejected("bad_row")
         duration = _amount(row[4])
         request_bytes = _amount(row[5])
@@ -261,7 +276,7 @@ class Ingest:
             or (exception is not None and failed is None)
         ):
             children, labelled, failed = self._new_row(key, extra, exception)
-        children[0].observe(duration)
+        children[0].observe(duration, exemplar)
         children[1].observe(request_bytes)
         children[2].observe(response_bytes)
         if labelled is not None:

@@ -80,7 +80,7 @@ class Report:
     dropped: dict[str, float]
     overflow: dict[str, float]
     notes: list[str] = dataclasses.field(default_factory=list)
-    # Whether the source keeps exemplars, so request ids could be listed.
+    # Whether the source had any exemplars, so request ids are listed.
     exemplars: bool = False
 
     @property

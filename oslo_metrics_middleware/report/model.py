@@ -90,8 +90,8 @@ class RawData:
     overflow: dict[str, float] = dataclasses.field(default_factory=dict)
     # Why a total may not be exact; empty when every total is.
     notes: list[str] = dataclasses.field(default_factory=list)
-    # Slowest recent requests per endpoint, when the engine keeps exemplars
-    # (None: it does not, or the source has none).
+    # Slowest recent requests per endpoint from exemplars; None when the
+    # source had none (no exemplar storage, or no request ids sent).
     slowest: dict[EndpointKey, list[SlowRequest]] | None = None
 
     def steps_for(self, key: EndpointKey) -> EndpointSteps:

@@ -387,7 +387,8 @@ class PrometheusSource:
                 return lambda: None
 
             def merge() -> None:
-                raw.slowest = found
+                # Engines without exemplar storage answer with none at all.
+                raw.slowest = found or None
 
             return merge
 

@@ -69,6 +69,9 @@ class Traffic:
         default_factory=collections.Counter)
     durations: dict[Key, list[float]] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(list))
+    # x-openstack-request-id -> (endpoint, seconds), when the app sets it.
+    request_ids: dict[str, tuple[Key, float]] = dataclasses.field(
+        default_factory=dict)
 
     def add(self, other: Traffic) -> Traffic:
         total = Traffic()
@@ -77,6 +80,7 @@ class Traffic:
             total.client_errors.update(mine.client_errors)
             total.server_errors.update(mine.server_errors)
             total.bytes_in.update(mine.bytes_in)
+            total.request_ids.update(mine.request_ids)
             for key, values in mine.durations.items():
                 total.durations[key].extend(values)
         return total
@@ -94,41 +98,54 @@ def _environ(method: str, path: str, body: bytes) -> dict[str, Any]:
     }
 
 
-def _call(app: Any, method: str, path: str, body: bytes) -> tuple[int, float]:
+def _call(app: Any, method: str, path: str,
+          body: bytes) -> tuple[int, float, str | None]:
+    """Status, seconds and the x-openstack-request-id of one request."""
     statuses: list[str] = []
+    request_ids: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]],
+                       exc: Any = None) -> None:
+        statuses.append(status)
+        request_ids.extend(value for name, value in headers
+                           if name.lower() == "x-openstack-request-id")
+
     began = time.perf_counter()
     try:
-        result = app(_environ(method, path, body),
-                     lambda status, headers, exc=None: statuses.append(status))
+        result = app(_environ(method, path, body), start_response)
         try:
             b"".join(result)
         finally:
             getattr(result, "close", lambda: None)()
     except Exception:  # the crash endpoint raises through the filter
         statuses.append("500 Internal Server Error")
-    return int(statuses[-1].split()[0]), time.perf_counter() - began
+    seconds = time.perf_counter() - began
+    return (int(statuses[-1].split()[0]), seconds,
+            request_ids[-1] if request_ids else None)
 
 
 def send_traffic(socket_path: Path, plan: dict[str, int],
-                 threads: int = 8) -> Traffic:
+                 threads: int = 8, paste: Path = PASTE_SAMPLE) -> Traffic:
     """Send ``plan`` (request name -> count) through the paste pipeline.
 
     ``threads=1`` keeps sub-millisecond requests from waiting on the GIL.
     """
-    app = loadapp(f"config:{PASTE_SAMPLE}", name="osapi_compute",
+    app = loadapp(f"config:{paste}", name="osapi_compute",
                   global_conf={"metrics_socket_file": str(socket_path),
                                "flush_interval": "0.05"})
     work = [name for name, count in sorted(plan.items()) for _ in range(count)]
     traffic = Traffic()
 
-    def one(name: str) -> tuple[str, int, float]:
+    def one(name: str) -> tuple[str, int, float, str | None]:
         method, path, body, _ = REQUESTS[name]
         return (name, *_call(app, method, path, body))
 
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        for name, status, seconds in pool.map(one, work):
+        for name, status, seconds, request_id in pool.map(one, work):
             method, _, body, route = REQUESTS[name]
             key = ("compute", method, route)
+            if request_id is not None:
+                traffic.request_ids[request_id] = (key, seconds)
             traffic.requests[key] += 1
             traffic.bytes_in[key] += len(body)
             traffic.durations[key].append(seconds)
