@@ -516,38 +516,39 @@ def _per_service(target: dict[str, float], vector: Vector) -> None:
         target[service] = target.get(service, 0.0) + _clean(value)
 
 
-def _step_index(raw: RawData, timestamp: float) -> int | None:
-    index = round((timestamp - raw.start) / raw.step) - 1
-    return index if 0 <= index < len(raw.times) else None
+def _add_points(raw: RawData, values: list[tuple[float, float]],
+                *rows: list[float]) -> None:
+    """Add a series' per-step values into ``rows``.
 
-
-def _each_point(
-    raw: RawData, matrix: Matrix
-) -> Iterator[tuple[dict[str, str], int, float]]:
-    for labels, values in matrix:
-        for timestamp, value in values:
-            index = _step_index(raw, timestamp)
-            if index is not None and not math.isnan(value):
-                yield labels, index, value
+    A week of graphs is millions of points, so this loop is kept bare: the
+    rows are found once per series, not once per point.
+    """
+    start, step, count = raw.start, raw.step, len(raw.times)
+    for timestamp, value in values:
+        index = round((timestamp - start) / step) - 1
+        if 0 <= index < count and value == value:  # NaN != NaN
+            for row in rows:
+                row[index] += value
 
 
 def _steps_by_status(raw: RawData, matrix: Matrix) -> None:
-    for labels, index, value in _each_point(raw, matrix):
+    for labels, values in matrix:
         steps = raw.steps_for(_key(labels))
-        steps.requests[index] += value
         kind = status_class(labels.get("status", ""))
+        rows = [steps.requests]
         if kind == "4xx":
-            steps.client_errors[index] += value
+            rows.append(steps.client_errors)
         elif kind == "5xx":
-            steps.server_errors[index] += value
+            rows.append(steps.server_errors)
+        _add_points(raw, values, *rows)
 
 
 def _steps_buckets(raw: RawData, matrix: Matrix) -> None:
-    for labels, index, value in _each_point(raw, matrix):
+    for labels, values in matrix:
         le = float(labels.get("le", "+Inf"))
-        raw.steps_for(_key(labels)).bucket_row(le)[index] += value
+        _add_points(raw, values, raw.steps_for(_key(labels)).bucket_row(le))
 
 
 def _steps_busy(raw: RawData, matrix: Matrix) -> None:
-    for labels, index, value in _each_point(raw, matrix):
-        raw.steps_for(_key(labels)).busy_seconds[index] += value
+    for labels, values in matrix:
+        _add_points(raw, values, raw.steps_for(_key(labels)).busy_seconds)
