@@ -64,4 +64,3 @@ def test_collector_takes_the_id_as_an_exemplar() -> None:
     labelled = [*base, "os-start", "2.1", "req-2"]
     assert ingest._exemplar(labelled) == {"request_id": "req-2"}
     assert labelled == [*base, "os-start", "2.1"]
-    assert openstack_api._apply_row([*base, "req-3"]) is True
