@@ -11,11 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 import json
 from pathlib import Path
+import socket
 import time
 import urllib.request
 
 import pytest
 
+from oslo_metrics_middleware import protocol
+from oslo_metrics_middleware.collector.process import COLLECTOR
+from oslo_metrics_middleware.collector.process import STOCK_DAEMON
+from oslo_metrics_middleware.collector.process import CollectorProcess
 from oslo_metrics_middleware.report import cli
 from tests.report.conftest import PASTE_SAMPLE
 from tests.report.conftest import Deployment
@@ -123,3 +128,35 @@ def test_engine_without_exemplar_storage(
     assert report["exemplars"] is False
     assert all(e["slowest_requests"] == [] for e in report["endpoints"])
     assert sum(e["requests"] for e in report["endpoints"]) == sum(PLAN.values())
+
+
+@pytest.mark.parametrize("command", [STOCK_DAEMON, COLLECTOR],
+                         ids=["stock-daemon", "collector"])
+def test_rows_with_request_ids_on_either_daemon(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """The optional last field keeps the datagram in upstream's format."""
+    rows: list[protocol.Sample] = [
+        ("compute", "GET", "/v2.1/servers", 200, 0.0123, 0, 10, None,
+         "req-one"),
+        ("compute", "GET", "/v2.1/servers", 200, 0.0004, 0, 10, None),
+    ]
+    with CollectorProcess(workdir=tmp_path, command=command) as collector:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.sendto(protocol.encode_batch(rows),
+                          str(collector.socket_path))
+        request = urllib.request.Request(collector.metrics_url, headers={
+            "Accept": "application/openmetrics-text; version=1.0.0"})
+        deadline = time.monotonic() + 30
+        while True:
+            with urllib.request.urlopen(request, timeout=10) as page:
+                text = page.read().decode()
+            if "_count{" in text or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    [count] = [line for line in text.splitlines() if line.startswith(
+        "openstack_api_request_duration_seconds_count{")]
+    assert count.endswith(" 2.0")
+    [bucket] = [line for line in text.splitlines() if 'le="0.025"' in line
+                and line.startswith("openstack_api_request_duration_seconds_bucket")]
+    assert ' # {request_id="req-one"} 0.0123 ' in bucket
