@@ -1,0 +1,30 @@
+"""The benchmark scripts run, with tiny sizes, and account for every sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import subprocess
+import sys
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_bench(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_filter_bench_delivers_every_sample() -> None:
+    out = run_bench("bench_filter.py", "--requests", "20", "--rounds", "2")
+    cases = out.count("\n[")
+    assert cases == 11
+    taken = (1 + 2 * 20) * cases
+    assert f"{taken} taken, {taken} counted by the collector, 0 dropped" in out
+    assert out.count("x prometheus_client") == cases
