@@ -13,8 +13,9 @@ did not count every one of them.
 
     .venv/bin/python bench/bench_filter.py [--requests N] [--rounds R]
 
-Figures are medians over rounds with [min-max]; "added" is a variant's
-cost minus the bare application's in the same round, and the ratio is the
+Figures are medians over rounds with [min-max].  Within a round a
+variant's cost is the median of its blocks; "added" is the median of its
+blocks' differences to the bare blocks beside them, and the ratio is the
 filter's added cost over prometheus_client's, round by round.
 """
 
@@ -308,43 +309,52 @@ def _route_table(templates: Iterator[str] | Any) -> str:
     return path
 
 
+Results = dict[tuple[str, str], list[float]]
+
+
 def measure(
     cases: list[Case], requests: int, rounds: int, sender: Any
-) -> dict[tuple[str, str], list[float]]:
+) -> tuple[Results, Results]:
+    """Per round: each variant's cost, and what it adds to the bare app."""
     for case in cases:
         for name, variant in case.variants.items():
             _check_ok(case, name, variant)
-    results: dict[tuple[str, str], list[float]] = {}
+    costs: Results = {}
+    added: Results = {}
     for _round in range(rounds):
         for case in cases:
-            for name, cost in run_round(case, requests, sender).items():
-                results.setdefault((case.name, name), []).append(cost)
-    return results
+            blocks = run_round(case, requests, sender)
+            for name, spent in blocks.items():
+                key = (case.name, name)
+                costs.setdefault(key, []).append(statistics.median(spent))
+                pairs = zip(spent, blocks[BARE], strict=True)
+                extra = statistics.median(mine - bare for mine, bare in pairs)
+                added.setdefault(key, []).append(extra)
+    return costs, added
 
 
-def run_round(case: Case, requests: int, sender: Any) -> dict[str, float]:
-    """CPU seconds per request of each variant of ``case``.
+def run_round(case: Case, requests: int, sender: Any) -> dict[str, list[float]]:
+    """CPU seconds per request in each block of BLOCK, for each variant.
 
-    The variants take turns in blocks of BLOCK requests, so a neighbour's
-    burst of load falls on all of them alike.  BLOCK is below the queue
-    length at which the flusher thread wakes, so the filter's samples are
-    encoded by the flush at the end of its own blocks.
+    The variants take turns block by block, so a neighbour's burst of load
+    falls on all of them alike, and a variant's added cost is the median
+    of its blocks' differences to the bare blocks beside them.  BLOCK is
+    below the queue length at which the flusher thread wakes, so the
+    filter's samples are encoded by the flush at the end of its own blocks.
     """
     environs = {name: case.environs(requests) for name in case.variants}
-    spent = dict.fromkeys(case.variants, 0.0)
+    spent: dict[str, list[float]] = {name: [] for name in case.variants}
     for start in range(0, requests, BLOCK):
         for name, variant in case.variants.items():
             if variant.switch:
                 variant.switch(True)
-            spent[name] += run_block(
-                variant.app,
-                environs[name][start : start + BLOCK],
-                sender if name == FILTER else None,
-            )
+            block = environs[name][start : start + BLOCK]
+            seconds = run_block(variant.app, block, sender if name == FILTER else None)
+            spent[name].append(seconds / len(block))
             if variant.switch:
                 variant.switch(False)
     drain(sender)
-    return {name: seconds / requests for name, seconds in spent.items()}
+    return spent
 
 
 def _check_ok(case: Case, name: str, variant: Variant) -> None:
@@ -364,24 +374,19 @@ def _spread(values: list[float], scale: float = 1e6) -> str:
     )
 
 
-def report(cases: list[Case], results: dict[tuple[str, str], list[float]]) -> None:
+def report(cases: list[Case], costs: Results, added: Results) -> None:
     summary = []
     for case in cases:
         print(f"\n[{case.name}]")
-        bare = results[(case.name, BARE)]
-        added: dict[str, list[float]] = {}
         for name in case.variants:
-            costs = results[(case.name, name)]
-            line = f"  {name:20s} {_spread(costs)} us"
+            line = f"  {name:20s} {_spread(costs[(case.name, name)])} us"
             if name != BARE:
-                added[name] = [
-                    cost - base for cost, base in zip(costs, bare, strict=True)
-                ]
-                line += f"   added {_spread(added[name])} us"
+                line += f"   added {_spread(added[(case.name, name)])} us"
             if name == FILTER:
-                ratios = [
-                    f / p for f, p in zip(added[FILTER], added[PROM], strict=True)
-                ]
+                pairs = zip(
+                    added[(case.name, FILTER)], added[(case.name, PROM)], strict=True
+                )
+                ratios = [mine / theirs for mine, theirs in pairs]
                 line += f"   {_spread(ratios, 1)}x {PROM}"
                 summary.append((case.name, statistics.median(ratios)))
             print(line)
@@ -400,7 +405,7 @@ def main() -> None:
     with CollectorProcess() as collector:
         cases = build_cases(str(collector.socket_path))
         sender = transport.get_sender(str(collector.socket_path), 1_000_000, 0.2)
-        results = measure(cases, args.requests, args.rounds, sender)
+        costs, added = measure(cases, args.requests, args.rounds, sender)
         drain(sender)
         # One checking request per filter, then the rounds.
         sent = (1 + args.rounds * args.requests) * len(cases)
@@ -411,7 +416,7 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, load average {load_before:.1f} before the run, "
         f"{os.getloadavg()[0]:.1f} after"
     )
-    report(cases, results)
+    report(cases, costs, added)
     print(
         f"\nthis filter's samples: {sent} taken, {delivered} counted by the "
         f"collector, {dropped} dropped"
