@@ -18,9 +18,12 @@ from collections.abc import Callable
 from collections.abc import Iterable
 import io
 import json
+import os
 import re
+import sys
 import time
 from typing import Any
+import uuid
 
 import prometheus_client
 import routes
@@ -43,6 +46,44 @@ NOVA_COLLECTIONS = (
     "os-networks",
     "os-quota-sets",
 )
+
+
+def fresh_id(index: int) -> str:
+    """A UUID no other request of the run carries."""
+    return str(uuid.UUID(int=(index * 0x9E3779B97F4A7C15 + os.getpid()) % 2**128))
+
+
+def make_environ(
+    script_name: str,
+    path: str,
+    method: str = "GET",
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A fresh WSGI environ, as a server builds it for each request."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": script_name,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8774",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1:8774",
+        "HTTP_ACCEPT": "application/json",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        **(headers or {}),
+    }
+    if body:
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["CONTENT_TYPE"] = "application/json"
+    return environ
 
 
 def trivial_app(

@@ -25,15 +25,12 @@ import argparse
 from collections.abc import Callable
 from collections.abc import Iterator
 import dataclasses
-import io
 import os
 from pathlib import Path
 import statistics
-import sys
 import tempfile
 import time
 from typing import Any
-import uuid
 
 import bench_apps
 from bench_apps import App
@@ -58,28 +55,24 @@ Environ = dict[str, Any]
 PathMaker = Callable[[int], str]
 
 
-def fresh_id(index: int) -> str:
-    return str(uuid.UUID(int=(index * 0x9E3779B97F4A7C15 + os.getpid()) % 2**128))
-
-
 # Paths no router names, each with a fresh id: cost must stay linear in
 # the path's length.
 NO_ROUTER_PATHS: list[tuple[str, PathMaker]] = [
     (
         "fallback, fresh id per request",
-        lambda i: f"/v2.1/servers/{fresh_id(i)}/os-interface",
+        lambda i: f"/v2.1/servers/{bench_apps.fresh_id(i)}/os-interface",
     ),
     (
         "2 kB path, 6 segments",
-        lambda i: f"/v2.1/servers/{fresh_id(i)}/tags/" + "t" * 1990,
+        lambda i: f"/v2.1/servers/{bench_apps.fresh_id(i)}/tags/" + "t" * 1990,
     ),
     (
         "2 kB path, 300 segments",
-        lambda i: f"/v2.1/servers/{fresh_id(i)}" + "/ab1" * 296,
+        lambda i: f"/v2.1/servers/{bench_apps.fresh_id(i)}" + "/ab1" * 296,
     ),
     (
         "8 kB path, 1200 segments",
-        lambda i: f"/v2.1/servers/{fresh_id(i)}" + "/ab1" * 1196,
+        lambda i: f"/v2.1/servers/{bench_apps.fresh_id(i)}" + "/ab1" * 1196,
     ),
 ]
 
@@ -105,29 +98,9 @@ class Case:
         return [self.environ(index) for index in range(count)]
 
     def environ(self, index: int) -> Environ:
-        environ: Environ = {
-            "REQUEST_METHOD": self.method,
-            "SCRIPT_NAME": self.script_name,
-            "PATH_INFO": self.path(index),
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8774",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "HTTP_HOST": "127.0.0.1:8774",
-            "HTTP_ACCEPT": "application/json",
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(self.body),
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": False,
-            "wsgi.multiprocess": True,
-            "wsgi.run_once": False,
-            **self.headers,
-        }
-        if self.body:
-            environ["CONTENT_LENGTH"] = str(len(self.body))
-            environ["CONTENT_TYPE"] = "application/json"
-        return environ
+        return bench_apps.make_environ(
+            self.script_name, self.path(index), self.method, self.body, self.headers
+        )
 
 
 def _start_response(
@@ -212,13 +185,13 @@ def build_cases(socket_path: str) -> list[Case]:
         Case(
             "routes: nova-shaped Mapper under RoutesMiddleware",
             "/v2.1",
-            lambda i: f"/servers/{fresh_id(i)}",
+            lambda i: f"/servers/{bench_apps.fresh_id(i)}",
             routes_variants,
         ),
         Case(
             "placement: its own route table and dispatch",
             "/placement",
-            lambda i: f"/resource_providers/{fresh_id(i)}",
+            lambda i: f"/resource_providers/{bench_apps.fresh_id(i)}",
             three(
                 bench_apps.placement_app(),
                 bench_apps.placement_app(label=True),
@@ -228,13 +201,13 @@ def build_cases(socket_path: str) -> list[Case]:
         Case(
             "flask: keystone-shaped rules",
             "",
-            lambda i: f"/v3/users/{fresh_id(i).replace('-', '')}",
+            lambda i: f"/v3/users/{bench_apps.fresh_id(i).replace('-', '')}",
             flask_variants,
         ),
         Case(
             "pecan: neutron-shaped RestController",
             "",
-            lambda i: f"/v2/networks/{fresh_id(i)}",
+            lambda i: f"/v2/networks/{bench_apps.fresh_id(i)}",
             three(
                 bench_apps.pecan_app(),
                 bench_apps.pecan_app(label=True),
@@ -244,13 +217,13 @@ def build_cases(socket_path: str) -> list[Case]:
         Case(
             "operator route table, 40 templates",
             "",
-            lambda i: f"/v2.1/servers/{fresh_id(i)}",
+            lambda i: f"/v2.1/servers/{bench_apps.fresh_id(i)}",
             three(trivial, trivial, from_path, {"route_table_file": nova_table}),
         ),
         Case(
             f"operator route table, {MANY_ROUTES} templates, all in use",
             "",
-            lambda i: f"/v2.1/r{i % MANY_ROUTES}/{fresh_id(i)}",
+            lambda i: f"/v2.1/r{i % MANY_ROUTES}/{bench_apps.fresh_id(i)}",
             three(
                 trivial,
                 trivial,
@@ -272,7 +245,7 @@ def _action_case(conf: dict[str, str]) -> Case:
     return Case(
         "routes + action & microversion labels: POST .../action",
         "/v2.1",
-        lambda i: f"/servers/{fresh_id(i)}/action",
+        lambda i: f"/servers/{bench_apps.fresh_id(i)}/action",
         {
             BARE: Variant(routed),
             PROM: Variant(

@@ -28,3 +28,10 @@ def test_filter_bench_delivers_every_sample() -> None:
     taken = (1 + 2 * 20) * cases
     assert f"{taken} taken, {taken} counted by the collector, 0 dropped" in out
     assert out.count("x prometheus_client") == cases
+
+
+def test_memory_bench_reports_both_states() -> None:
+    out = run_bench("bench_memory.py", "--requests", "2000")
+    assert out.startswith("2000 requests; what the filter adds to one worker")
+    assert "samples delivered" in out
+    assert "daemon gone, buffer full" in out
