@@ -96,14 +96,17 @@ def trivial_app(
 # -- routers ---------------------------------------------------------------
 
 
-def nova_like_routes(collections: Iterable[str] = NOVA_COLLECTIONS) -> App:
+def nova_like_routes(prefix: str = "") -> App:
     """RoutesMiddleware over a Mapper shaped like nova's: every resource
     with and without a project id, matched on every request."""
     mapper = routes.Mapper()
-    for collection in collections:
+    for collection in NOVA_COLLECTIONS:
         member = collection.rstrip("s")
-        mapper.resource(member, collection, path_prefix="/{project_id}")
-        mapper.resource(member, collection)
+        actions = {"action": "POST"}
+        mapper.resource(
+            member, collection, path_prefix=prefix + "/{project_id}", member=actions
+        )
+        mapper.resource(member, collection, path_prefix=prefix or None, member=actions)
     return routes.middleware.RoutesMiddleware(trivial_app, mapper)
 
 

@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=""
-    for tool in prometheus:prometheus promtool:prometheus chromium:chromium apache2:apache2; do
+    for tool in prometheus:prometheus promtool:prometheus chromium:chromium apache2:apache2 wrk:wrk; do
         command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool##*:}"
     done
     # Apache's mod_wsgi, for the conformance tests (Debian's embeds python3).

@@ -35,3 +35,11 @@ def test_memory_bench_reports_both_states() -> None:
     assert out.startswith("2000 requests; what the filter adds to one worker")
     assert "samples delivered" in out
     assert "daemon gone, buffer full" in out
+
+
+def test_server_bench_counts_every_request() -> None:
+    out = run_bench("bench_server.py", "--rounds", "1", "--seconds", "1")
+    assert out.startswith("gunicorn -w 4 sync, wrk -t1 -c4, 1 rounds x 1 s")
+    for name in ("bare", "filtered", "prometheus"):
+        assert f"  {name} " in out
+    assert "counted by the collector" in out
