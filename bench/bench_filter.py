@@ -28,6 +28,8 @@ import dataclasses
 import os
 from pathlib import Path
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from typing import Any
@@ -372,7 +374,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions under valgrind instead of timing "
+        "(--requests per variant, one round)",
+    )
+    parser.add_argument("--mark", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.instructions:
+        count_instructions(args.requests)
+        return
+    if args.mark:
+        mark_blocks(args.requests)
+        return
 
     load_before = os.getloadavg()[0]
     with CollectorProcess() as collector:
@@ -396,6 +411,98 @@ def main() -> None:
     )
     if delivered != sent or dropped:
         raise SystemExit("not every sample was delivered")
+
+
+# Under callgrind, each call of this libc function starts a new dump file:
+# the marks between which one variant serves its requests.
+MARK_FUNCTION = "getppid"
+
+
+def mark_blocks(requests: int) -> None:
+    """Serve each variant's requests between two marks, after a warm-up.
+
+    Run under callgrind by count_instructions(); the order of the blocks
+    is the order of cases and variants.
+    """
+    with CollectorProcess() as collector:
+        cases = build_cases(str(collector.socket_path))
+        sender = transport.get_sender(str(collector.socket_path), 1_000_000, 0.2)
+        for case in cases:
+            for name, variant in case.variants.items():
+                own_sender = sender if name == FILTER else None
+                if variant.switch:
+                    variant.switch(True)
+                run_block(variant.app, case.environs(BLOCK), own_sender)
+                environs = case.environs(requests)
+                os.getppid()
+                run_block(variant.app, environs, own_sender)
+                os.getppid()
+                if variant.switch:
+                    variant.switch(False)
+                drain(sender)
+
+
+def count_instructions(requests: int) -> None:
+    """Instructions per request of every variant, counted by callgrind.
+
+    Unlike CPU time, the count does not depend on what else the machine
+    runs.  The collector runs outside valgrind; the filter's encoding is
+    counted (its flusher thread and the flush that ends each block).
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as tmp:
+        out = Path(tmp) / "callgrind.out"
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--dump-before={MARK_FUNCTION}",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                __file__,
+                "--mark",
+                "--requests",
+                str(requests),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        # Dump k holds what ran before the k-th mark: odd marks start a
+        # measured block, so even dumps hold one variant's requests each.
+        totals = [
+            _callgrind_total(Path(f"{out}.{index}"))
+            for index in range(2, len(list(Path(tmp).glob("callgrind.out.*"))) + 1, 2)
+        ]
+    cases = build_cases("/nonexistent")
+    names = [(case, name) for case in cases for name in case.variants]
+    per_request = {
+        (case.name, name): total / requests
+        for (case, name), total in zip(names, totals, strict=True)
+    }
+    print(f"{requests} requests per variant; instructions per request (callgrind)")
+    summary = []
+    for case in cases:
+        print(f"\n[{case.name}]")
+        bare = per_request[(case.name, BARE)]
+        for name in case.variants:
+            count = per_request[(case.name, name)]
+            line = f"  {name:20s} {count:10,.0f}"
+            if name != BARE:
+                line += f"   added {count - bare:9,.0f}"
+            if name == FILTER:
+                ratio = (count - bare) / (per_request[(case.name, PROM)] - bare)
+                line += f"   {ratio:5.2f}x {PROM}"
+                summary.append((case.name, ratio))
+            print(line)
+    print("\nfilter's added instructions / prometheus_client's:")
+    for name, ratio in summary:
+        print(f"  {ratio:5.2f}x  {name}")
+
+
+def _callgrind_total(path: Path) -> int:
+    for line in path.read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    raise SystemExit(f"no totals in {path}")
 
 
 def _wait_counted(
