@@ -12,6 +12,7 @@ and delivered before the next round starts; the run fails if the collector
 did not count every one of them.
 
     .venv/bin/python bench/bench_filter.py [--requests N] [--rounds R]
+    .venv/bin/python bench/bench_filter.py --instructions [--requests N]
 
 Figures are medians over rounds with [min-max].  Within a round a
 variant's cost is the median of its blocks; "added" is the median of its
@@ -372,16 +373,21 @@ def report(cases: list[Case], costs: Results, added: Results) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument(
+        "--requests",
+        type=int,
+        help="per variant and round (default 5000; 200 with --instructions)",
+    )
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument(
         "--instructions",
         action="store_true",
-        help="count instructions under valgrind instead of timing "
-        "(--requests per variant, one round)",
+        help="count instructions under valgrind instead of timing (one round)",
     )
     parser.add_argument("--mark", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.requests is None:
+        args.requests = 200 if args.instructions else 5000
     if args.instructions:
         count_instructions(args.requests)
         return
