@@ -424,28 +424,36 @@ def main() -> None:
 MARK_FUNCTION = "getppid"
 
 
-def mark_blocks(requests: int) -> None:
-    """Serve each variant's requests between two marks, after a warm-up.
+# Requests per block under callgrind, where variants take turns as well.
+MARKED_BLOCK = 20
 
-    Run under callgrind by count_instructions(); the order of the blocks
-    is the order of cases and variants.
+
+def mark_blocks(requests: int) -> None:
+    """Serve each variant's blocks of requests between two marks.
+
+    Run under callgrind by count_instructions().  After a warm-up block,
+    the variants of a case take turns block by block, as in the timed
+    runs, so a router whose cost drifts weighs on all of them alike.
     """
     with CollectorProcess() as collector:
         cases = build_cases(str(collector.socket_path))
         sender = transport.get_sender(str(collector.socket_path), 1_000_000, 0.2)
         for case in cases:
-            for name, variant in case.variants.items():
-                own_sender = sender if name == FILTER else None
-                if variant.switch:
-                    variant.switch(True)
-                run_block(variant.app, case.environs(BLOCK), own_sender)
-                environs = case.environs(requests)
-                os.getppid()
-                run_block(variant.app, environs, own_sender)
-                os.getppid()
-                if variant.switch:
-                    variant.switch(False)
-                drain(sender)
+            for start in (-BLOCK, *range(0, requests, MARKED_BLOCK)):
+                size = BLOCK if start < 0 else min(MARKED_BLOCK, requests - start)
+                for name, variant in case.variants.items():
+                    own_sender = sender if name == FILTER else None
+                    environs = case.environs(size)
+                    if variant.switch:
+                        variant.switch(True)
+                    if start >= 0:
+                        os.getppid()
+                    run_block(variant.app, environs, own_sender)
+                    if start >= 0:
+                        os.getppid()
+                    if variant.switch:
+                        variant.switch(False)
+            drain(sender)
 
 
 def count_instructions(requests: int) -> None:
@@ -473,17 +481,20 @@ def count_instructions(requests: int) -> None:
             capture_output=True,
         )
         # Dump k holds what ran before the k-th mark: odd marks start a
-        # measured block, so even dumps hold one variant's requests each.
-        totals = [
-            _callgrind_total(Path(f"{out}.{index}"))
-            for index in range(2, len(list(Path(tmp).glob("callgrind.out.*"))) + 1, 2)
-        ]
-    cases = build_cases("/nonexistent")
-    names = [(case, name) for case in cases for name in case.variants]
-    per_request = {
-        (case.name, name): total / requests
-        for (case, name), total in zip(names, totals, strict=True)
-    }
+        # measured block, so even dumps hold one block each.
+        dumps = len(list(Path(tmp).glob("callgrind.out.*")))
+        totals = iter(
+            _callgrind_total(Path(f"{out}.{index}")) for index in range(2, dumps + 1, 2)
+        )
+        cases = build_cases("/nonexistent")
+        per_request: dict[tuple[str, str], float] = {}
+        for case in cases:
+            for _start in range(0, requests, MARKED_BLOCK):
+                for name in case.variants:
+                    key = (case.name, name)
+                    per_request[key] = per_request.get(key, 0) + next(totals) / requests
+        if next(totals, None) is not None:
+            raise SystemExit("more marked blocks than variants")
     print(f"{requests} requests per variant; instructions per request (callgrind)")
     summary = []
     for case in cases:
