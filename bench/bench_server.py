@@ -6,7 +6,8 @@ a real collector, and with prometheus_client in multiprocess mode.  wrk
 sends GET /v2.1/servers/<fresh uuid> to one server at a time, the servers
 taking turns round after round (the order rotating), and each round
 records requests per second and the CPU time the workers spent per
-request (from /proc, steadier than req/s on a shared machine).  At the
+request (from /proc, steadier than req/s on a shared machine); ratios to
+bare and added CPU are taken round by round, then their median.  At the
 end every request must have been counted: by the collector for the
 filter, in the multiprocess files for prometheus_client (wrk does not
 count the requests in flight when it stops, so up to one per connection
@@ -192,13 +193,16 @@ def main() -> None:
         f"median [min-max]\n{os.cpu_count()} CPUs, load average "
         f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
-    bare_rate = rates["bare"]
     for name in VARIANTS:
-        ratio = [mine / bare for mine, bare in zip(rates[name], bare_rate, strict=True)]
+        ratio = [
+            mine / bare for mine, bare in zip(rates[name], rates["bare"], strict=True)
+        ]
+        added = [mine - bare for mine, bare in zip(cpu[name], cpu["bare"], strict=True)]
         print(
-            f"  {name:11s} {_spread(rates[name], '7.0f')} req/s"
-            f"   {_spread(ratio, '.3f')} of bare"
-            f"   workers' CPU {_spread(cpu[name], '5.0f')} us/request"
+            f"  {name:11s} {_spread(rates[name], '5.0f')} req/s"
+            f"  {_spread(ratio, '.3f')} of bare"
+            f"  workers' CPU {_spread(cpu[name], '4.0f')} us/request,"
+            f" added {_spread(added, '4.0f')}"
         )
     print(
         f"filter: {served['filtered']} requests, {counted} counted by the collector; "
