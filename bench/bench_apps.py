@@ -187,13 +187,22 @@ def pecan_app(label: bool = False) -> App:
 
     RootController.v2 = V2Controller()  # type: ignore[attr-defined]
 
+    class NeutronContext(hooks.PecanHook):  # type: ignore[misc]
+        """What neutron's hooks leave in the request context."""
+
+        def on_route(self, state: Any) -> None:
+            parts = state.request.path_info.split("/")
+            state.request.context.update(
+                collection=parts[2], resource_id=parts[3] if len(parts) > 3 else None
+            )
+
     class ControllerLabel(hooks.PecanHook):  # type: ignore[misc]
         def before(self, state: Any) -> None:
             state.request.environ[LABEL_KEY] = state.controller.__qualname__
 
     return pecan.make_app(  # type: ignore[no-any-return]
         RootController(),
-        hooks=[ControllerLabel()] if label else [],
+        hooks=[NeutronContext(), *([ControllerLabel()] if label else [])],
         force_canonical=False,
     )
 

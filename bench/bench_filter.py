@@ -336,11 +336,18 @@ def run_round(case: Case, requests: int, sender: Any) -> dict[str, list[float]]:
 def _check_ok(case: Case, name: str, variant: Variant) -> None:
     """A variant that does not answer 200 measures an error path."""
     statuses: list[str] = []
-    result = variant.app(case.environ(0), lambda s, h, e=None: statuses.append(s))
+    environ = case.environ(0)
+    result = variant.app(environ, lambda s, h, e=None: statuses.append(s))
     list(result)
     getattr(result, "close", lambda: None)()
     if statuses != ["200 OK"]:
         raise SystemExit(f"{case.name}, {name}: answered {statuses}")
+    if isinstance(variant.app, MetricsMiddleware):
+        # Every request carries an id: a label without a placeholder, or
+        # __unmatched__, would measure the wrong path through the filter.
+        label = variant.app.routes.resolve(environ, 200)
+        if "{" not in label:
+            raise SystemExit(f"{case.name}: the filter labels it {label}")
 
 
 def _spread(values: list[float], scale: float = 1e6) -> str:
