@@ -1,225 +1,109 @@
-"""Per-request cost of the metrics filter, against the alternatives, in one run.
+"""Per-request cost of the metrics filter against in-process prometheus_client.
 
-Every variant wraps the same trivial application and is called in-process
-with a fresh WSGI environ per request.  Variants run interleaved in several
-rounds and the best round of each is kept (noise only ever adds time),
-so a noisy neighbour affects all of them alike.  The filter's variants deliver to a real
-collector process, so their figures include encoding and sending.
+Each case puts a real router (or none) behind three variants: the bare
+application, in-process prometheus_client with the filter's four labels,
+and the filter delivering to a real collector process.  Requests carry a
+fresh id each, so no cache sees a path twice.  Variants run interleaved,
+in blocks of 100 requests, round after round; the cost of a round is the
+CPU time of this process (all its threads, so the filter's flusher thread
+is included) per request.
+Every sample the filter takes is encoded inside the timed part of its round
+and delivered before the next round starts; the run fails if the collector
+did not count every one of them.
 
     .venv/bin/python bench/bench_filter.py [--requests N] [--rounds R]
+    .venv/bin/python bench/bench_filter.py --instructions [--requests N]
+
+Figures are medians over rounds with [min-max].  Within a round a
+variant's cost is the median of its blocks; "added" is the median of its
+blocks' differences to the bare blocks beside them, and the ratio is the
+filter's added cost over prometheus_client's, round by round.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from collections.abc import Iterable
-import json
+from collections.abc import Iterator
+import dataclasses
+import os
 from pathlib import Path
-import queue
-import socket
+import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from typing import Any
 
+import bench_apps
+from bench_apps import App
+from bench_apps import PrometheusInProcess
 from oslo_middleware.stats import StatsMiddleware
-import prometheus_client
-import routes
 
 from oslo_metrics_middleware import MetricsMiddleware
+from oslo_metrics_middleware import transport
 from oslo_metrics_middleware.collector.process import CollectorProcess
 from oslo_metrics_middleware.routing import flask as flask_routing
 
-App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-BODY = [b'{"server": {"id": "1"}}']
-SERVER_ID = "0a6e5bb3-3f4c-4b7e-9c0d-6c2a4d1f8e21"
+BARE = "bare"
+PROM = "prometheus_client"
+FILTER = "this filter"
+STATSD = "oslo stats (statsd)"
+# Requests a variant serves before the next one takes its turn.
+BLOCK = 100
+# Operator route table of the "many routes" case, and its request spread.
+MANY_ROUTES = 2000
+
+Environ = dict[str, Any]
+PathMaker = Callable[[int], str]
 
 
-def trivial_app(
-    environ: dict[str, Any], start_response: Callable[..., Any]
-) -> Iterable[bytes]:
-    start_response("200 OK", [("Content-Type", "application/json")])
-    return BODY
+# Paths no router names, each with a fresh id: cost must stay linear in
+# the path's length.
+NO_ROUTER_PATHS: list[tuple[str, PathMaker]] = [
+    (
+        "fallback, fresh id per request",
+        lambda i: f"/v2.1/servers/{bench_apps.fresh_id(i)}/os-interface",
+    ),
+    (
+        "2 kB path, 6 segments",
+        lambda i: f"/v2.1/servers/{bench_apps.fresh_id(i)}/tags/" + "t" * 1990,
+    ),
+    (
+        "2 kB path, 300 segments",
+        lambda i: f"/v2.1/servers/{bench_apps.fresh_id(i)}" + "/ab1" * 296,
+    ),
+    (
+        "8 kB path, 1200 segments",
+        lambda i: f"/v2.1/servers/{bench_apps.fresh_id(i)}" + "/ab1" * 1196,
+    ),
+]
 
 
-def routed_app() -> App:
-    """The trivial app leaving a Routes match in the environ, as nova's
-    router does; the matching itself is the router's cost, not the filter's."""
-    mapper = routes.Mapper()
-    mapper.connect("/{project_id:[0-9a-f-]+}/servers/{id}")
-    route = mapper.matchlist[0]
-
-    def app(
-        environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        environ["routes.route"] = route
-        environ["wsgiorg.routing_args"] = ((), {"id": SERVER_ID})
-        return trivial_app(environ, start_response)
-
-    return app
+@dataclasses.dataclass
+class Variant:
+    app: App
+    # Switches process-wide hooks of this variant on (True) and off (False).
+    switch: Callable[[bool], None] | None = None
 
 
-def placement_app() -> App:
-    """Leaves what Placement's handler leaves: no template, only its context
-    marker, so the filter matches Placement's route table itself."""
+@dataclasses.dataclass
+class Case:
+    name: str
+    script_name: str
+    path: PathMaker
+    variants: dict[str, Variant]
+    method: str = "GET"
+    body: bytes = b""
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
-    def app(
-        environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        environ["placement.context"] = None
-        environ["wsgiorg.routing_args"] = ((), {"uuid": SERVER_ID})
-        return trivial_app(environ, start_response)
+    def environs(self, count: int) -> list[Environ]:
+        return [self.environ(index) for index in range(count)]
 
-    return app
-
-
-def flask_app() -> App:
-    """Leaves the rule as the filter's request_started receiver does (the
-    receiver's own cost is Flask's, measured apart in the docs)."""
-
-    def app(
-        environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        environ["werkzeug.request"] = None
-        environ[flask_routing.RULE_KEY] = "/servers/<string:server_id>"
-        return trivial_app(environ, start_response)
-
-    return app
-
-
-def pecan_app() -> App:
-    """Leaves what pecan and neutron's hooks leave in the environ."""
-
-    def app(
-        environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        environ["pecan.locals"] = {}
-        environ["webob.adhoc_attrs"] = {
-            "context": {"collection": "servers", "resource_id": SERVER_ID},
-            "pecan": {"routing_path": environ["PATH_INFO"]},
-        }
-        return trivial_app(environ, start_response)
-
-    return app
-
-
-def request_id_app(app: App) -> App:
-    """Leaves a request id as oslo.middleware's request_id filter does: in
-    the environ and in the X-OpenStack-Request-ID response header."""
-    request_id = f"req-{SERVER_ID}"
-
-    def with_id(
-        environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        environ["openstack.request_id"] = request_id
-
-        def add_header(status: str, headers: list[tuple[str, str]],
-                       exc_info: Any = None) -> Any:
-            return start_response(
-                status, [*headers, ("X-OpenStack-Request-ID", request_id)],
-                exc_info)
-
-        return app(environ, add_header)
-
-    return with_id
-
-
-def route_table_file() -> str:
-    _handle, path = tempfile.mkstemp(suffix=".routes")
-    Path(path).write_text("/v2.1/servers\n/v2.1/servers/detail\n/v2.1/servers/{id}\n")
-    return path
-
-
-def three_way(app: App, path: str, filtered: App) -> dict[str, tuple[App, Any]]:
-    return {
-        "bare": (app, environ_for(path)),
-        "prometheus_client": (PrometheusInProcess(app), environ_for(path)),
-        "this filter": (filtered, environ_for(path)),
-    }
-
-
-class PrometheusInProcess:
-    """Variant (b): observe + inc on in-process prometheus_client metrics."""
-
-    registry = prometheus_client.CollectorRegistry()
-    duration = prometheus_client.Histogram(
-        "bench_duration_seconds", "", ("method", "status"), registry=registry
-    )
-    requests = prometheus_client.Counter(
-        "bench_requests", "", ("method", "status"), registry=registry
-    )
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        started = time.monotonic()
-        result = self.app(environ, start_response)
-        method = environ["REQUEST_METHOD"]
-        self.duration.labels(method, "200").observe(time.monotonic() - started)
-        self.requests.labels(method, "200").inc()
-        return result
-
-
-class MessagingStyleSender:
-    """Variant (d): oslo.messaging's metrics sender, rebuilt for comparison.
-
-    A bounded queue.Queue filled with put_nowait, emptied by a thread that
-    opens a new unix socket for every sample and sends one JSON datagram.
-    """
-
-    def __init__(self, app: App, socket_path: str) -> None:
-        self.app = app
-        self.socket_path = socket_path
-        self.queue: queue.Queue[bytes] = queue.Queue(maxsize=1000)
-        self.dropped = 0
-        threading.Thread(target=self._send_forever, daemon=True).start()
-
-    def _send_forever(self) -> None:
-        while True:
-            datagram = self.queue.get()
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-                try:
-                    sock.connect(self.socket_path)
-                    sock.send(datagram)
-                except OSError:
-                    time.sleep(1)
-
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        started = time.time()
-        result = self.app(environ, start_response)
-        sample = {
-            "module": "bench",
-            "name": "duration",
-            "action": {"action": "observe", "value": time.time() - started},
-            "labels": {"method": environ["REQUEST_METHOD"], "status": "200"},
-        }
-        try:
-            self.queue.put_nowait(json.dumps(sample).encode())
-        except queue.Full:
-            self.dropped += 1
-        return result
-
-
-def environ_for(path: str) -> Callable[[], dict[str, Any]]:
-    def make() -> dict[str, Any]:
-        return {
-            "REQUEST_METHOD": "GET",
-            "SCRIPT_NAME": "/v2.1",
-            "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8774",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "wsgi.url_scheme": "http",
-        }
-
-    return make
+    def environ(self, index: int) -> Environ:
+        return bench_apps.make_environ(
+            self.script_name, self.path(index), self.method, self.body, self.headers
+        )
 
 
 def _start_response(
@@ -228,12 +112,13 @@ def _start_response(
     return lambda data: None
 
 
-def per_request(
-    app: App, make_environ: Callable[[], dict[str, Any]], count: int
-) -> float:
-    """Seconds per request over ``count`` requests."""
-    environs = [make_environ() for _ in range(count)]
-    started = time.perf_counter()
+def run_block(app: App, environs: list[Environ], sender: Any) -> float:
+    """CPU seconds of this process spent serving ``environs``.
+
+    With a filter's ``sender``, its queue is flushed inside the timed part,
+    so every sample taken is encoded (and sent if the socket takes it).
+    """
+    started = time.process_time()
     for environ in environs:
         result = app(environ, _start_response)
         for _chunk in result:
@@ -241,135 +126,421 @@ def per_request(
         close = getattr(result, "close", None)
         if close is not None:
             close()
-    return (time.perf_counter() - started) / count
+    if sender is not None:
+        sender.flush()
+    return time.process_time() - started
+
+
+def drain(sender: transport.DatagramSender, timeout: float = 120.0) -> None:
+    """Wait, untimed, until the sender has handed every sample over."""
+    deadline = time.monotonic() + timeout
+    while sender.held:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"collector did not take {sender.held} samples")
+        time.sleep(0.005)
+        sender.flush()
+
+
+def build_cases(socket_path: str) -> list[Case]:
+    conf = {
+        "service_name": bench_apps.SERVICE,
+        "metrics_socket_file": socket_path,
+        # Room for a whole round: no sample is dropped at a full buffer.
+        "buffer_size": "1000000",
+    }
+
+    def three(
+        bare: App,
+        labelled: App,
+        route_of: bench_apps.RouteOf,
+        extra: dict[str, str] | None = None,
+    ) -> dict[str, Variant]:
+        return {
+            BARE: Variant(bare),
+            PROM: Variant(PrometheusInProcess(labelled, route_of)),
+            FILTER: Variant(MetricsMiddleware(bare, {**conf, **(extra or {})})),
+        }
+
+    routed = bench_apps.nova_like_routes()
+    routes_variants = three(routed, routed, bench_apps.route_from_routes)
+    routes_variants[STATSD] = Variant(
+        StatsMiddleware(
+            routed, {"name": "nova", "stats_host": "127.0.0.1", "remove_uuid": True}
+        )
+    )
+    flask_switch = _flask_switch()
+    flask_variants = three(
+        bench_apps.flask_app(),
+        bench_apps.flask_app(label=True),
+        bench_apps.route_from_label,
+    )
+    for name, variant in flask_variants.items():
+        variant.switch = flask_switch if name == FILTER else None
+    nova_table = _route_table(
+        f"/v2.1/{collection}{suffix}"
+        for collection in bench_apps.NOVA_COLLECTIONS
+        for suffix in ("", "/detail", "/{id}", "/{id}/action")
+    )
+    many_table = _route_table(f"/v2.1/r{index}/{{id}}" for index in range(MANY_ROUTES))
+    trivial = bench_apps.trivial_app
+    from_path = bench_apps.route_from_path
+    return [
+        Case(
+            "routes: nova-shaped Mapper under RoutesMiddleware",
+            "/v2.1",
+            lambda i: f"/servers/{bench_apps.fresh_id(i)}",
+            routes_variants,
+        ),
+        Case(
+            "placement: its own route table and dispatch",
+            "/placement",
+            lambda i: f"/resource_providers/{bench_apps.fresh_id(i)}",
+            three(
+                bench_apps.placement_app(),
+                bench_apps.placement_app(label=True),
+                bench_apps.route_from_label,
+            ),
+        ),
+        Case(
+            "flask: keystone-shaped rules",
+            "",
+            lambda i: f"/v3/users/{bench_apps.fresh_id(i).replace('-', '')}",
+            flask_variants,
+        ),
+        Case(
+            "pecan: neutron-shaped RestController",
+            "",
+            lambda i: f"/v2/networks/{bench_apps.fresh_id(i)}",
+            three(
+                bench_apps.pecan_app(),
+                bench_apps.pecan_app(label=True),
+                bench_apps.route_from_label,
+            ),
+        ),
+        Case(
+            "operator route table, 40 templates",
+            "",
+            lambda i: f"/v2.1/servers/{bench_apps.fresh_id(i)}",
+            three(trivial, trivial, from_path, {"route_table_file": nova_table}),
+        ),
+        Case(
+            f"operator route table, {MANY_ROUTES} templates, all in use",
+            "",
+            lambda i: f"/v2.1/r{i % MANY_ROUTES}/{bench_apps.fresh_id(i)}",
+            three(
+                trivial,
+                trivial,
+                from_path,
+                {"route_table_file": many_table, "max_routes": str(MANY_ROUTES)},
+            ),
+        ),
+        *(
+            Case(f"no router: {name}", "", path, three(trivial, trivial, from_path))
+            for name, path in NO_ROUTER_PATHS
+        ),
+        _action_case(conf),
+    ]
+
+
+def _action_case(conf: dict[str, str]) -> Case:
+    routed = bench_apps.nova_like_routes()
+    labels = {"action_label": "true", "microversion_label": "true"}
+    return Case(
+        "routes + action & microversion labels: POST .../action",
+        "/v2.1",
+        lambda i: f"/servers/{bench_apps.fresh_id(i)}/action",
+        {
+            BARE: Variant(routed),
+            PROM: Variant(
+                bench_apps.ActionPrometheus(routed, bench_apps.route_from_routes)
+            ),
+            FILTER: Variant(MetricsMiddleware(routed, {**conf, **labels})),
+        },
+        method="POST",
+        body=b'{"os-start": null}',
+        headers={"HTTP_OPENSTACK_API_VERSION": "compute 2.79"},
+    )
+
+
+def _flask_switch() -> Callable[[bool], None]:
+    """The filter's Flask receiver runs only while the filter's variant
+    does, so the bare and baseline figures do not pay for it."""
+    import flask
+
+    def switch(on: bool) -> None:
+        signal = flask.signals.request_started
+        if on:
+            signal.connect(flask_routing._remember_rule, weak=False)
+        else:
+            signal.disconnect(flask_routing._remember_rule)
+
+    switch(False)
+    return switch
+
+
+def _route_table(templates: Iterator[str] | Any) -> str:
+    handle, path = tempfile.mkstemp(suffix=".routes")
+    os.close(handle)
+    Path(path).write_text("".join(f"{template}\n" for template in templates))
+    return path
+
+
+Results = dict[tuple[str, str], list[float]]
+
+
+def measure(
+    cases: list[Case], requests: int, rounds: int, sender: Any
+) -> tuple[Results, Results]:
+    """Per round: each variant's cost, and what it adds to the bare app."""
+    for case in cases:
+        for name, variant in case.variants.items():
+            _check_ok(case, name, variant)
+    costs: Results = {}
+    added: Results = {}
+    for _round in range(rounds):
+        for case in cases:
+            blocks = run_round(case, requests, sender)
+            for name, spent in blocks.items():
+                key = (case.name, name)
+                costs.setdefault(key, []).append(statistics.median(spent))
+                pairs = zip(spent, blocks[BARE], strict=True)
+                extra = statistics.median(mine - bare for mine, bare in pairs)
+                added.setdefault(key, []).append(extra)
+    return costs, added
+
+
+def run_round(case: Case, requests: int, sender: Any) -> dict[str, list[float]]:
+    """CPU seconds per request in each block of BLOCK, for each variant.
+
+    The variants take turns block by block, so a neighbour's burst of load
+    falls on all of them alike, and a variant's added cost is the median
+    of its blocks' differences to the bare blocks beside them.  BLOCK is
+    below the queue length at which the flusher thread wakes, so the
+    filter's samples are encoded by the flush at the end of its own blocks.
+    """
+    environs = {name: case.environs(requests) for name in case.variants}
+    spent: dict[str, list[float]] = {name: [] for name in case.variants}
+    for start in range(0, requests, BLOCK):
+        for name, variant in case.variants.items():
+            if variant.switch:
+                variant.switch(True)
+            block = environs[name][start : start + BLOCK]
+            seconds = run_block(variant.app, block, sender if name == FILTER else None)
+            spent[name].append(seconds / len(block))
+            if variant.switch:
+                variant.switch(False)
+    drain(sender)
+    return spent
+
+
+def _check_ok(case: Case, name: str, variant: Variant) -> None:
+    """A variant that does not answer 200 measures an error path."""
+    statuses: list[str] = []
+    environ = case.environ(0)
+    result = variant.app(environ, lambda s, h, e=None: statuses.append(s))
+    list(result)
+    getattr(result, "close", lambda: None)()
+    if statuses != ["200 OK"]:
+        raise SystemExit(f"{case.name}, {name}: answered {statuses}")
+    if isinstance(variant.app, MetricsMiddleware):
+        # Every request carries an id: a label without a placeholder, or
+        # __unmatched__, would measure the wrong path through the filter.
+        label = variant.app.routes.resolve(environ, 200)
+        if "{" not in label:
+            raise SystemExit(f"{case.name}: the filter labels it {label}")
+
+
+def _spread(values: list[float], scale: float = 1e6) -> str:
+    return (
+        f"{statistics.median(values) * scale:6.2f} "
+        f"[{min(values) * scale:.2f}-{max(values) * scale:.2f}]"
+    )
+
+
+def report(cases: list[Case], costs: Results, added: Results) -> None:
+    summary = []
+    for case in cases:
+        print(f"\n[{case.name}]")
+        for name in case.variants:
+            line = f"  {name:20s} {_spread(costs[(case.name, name)])} us"
+            if name != BARE:
+                line += f"   added {_spread(added[(case.name, name)])} us"
+            if name == FILTER:
+                pairs = zip(
+                    added[(case.name, FILTER)], added[(case.name, PROM)], strict=True
+                )
+                ratios = [mine / theirs for mine, theirs in pairs]
+                line += f"   {_spread(ratios, 1)}x {PROM}"
+                summary.append((case.name, statistics.median(ratios)))
+            print(line)
+    print("\nfilter's added cost / prometheus_client's, median per case:")
+    for name, ratio in summary:
+        print(f"  {ratio:5.2f}x  {name}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument(
+        "--requests",
+        type=int,
+        help="per variant and round (default 5000; 200 with --instructions)",
+    )
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions under valgrind instead of timing (one round)",
+    )
+    parser.add_argument("--mark", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.requests is None:
+        args.requests = 200 if args.instructions else 5000
+    if args.instructions:
+        count_instructions(args.requests)
+        return
+    if args.mark:
+        mark_blocks(args.requests)
+        return
 
+    load_before = os.getloadavg()[0]
     with CollectorProcess() as collector:
-        conf = {
-            "service_name": "compute",
-            "metrics_socket_file": str(collector.socket_path),
-        }
-        routed = routed_app()
-        cases: dict[str, dict[str, tuple[App, Callable[[], dict[str, Any]]]]] = {
-            "routes": {
-                "bare": (routed, environ_for(f"/servers/{SERVER_ID}")),
-                "prometheus_client": (
-                    PrometheusInProcess(routed),
-                    environ_for(f"/servers/{SERVER_ID}"),
-                ),
-                "oslo stats": (
-                    StatsMiddleware(
-                        routed,
-                        {
-                            "name": "nova",
-                            "stats_host": "127.0.0.1",
-                            "remove_uuid": True,
-                        },
-                    ),
-                    environ_for(f"/servers/{SERVER_ID}"),
-                ),
-                "oslo.messaging-style": (
-                    MessagingStyleSender(routed, str(collector.socket_path)),
-                    environ_for(f"/servers/{SERVER_ID}"),
-                ),
-                "this filter": (
-                    MetricsMiddleware(routed, dict(conf)),
-                    environ_for(f"/servers/{SERVER_ID}"),
-                ),
-            },
-            "fallback, same path": {
-                "bare": (trivial_app, environ_for(f"/servers/{SERVER_ID}")),
-                "prometheus_client": (
-                    PrometheusInProcess(trivial_app),
-                    environ_for(f"/servers/{SERVER_ID}"),
-                ),
-                "this filter": (
-                    MetricsMiddleware(trivial_app, dict(conf)),
-                    environ_for(f"/servers/{SERVER_ID}"),
-                ),
-            },
-        }
-        server_path = f"/servers/{SERVER_ID}"
-        for case, app, extra in (
-            ("placement table re-match, cached", placement_app(), {}),
-            ("flask rule", flask_app(), {}),
-            ("pecan context", pecan_app(), {}),
-            (
-                "operator route table, cached",
-                trivial_app,
-                {"route_table_file": route_table_file()},
-            ),
-            (
-                "routes + action & microversion labels",
-                routed,
-                {"action_label": "true", "microversion_label": "true"},
-            ),
-        ):
-            cases[case] = three_way(
-                app, server_path, MetricsMiddleware(app, {**conf, **extra})
-            )
-        identified = request_id_app(routed)
-        cases["routes + request id exemplar"] = {
-            **three_way(identified, server_path,
-                        MetricsMiddleware(identified, dict(conf))),
-            "this filter, ids off": (
-                MetricsMiddleware(
-                    identified, {**conf, "request_id_exemplars": "false"}),
-                environ_for(server_path),
-            ),
-        }
-        results: dict[tuple[str, str], list[float]] = {}
-        for _ in range(args.rounds):
-            for case, variants in cases.items():
-                for name, (app, make_environ) in variants.items():
-                    cost = per_request(app, make_environ, args.requests)
-                    results.setdefault((case, name), []).append(cost)
-        time.sleep(1.0)
+        cases = build_cases(str(collector.socket_path))
+        sender = transport.get_sender(str(collector.socket_path), 1_000_000, 0.2)
+        costs, added = measure(cases, args.requests, args.rounds, sender)
+        drain(sender)
+        # One checking request per filter, then the rounds.
+        sent = (1 + args.rounds * args.requests) * len(cases)
+        delivered, dropped = _wait_counted(collector, sent)
+    print(
+        f"{args.rounds} interleaved rounds x {args.requests} requests per variant; "
+        f"CPU us per request, median [min-max] over rounds\n"
+        f"{os.cpu_count()} CPUs, load average {load_before:.1f} before the run, "
+        f"{os.getloadavg()[0]:.1f} after"
+    )
+    report(cases, costs, added)
+    print(
+        f"\nthis filter's samples: {sent} taken, {delivered} counted by the "
+        f"collector, {dropped} dropped"
+    )
+    if delivered != sent or dropped:
+        raise SystemExit("not every sample was delivered")
+
+
+# Under callgrind, each call of this libc function starts a new dump file:
+# the marks between which one variant serves its requests.
+MARK_FUNCTION = "getppid"
+
+
+# Requests per block under callgrind, where variants take turns as well.
+MARKED_BLOCK = 20
+
+
+def mark_blocks(requests: int) -> None:
+    """Serve each variant's blocks of requests between two marks.
+
+    Run under callgrind by count_instructions().  After a warm-up block,
+    the variants of a case take turns block by block, as in the timed
+    runs, so a router whose cost drifts weighs on all of them alike.
+    """
+    with CollectorProcess() as collector:
+        cases = build_cases(str(collector.socket_path))
+        sender = transport.get_sender(str(collector.socket_path), 1_000_000, 0.2)
+        for case in cases:
+            for start in (-BLOCK, *range(0, requests, MARKED_BLOCK)):
+                size = BLOCK if start < 0 else min(MARKED_BLOCK, requests - start)
+                for name, variant in case.variants.items():
+                    own_sender = sender if name == FILTER else None
+                    environs = case.environs(size)
+                    if variant.switch:
+                        variant.switch(True)
+                    if start >= 0:
+                        os.getppid()
+                    run_block(variant.app, environs, own_sender)
+                    if start >= 0:
+                        os.getppid()
+                    if variant.switch:
+                        variant.switch(False)
+            drain(sender)
+
+
+def count_instructions(requests: int) -> None:
+    """Instructions per request of every variant, counted by callgrind.
+
+    Unlike CPU time, the count does not depend on what else the machine
+    runs.  The collector runs outside valgrind; the filter's encoding is
+    counted (its flusher thread and the flush that ends each block).
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as tmp:
+        out = Path(tmp) / "callgrind.out"
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--dump-before={MARK_FUNCTION}",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                __file__,
+                "--mark",
+                "--requests",
+                str(requests),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        # Dump k holds what ran before the k-th mark: odd marks start a
+        # measured block, so even dumps hold one block each.
+        dumps = len(list(Path(tmp).glob("callgrind.out.*")))
+        totals = iter(
+            _callgrind_total(Path(f"{out}.{index}")) for index in range(2, dumps + 1, 2)
+        )
+        cases = build_cases("/nonexistent")
+        per_request: dict[tuple[str, str], float] = {}
+        for case in cases:
+            for _start in range(0, requests, MARKED_BLOCK):
+                for name in case.variants:
+                    key = (case.name, name)
+                    per_request[key] = per_request.get(key, 0) + next(totals) / requests
+        if next(totals, None) is not None:
+            raise SystemExit("more marked blocks than variants")
+    print(f"{requests} requests per variant; instructions per request (callgrind)")
+    summary = []
+    for case in cases:
+        print(f"\n[{case.name}]")
+        bare = per_request[(case.name, BARE)]
+        for name in case.variants:
+            count = per_request[(case.name, name)]
+            line = f"  {name:20s} {count:10,.0f}"
+            if name != BARE:
+                line += f"   added {count - bare:9,.0f}"
+            if name == FILTER:
+                ratio = (count - bare) / (per_request[(case.name, PROM)] - bare)
+                line += f"   {ratio:5.2f}x {PROM}"
+                summary.append((case.name, ratio))
+            print(line)
+    print("\nfilter's added instructions / prometheus_client's:")
+    for name, ratio in summary:
+        print(f"  {ratio:5.2f}x  {name}")
+
+
+def _callgrind_total(path: Path) -> int:
+    for line in path.read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    raise SystemExit(f"no totals in {path}")
+
+
+def _wait_counted(
+    collector: CollectorProcess, sent: int, timeout: float = 60.0
+) -> tuple[int, int]:
+    """Request and drop counts the collector exports, once it has them all."""
+    deadline = time.monotonic() + timeout
+    while True:
         text = collector.scrape()
-        messaging = cases["routes"]["oslo.messaging-style"][0]
-        assert isinstance(messaging, MessagingStyleSender)
-
-    delivered = _total(text, "openstack_api_request_duration_seconds_count")
-    dropped = _total(text, "openstack_api_metrics_dropped_samples_total")
-    print(
-        f"{args.rounds} rounds x {args.requests} requests per variant, "
-        "best round per request"
-    )
-    for case, variants in cases.items():
-        print(f"\n[{case}]")
-        bare = min(results[(case, "bare")])
-        prom_added = min(results[(case, "prometheus_client")]) - bare
-        for name in variants:
-            median = min(results[(case, name)])
-            added = median - bare
-            ratio = (
-                f"{added / prom_added:5.2f}x prometheus_client"
-                if name != "bare"
-                else ""
-            )
-            print(
-                f"  {name:20s} {median * 1e6:7.2f} us"
-                f"   added {added * 1e6:6.2f} us  {ratio}"
-            )
-    sent = args.rounds * args.requests * sum(
-        name.startswith("this filter") for v in cases.values() for name in v)
-    print(
-        f"\nthis filter's samples: {sent} sent, {delivered:.0f} delivered, "
-        f"{dropped:.0f} dropped and counted (the loop outruns the daemon)"
-    )
-
-    print(
-        f"oslo.messaging-style sender: {messaging.dropped} of "
-        f"{args.rounds * args.requests} "
-        "samples dropped at its full queue (its cost above is mostly the "
-        "cost of dropping)"
-    )
+        delivered = int(_total(text, "openstack_api_request_duration_seconds_count"))
+        dropped = int(_total(text, "openstack_api_metrics_dropped_samples_total"))
+        if delivered + dropped >= sent or time.monotonic() > deadline:
+            return delivered, dropped
+        time.sleep(0.2)
 
 
 def _total(text: str, prefix: str) -> float:

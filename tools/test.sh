@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=""
     for tool in prometheus:prometheus promtool:prometheus chromium:chromium \
-            apache2:apache2 victoria-metrics:victoria-metrics; do
+            apache2:apache2 victoria-metrics:victoria-metrics wrk:wrk; do
         command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool##*:}"
     done
     # Apache's mod_wsgi, for the conformance tests (Debian's embeds python3).

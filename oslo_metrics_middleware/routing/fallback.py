@@ -9,7 +9,8 @@ no id reaches a label:
   letters and digits (``Xk9PqLmZ2rTy7WvB3nQs``, ``k3j9x0qz``);
 - ``{request_id}``: ``req-<uuid>``;
 - ``{name}``: segments that are not plain words (``m1.tiny``,
-  ``hw:cpu_policy``, ``host@backend#pool``, Unicode, percent-encoding);
+  ``hw:cpu_policy``, ``host@backend#pool``, Unicode, percent-encoding),
+  and any segment longer than MAX_CLASSIFIED characters;
 - ``{account}``, ``{container}``, ``{object}``: swift paths, whose object
   names may contain slashes;
 - ``{tail}``: everything past MAX_SEGMENTS segments.
@@ -40,9 +41,26 @@ _REQUEST_ID = re.compile(r"req-[0-9a-fA-F-]{32,36}")
 # Swift accounts carry a reseller prefix: AUTH_<project id>, SERVICE_...
 _SWIFT_ACCOUNT = re.compile(r"[A-Z][A-Z0-9]*_.*")
 _FORMAT_SUFFIXES = (".json", ".xml")
+# The ids most requests carry (UUIDs, 32/64-hex, integers), which every
+# rule below makes {id}: recognised first, in one match.
+_COMMON_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|[0-9a-fA-F]{32}|[0-9a-fA-F]{64}|\d{1,19}"
+)
+_NON_DIGITS = re.compile(r"\D+")
+# Whole segments that are a UUID or 32-hex id (also a project id) or an
+# integer (never one): every rule treats each of these alike at any
+# position, so paths differing only in them share one label.
+_SHAPE_IDS = re.compile(
+    r"/(?:(?P<uuid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+    r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})|[0-9]{1,19})(?=/|$)"
+)
 
 # Deeper paths are folded into one placeholder; bounds the label length.
 MAX_SEGMENTS = 8
+# Longer segments are {name} unexamined: no word or id is that long, and
+# scanning them would make a request's cost grow with its path.
+MAX_CLASSIFIED = 64
 ID = "{id}"
 NAME = "{name}"
 REQUEST_ID = "{request_id}"
@@ -50,10 +68,17 @@ TAIL = "{tail}"
 SWIFT_PLACEHOLDERS = ("{account}", "{container}", "{object}")
 
 
+# Literal words seen, with their label form: most segments of most paths.
+# Ids are never kept (they are rarely seen twice); a full cache is emptied.
+_LITERALS_SIZE = 2048
+_literals: dict[str, str] = {}
+
+
 def _looks_like_id(segment: str) -> bool:
     if _HEX_RUN.search(segment):
         return True
-    digits = sum(char.isdigit() for char in segment)
+    # Counted in C: a long segment must not cost a Python step per char.
+    digits = len(_NON_DIGITS.sub("", segment))
     if digits * 2 > len(segment):
         return True
     return _looks_random(segment, digits)
@@ -76,6 +101,25 @@ def _looks_random(segment: str, digits: int) -> bool:
 
 def template_segment(segment: str) -> str:
     """The label form of one path segment."""
+    if len(segment) > MAX_CLASSIFIED:
+        return NAME  # before hashing it: a long segment costs nothing more
+    label = _literals.get(segment)
+    if label is not None:
+        return label
+    if _COMMON_ID.fullmatch(segment):
+        return ID
+    label = classify_segment(segment)
+    if label == segment:
+        if len(_literals) >= _LITERALS_SIZE:
+            _literals.clear()
+        _literals[segment] = label
+    return label
+
+
+def classify_segment(segment: str) -> str:
+    """The label form of one path segment, by the rules, uncached."""
+    if len(segment) > MAX_CLASSIFIED:
+        return NAME
     if _VERSION.fullmatch(segment):
         return segment
     if _WORD.fullmatch(segment):
@@ -100,6 +144,41 @@ def strip_format(path: str) -> str:
     return path
 
 
+# Segments a label can use: MAX_SEGMENTS, one more that shows a tail
+# exists, and one more for a dropped project id.
+_NEEDED = MAX_SEGMENTS + 2
+
+
+def _first_segments(path: str) -> list[str]:
+    """The non-empty segments of ``path``, or enough of them for a label.
+
+    Splitting stops after what a label can use, so a long path costs
+    one C-level scan, not a Python step per segment.
+    """
+    parts = path.split("/", _NEEDED + 1)
+    if len(parts) <= _NEEDED + 1:
+        return [segment for segment in parts if segment]
+    head = [segment for segment in parts[:-1] if segment]
+    if len(head) >= _NEEDED:
+        return head
+    # Empty segments ('//') took the room: split the whole path.
+    return [segment for segment in path.split("/") if segment]
+
+
+def _shape_marker(match: re.Match[str]) -> str:
+    # NUL never reaches a real path, so no literal segment looks the same.
+    return "/\0u" if match.group("uuid") else "/\0i"
+
+
+def shape_key(path: str) -> str:
+    """``path`` with its ids replaced: equal keys give equal labels.
+
+    A cache keyed by it is hit by every request of a route, whatever the
+    ids, where a cache keyed by the raw path would miss on each new id.
+    """
+    return _SHAPE_IDS.sub(_shape_marker, path)
+
+
 def normalise_path(path: str) -> str:
     """A route template for ``path`` in which no identifier survives.
 
@@ -107,7 +186,7 @@ def normalise_path(path: str) -> str:
     templates drop it, so both URL forms share a label.
     """
     path = strip_format(path)
-    raw = [segment for segment in path.split("/") if segment]
+    raw = _first_segments(path)
     if len(raw) > 1 and raw[0] == "v1" and _SWIFT_ACCOUNT.fullmatch(raw[1]):
         return _swift_template(raw)
     if len(raw) > 1 and _VERSION.fullmatch(raw[0]) and _PROJECT_ID.fullmatch(raw[1]):

@@ -16,7 +16,6 @@ from typing import Any
 from oslo_metrics_middleware.routing import base
 from oslo_metrics_middleware.routing import labels
 from oslo_metrics_middleware.routing import table
-from oslo_metrics_middleware.routing import template
 
 MARKER = "placement.context"
 
@@ -36,20 +35,12 @@ class PlacementResolver:
     def __init__(self, templates: Iterable[str] | None = None) -> None:
         self._templates = list(templates) if templates is not None else None
         self._table: table.TemplateTable | None = None
-        self._cache: dict[tuple[str, str], str] = {}
-        self._prefix = base.MountPrefixes()
+        self._labels = base.MountedTemplates(str)
 
     def resolve(self, environ: dict[str, Any], status: int) -> str | None:
         if MARKER not in environ:
             return None
-        key = (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""))
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = self._match(*key)
-            base.store(self._cache, key, cached, raw_path=key[1])
-        return cached
-
-    def _match(self, script_name: str, path: str) -> str:
+        path = environ.get("PATH_INFO", "")
         if len(path) > 1 and path.endswith("/"):
             return labels.UNMATCHED  # Placement's router answers these 404
         if self._table is None:
@@ -58,7 +49,7 @@ class PlacementResolver:
             self._table = table.TemplateTable(
                 placement_templates() if templates is None else templates
             )
-        found = self._table.match(path)
+        found = self._table.lookup(path)
         if found is None:
             return labels.UNMATCHED
-        return labels.bounded(template.join_mount(self._prefix(script_name), found))
+        return self._labels(environ.get("SCRIPT_NAME", ""), found)

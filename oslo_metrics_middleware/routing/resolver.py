@@ -127,10 +127,14 @@ class RouteResolver:
         return unmatched
 
     def _from_path(self, path: str) -> str:
-        cached = self._path_cache.get(path)
+        if len(path) > base.MAX_CACHED_PATH:
+            return labels.bounded(fallback.normalise_path(path))
+        # Keyed by shape, so a fresh id per request still hits the cache.
+        key = fallback.shape_key(path)
+        cached = self._path_cache.get(key)
         if cached is None:
             cached = labels.bounded(fallback.normalise_path(path))
-            base.store(self._path_cache, path, cached, raw_path=path)
+            base.store(self._path_cache, key, cached)
         return cached
 
 

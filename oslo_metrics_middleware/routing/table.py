@@ -13,6 +13,7 @@ from pathlib import Path
 import re
 
 from oslo_metrics_middleware.routing import base
+from oslo_metrics_middleware.routing import fallback
 
 _PLACEHOLDER = re.compile(r"\{[^{}/]*\}")
 
@@ -36,6 +37,10 @@ class TemplateTable:
     def __init__(self, templates: Iterable[str]) -> None:
         self._root = _Node()
         self.templates: list[str] = []
+        self._cache: dict[str, str | None] = {}
+        # Matches are cached by the path's shape (ids replaced) unless a
+        # literal segment of a template looks like an id itself.
+        self._by_shape = True
         for template in templates:
             self.add(template)
 
@@ -50,6 +55,8 @@ class TemplateTable:
                 node = node.variable
             else:
                 node = node.literals.setdefault(segment, _Node())
+                if fallback.shape_key("/" + segment) != "/" + segment:
+                    self._by_shape = False
         if node.template is None:
             node.template = label
             self.templates.append(label)
@@ -57,6 +64,19 @@ class TemplateTable:
     def match(self, path: str) -> str | None:
         """The template ``path`` matches, literal segments preferred."""
         return _walk(self._root, _segments(path), 0)
+
+    def lookup(self, path: str) -> str | None:
+        """``match``, cached: one lookup for every request of a route."""
+        if len(path) > base.MAX_CACHED_PATH:
+            return self.match(path)
+        key = fallback.shape_key(path) if self._by_shape else path
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        found = self.match(path)
+        base.store(self._cache, key, found)
+        return found
 
     def __len__(self) -> int:
         return len(self.templates)
@@ -104,14 +124,7 @@ class OperatorTableResolver:
 
     def __init__(self, table: TemplateTable) -> None:
         self._table = table
-        self._cache: dict[str, str | None] = {}
 
     def resolve(self, environ: dict[str, object], status: int) -> str | None:
         path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-        try:
-            return self._cache[path]
-        except KeyError:
-            pass
-        found = self._table.match(path)
-        base.store(self._cache, path, found, raw_path=path)
-        return found
+        return self._table.lookup(path)

@@ -1,0 +1,235 @@
+"""The filter under a real server: gunicorn sync workers driven by wrk.
+
+Three gunicorn servers (``-w 4`` sync workers, app preloaded) serve the
+nova-shaped Routes app of bench_apps: bare, with the filter delivering to
+a real collector, and with prometheus_client in multiprocess mode.  wrk
+sends GET /v2.1/servers/<fresh uuid> to one server at a time, the servers
+taking turns round after round (the order rotating), and each round
+records requests per second and the CPU time the workers spent per
+request (from /proc, steadier than req/s on a shared machine); ratios to
+bare and added CPU are taken round by round, then their median.  At the
+end every request must have been counted: by the collector for the
+filter, in the multiprocess files for prometheus_client (wrk does not
+count the requests in flight when it stops, so up to one per connection
+and round more are counted than wrk reports).
+
+    .venv/bin/python bench/bench_server.py [--rounds R] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+import contextlib
+import os
+from pathlib import Path
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import server_apps
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from oslo_metrics_middleware.collector.process import CollectorProcess  # noqa: E402
+from tests.functional import servers  # noqa: E402
+
+VARIANTS = ("bare", "filtered", "prometheus")
+WORKERS = 4
+# Fresh ids without costing wrk much: a counter per connection thread.
+WRK_SCRIPT = """
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", string.format(
+    "/v2.1/servers/%08x-0000-4000-8000-%012x", math.random(0, 2147483647), counter))
+end
+"""
+GUNICORN_HOOKS = """
+from prometheus_client import multiprocess
+
+def child_exit(server, worker):
+    multiprocess.mark_process_dead(worker.pid)
+"""
+
+
+def clock_ticks(pid: int) -> int:
+    """utime + stime of ``pid``, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def workers_of(master: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def workers_cpu(master: int) -> int:
+    return sum(clock_ticks(pid) for pid in workers_of(master))
+
+
+def run_wrk(port: int, seconds: int, script: Path, connections: int) -> int:
+    """Requests wrk completed; non-2xx answers or socket errors fail."""
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise SystemExit(f"wrk saw errors:\n{out}")
+    match = re.search(r"(\d+) requests in", out)
+    if match is None:
+        raise SystemExit(f"no request count from wrk:\n{out}")
+    return int(match.group(1))
+
+
+@contextlib.contextmanager
+def started(
+    workdir: Path, socket_path: Path
+) -> Iterator[dict[str, servers.ServerProcess]]:
+    multiproc = workdir / "prometheus"
+    multiproc.mkdir()
+    hooks = workdir / "gunicorn_hooks.py"
+    hooks.write_text(GUNICORN_HOOKS)
+    bench_dir = ("--pythonpath", str(REPO / "bench"))
+    envs = {
+        "bare": {},
+        "filtered": {server_apps.SOCKET_ENV: str(socket_path)},
+        "prometheus": {"PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
+    }
+    procs = {
+        name: servers.gunicorn_server(
+            workdir,
+            envs[name],
+            workers=WORKERS,
+            app=f"server_apps:{name}",
+            extra=(*bench_dir, *(("-c", str(hooks)) if name == "prometheus" else ())),
+        )
+        for name in VARIANTS
+    }
+    with contextlib.ExitStack() as stack:
+        for proc in procs.values():
+            stack.enter_context(proc)
+        yield procs
+
+
+def prometheus_count(multiproc: Path) -> int:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, str(multiproc))
+    return int(
+        sum(
+            sample.value
+            for family in registry.collect()
+            for sample in family.samples
+            if sample.name == "api_requests_total" and sample.labels["route"]
+        )
+    )
+
+
+def _spread(values: list[float], form: str) -> str:
+    return (
+        f"{statistics.median(values):{form}} "
+        f"[{min(values):{form}}-{max(values):{form}}]"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=WORKERS)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian package wrk)")
+    ticks = os.sysconf("SC_CLK_TCK")
+    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    served = dict.fromkeys(VARIANTS, 0)
+    load_before = os.getloadavg()[0]
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-server-") as tmp,
+        CollectorProcess(Path(tmp)) as collector,
+        started(Path(tmp), collector.socket_path) as procs,
+    ):
+        script = Path(tmp) / "fresh_ids.lua"
+        script.write_text(WRK_SCRIPT)
+        for index in range(args.rounds):
+            order = VARIANTS[index % 3 :] + VARIANTS[: index % 3]
+            for name in order:
+                proc = procs[name]
+                assert proc.process is not None
+                before = workers_cpu(proc.process.pid)
+                count = run_wrk(proc.port, args.seconds, script, args.connections)
+                spent = (workers_cpu(proc.process.pid) - before) / ticks
+                served[name] += count
+                rates[name].append(count / args.seconds)
+                cpu[name].append(spent / count * 1e6)
+        counted = _collector_count(collector, served["filtered"])
+        prometheus = prometheus_count(Path(tmp) / "prometheus")
+    print(
+        f"gunicorn -w {WORKERS} sync, wrk -t1 -c{args.connections}, "
+        f"{args.rounds} rounds x {args.seconds:g} s per server, order rotating; "
+        f"median [min-max]\n{os.cpu_count()} CPUs, load average "
+        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    )
+    for name in VARIANTS:
+        ratio = [
+            mine / bare for mine, bare in zip(rates[name], rates["bare"], strict=True)
+        ]
+        added = [mine - bare for mine, bare in zip(cpu[name], cpu["bare"], strict=True)]
+        print(
+            f"  {name:11s} {_spread(rates[name], '5.0f')} req/s"
+            f"  {_spread(ratio, '.3f')} of bare"
+            f"  workers' CPU {_spread(cpu[name], '4.0f')} us/request,"
+            f" added {_spread(added, '4.0f')}"
+        )
+    print(
+        f"filter: {served['filtered']} requests, {counted} counted by the collector; "
+        f"prometheus_client: {served['prometheus']} requests, {prometheus} counted"
+    )
+    # wrk leaves out what was in flight when it stopped: at most one
+    # request per connection and round more reaches the server.
+    slack = args.connections * args.rounds
+    for name, count in (("filtered", counted), ("prometheus", prometheus)):
+        if not served[name] <= count <= served[name] + slack:
+            raise SystemExit(f"{name}: {served[name]} served, {count} counted")
+
+
+def _collector_count(collector: CollectorProcess, expected: int) -> int:
+    deadline = time.monotonic() + 30
+    while True:
+        count = int(
+            sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in collector.scrape().splitlines()
+                if line.startswith("openstack_api_request_duration_seconds_count")
+            )
+        )
+        if count >= expected or time.monotonic() > deadline:
+            return count
+        time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    main()

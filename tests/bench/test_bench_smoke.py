@@ -1,0 +1,45 @@
+"""The benchmark scripts run, with tiny sizes, and account for every sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import subprocess
+import sys
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_bench(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_filter_bench_delivers_every_sample() -> None:
+    out = run_bench("bench_filter.py", "--requests", "20", "--rounds", "2")
+    cases = out.count("\n[")
+    assert cases == 11
+    taken = (1 + 2 * 20) * cases
+    assert f"{taken} taken, {taken} counted by the collector, 0 dropped" in out
+    assert out.count("x prometheus_client") == cases
+
+
+def test_memory_bench_reports_both_states() -> None:
+    out = run_bench("bench_memory.py", "--requests", "2000")
+    assert out.startswith("2000 requests; what the filter adds to one worker")
+    assert "samples delivered" in out
+    assert "daemon gone, buffer full" in out
+
+
+def test_server_bench_counts_every_request() -> None:
+    out = run_bench("bench_server.py", "--rounds", "1", "--seconds", "1")
+    assert out.startswith("gunicorn -w 4 sync, wrk -t1 -c4, 1 rounds x 1 s")
+    for name in ("bare", "filtered", "prometheus"):
+        assert f"  {name} " in out
+    assert "counted by the collector" in out

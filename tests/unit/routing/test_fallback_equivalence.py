@@ -1,0 +1,86 @@
+"""The fallback's shortcuts (literal cache, common-id match, partial split)
+give the label the plain rules give, on any path."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from oslo_metrics_middleware.routing import fallback
+from tests.unit.test_labels_properties import SEGMENTS
+
+
+def by_the_rules(path: str) -> str:
+    """normalise_path without shortcuts: every segment split and classified."""
+    for suffix in (".json", ".xml"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    raw = [segment for segment in path.split("/") if segment]
+    if len(raw) > 1 and raw[0] == "v1" and fallback._SWIFT_ACCOUNT.fullmatch(raw[1]):
+        return fallback._swift_template(raw)
+    if (
+        len(raw) > 1
+        and fallback._VERSION.fullmatch(raw[0])
+        and fallback._PROJECT_ID.fullmatch(raw[1])
+    ):
+        del raw[1]
+    segments = [fallback.classify_segment(segment) for segment in raw[:8]]
+    if len(raw) > 8:
+        segments.append(fallback.TAIL)
+    return "/" + "/".join(segments)
+
+
+# Empty segments ('//') and many of them, around the split limit.
+PIECES = st.one_of(SEGMENTS, st.just(""), st.sampled_from(["v2.1", "v1", "AUTH_x"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(PIECES, max_size=16), min_size=1, max_size=10))
+def test_same_label_as_the_plain_rules(paths: list[list[str]]) -> None:
+    for segments in paths:
+        for path in ("/" + "/".join(segments), "/".join(segments) + ".json"):
+            assert fallback.normalise_path(path) == by_the_rules(path)
+
+
+IDS = st.one_of(
+    st.uuids().map(str),
+    st.uuids().map(lambda uuid: uuid.hex),
+    st.uuids().map(lambda uuid: str(uuid).upper()),
+    st.integers(min_value=0, max_value=10**19 - 1).map(str),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(PIECES, IDS), max_size=14), st.data())
+def test_paths_of_one_shape_share_a_label(
+    segments: list[str], data: st.DataObject
+) -> None:
+    """Paths with the same shape key get the same label, so caching labels
+    by shape is the same as computing them."""
+    path = "/" + "/".join(segments)
+    swapped = [
+        data.draw(IDS.filter(lambda new, old=key: _shape(new) == old))
+        if (key := _shape(segment)) != segment
+        else segment
+        for segment in segments
+    ]
+    other = "/" + "/".join(swapped)
+    assert fallback.shape_key(other) == fallback.shape_key(path)
+    assert fallback.normalise_path(other) == fallback.normalise_path(path)
+
+
+def _shape(segment: str) -> str:
+    return fallback.shape_key("/" + segment)[1:]
+
+
+def test_a_project_id_and_an_integer_have_different_shapes() -> None:
+    """A project id after the version is dropped, an integer is not."""
+    project = "/v2.1/0123456789abcdef0123456789ABCDEF/servers"
+    number = "/v2.1/1234/servers"
+    assert fallback.normalise_path(project) == "/v2.1/servers"
+    assert fallback.normalise_path(number) == "/v2.1/{id}/servers"
+    assert fallback.shape_key(project) != fallback.shape_key(number)
+    same = "/v2.1/00000000-0000-0000-0000-00000000000a/servers"
+    assert fallback.shape_key(project) == fallback.shape_key(same)

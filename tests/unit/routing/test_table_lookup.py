@@ -1,0 +1,29 @@
+"""Route-table lookups cached by shape answer as a fresh match would."""
+
+from __future__ import annotations
+
+import pytest
+
+from oslo_metrics_middleware.routing import TemplateTable
+
+UUID_A = "0a6e5bb3-3f4c-4b7e-9c0d-6c2a4d1f8e21"
+UUID_B = "1b7f6cc4-4a5d-4c8f-8d1e-7d3b5e2a9f32"
+
+
+@pytest.mark.parametrize("first", [UUID_A, "7"])
+def test_literal_segments_that_look_like_ids_are_not_shared(first: str) -> None:
+    table = TemplateTable(["/v1/7/x", f"/v1/{UUID_A}/x", "/v1/{id}/x"])
+    assert table.lookup(f"/v1/{first}/x") == f"/v1/{first}/x"
+    assert table.lookup("/v1/8/x") == "/v1/{id}/x"
+    assert table.lookup(f"/v1/{UUID_B}/x") == "/v1/{id}/x"
+    assert table.lookup("/v1/7/x") == "/v1/7/x"
+    assert table.lookup(f"/v1/{UUID_A}/x") == f"/v1/{UUID_A}/x"
+
+
+def test_fresh_ids_hit_one_cached_shape() -> None:
+    table = TemplateTable(["/v2.1/servers/{id}", "/v2.1/servers/detail"])
+    for server in (UUID_A, UUID_B, "12", "13"):
+        assert table.lookup(f"/v2.1/servers/{server}") == "/v2.1/servers/{id}"
+    assert table.lookup("/v2.1/servers/detail") == "/v2.1/servers/detail"
+    assert table.lookup("/v2.1/servers") is None
+    assert len(table._cache) == 4  # uuid shape, integer shape, detail, none
