@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import json
+import os
 from pathlib import Path
 import socket
 import subprocess
@@ -89,9 +90,21 @@ def error(collector: CollectorProcess) -> str:
     return refused(collector)[0].removeprefix(f"{PROG}: error: ")
 
 
-def run_with_config(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+# Root reads any file: file-permission cases run as nobody, without the
+# capabilities that would let root's children through.
+AS_NOBODY = (
+    ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+     "--inh-caps=-all", "--bounding-set=-all"]
+    if os.geteuid() == 0 else []
+)
+
+
+def run_with_config(
+    config: Path, *args: str, unprivileged: bool = False
+) -> subprocess.CompletedProcess[str]:
     """The collector on an arbitrary configuration file."""
+    prefix = AS_NOBODY if unprivileged else []
     return subprocess.run(
-        [sys.executable, *COLLECTOR, "--config-file", str(config), *args],
+        [*prefix, sys.executable, *COLLECTOR, "--config-file", str(config), *args],
         capture_output=True, text=True, timeout=WAIT, stdin=subprocess.DEVNULL,
     )
