@@ -156,8 +156,9 @@ def _from_prometheus(args: argparse.Namespace) -> RawData:
     )
     bar = _progress(args, "querying")
     try:
-        return source.fetch(start, end, step, bar,
-                            graphs=args.format == "html")
+        # Only the HTML page draws graphs, and only for --graph-limit.
+        return source.fetch(start, end, step, bar, graphs=(
+            args.graph_limit if args.format == "html" else 0))
     finally:
         if bar is not None:
             bar.finish()
@@ -219,6 +220,8 @@ def _write(text: str, output: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.graph_limit < 0:
+        raise UsageError(f"--graph-limit must be 0 or more: {args.graph_limit}")
     settings = _settings(args)
     raw = _raw(args)
     _keep_services(raw, args.service)

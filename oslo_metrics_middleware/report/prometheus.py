@@ -29,6 +29,7 @@ import urllib.parse
 import urllib.request
 
 from oslo_metrics_middleware.report import exemplars
+from oslo_metrics_middleware.report.analysis import busiest
 from oslo_metrics_middleware.report.model import EndpointKey
 from oslo_metrics_middleware.report.model import EndpointTotals
 from oslo_metrics_middleware.report.model import RawData
@@ -50,6 +51,9 @@ START_TIME = "process_start_time_seconds"
 CUT_BEFORE = 0.001
 # Prometheus refuses range queries of more than 11,000 points per series.
 MAX_POINTS = 11000
+# Drawn endpoints per graph query: keeps the query text well under
+# VictoriaMetrics' 16 KB -search.maxQueryLen even for long routes.
+GRAPH_BATCH = 40
 
 Vector = list[tuple[dict[str, str], float]]
 Matrix = list[tuple[dict[str, str], list[tuple[float, float]]]]
@@ -57,6 +61,7 @@ Progress = Callable[[int, int], None]
 # A query runs on a worker thread; the merge it returns runs on the caller's.
 Merge = Callable[[], None]
 Fetch = Callable[[], Merge]
+RangeQuery = tuple[str, Callable[[Matrix], None]]
 
 
 class PrometheusClient:
@@ -177,6 +182,24 @@ def _string_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def endpoint_matchers(keys: list[EndpointKey]) -> list[str]:
+    """Matchers that select exactly ``keys``, one per service and method.
+
+    A regex on each label alone would also match pairings of them that
+    are not in ``keys``; fixing service and method leaves only the route
+    to alternate.
+    """
+    routes: dict[tuple[str, str], list[str]] = {}
+    for service, method, route in sorted(keys):
+        routes.setdefault((service, method), []).append(route)
+    return [
+        f'service="{_string_escape(service)}",'
+        f'method="{_string_escape(method)}",'
+        f'route=~"{_string_escape("|".join(map(_regex_escape, names)))}"'
+        for (service, method), names in routes.items()
+    ]
+
+
 def _selector(metric: str, *matchers: str) -> str:
     inner = ",".join(m for m in matchers if m)
     return f"{metric}{{{inner}}}" if inner else metric
@@ -280,10 +303,15 @@ class PrometheusSource:
 
     def fetch(
         self, start: float, end: float, step: float,
-        progress: Progress | None = None, graphs: bool = True,
+        progress: Progress | None = None, graphs: int = 0,
     ) -> RawData:
-        """The totals, busy time per step, and with ``graphs`` the per-step
-        requests and buckets, which only the HTML report draws."""
+        """The totals, busy time per step, and the per-step requests and
+        buckets of the ``graphs`` busiest endpoints, the ones the HTML
+        report draws.
+
+        Those are chosen from the totals first: a week of every
+        endpoint's per-step buckets costs far more than the totals.
+        """
         self._check_metric(start, end)
         seconds = end - start
         irregular, cut = self._irregular_targets(start, end)
@@ -294,9 +322,17 @@ class PrometheusSource:
         )
         raw.notes += self._blind_targets(end)
         jobs = self._total_jobs(raw, seconds, irregular, cut)
-        jobs += self._step_jobs(raw, graphs)
+        jobs += self._step_jobs(raw, [self._busy_query(raw)])
         jobs.append(self._exemplar_job(raw))
-        self._run(jobs, progress)
+        # The graph queries are counted ahead so the bar does not run full
+        # twice; fewer endpoints than ``graphs`` means fewer queries.
+        batches = math.ceil(max(graphs, 0) / GRAPH_BATCH)
+        planned = 2 * batches * len(list(_chunks(raw.times, raw.step)))
+        self._run(jobs, progress, 0, len(jobs) + planned)
+        drawn = busiest(raw.totals)[:max(graphs, 0)]
+        graph_jobs = self._step_jobs(raw, self._graph_queries(raw, drawn))
+        self._run(graph_jobs, progress, len(jobs),
+                  len(jobs) + len(graph_jobs))
         return raw
 
     def _check_metric(self, start: float, end: float) -> None:
@@ -403,19 +439,25 @@ class PrometheusSource:
 
         return fetch
 
-    def _step_jobs(self, raw: RawData, graphs: bool) -> list[Fetch]:
-        # increase() needs two samples in its window, so a step shorter than
-        # a few scrape intervals reads a longer window, scaled to one step.
+    def _window(self, raw: RawData) -> tuple[str, str]:
+        """The increase() window and the factor that scales it to a step.
+
+        increase() needs two samples in its window, so a step shorter than
+        a few scrape intervals reads a longer window, scaled to one step.
+        """
         seconds = max(raw.step, 4 * self.scrape_interval)
-        window = promql_duration(seconds)
         scale = f"{raw.step / seconds:.6g} * " if seconds > raw.step else ""
-        queries: list[tuple[str, Callable[[Matrix], None]]] = [
-            (f"{scale}sum by ({ENDPOINT}) (increase("
-             f"{_selector(DURATION + '_sum', self.matchers)}[{window}]))",
-             lambda m: _steps_busy(raw, m)),
-        ]
-        if graphs:
-            queries += self._graph_queries(scale, window, raw)
+        return promql_duration(seconds), scale
+
+    def _busy_query(self, raw: RawData) -> RangeQuery:
+        window, scale = self._window(raw)
+        return (f"{scale}sum by ({ENDPOINT}) (increase("
+                f"{_selector(DURATION + '_sum', self.matchers)}[{window}]))",
+                lambda m: _steps_busy(raw, m))
+
+    def _step_jobs(
+        self, raw: RawData, queries: list[RangeQuery]
+    ) -> list[Fetch]:
         jobs: list[Fetch] = []
         for first, last in _chunks(raw.times, raw.step):
             for promql, apply in queries:
@@ -424,31 +466,49 @@ class PrometheusSource:
         return jobs
 
     def _graph_queries(
-        self, scale: str, window: str, raw: RawData
-    ) -> list[tuple[str, Callable[[Matrix], None]]]:
-        return [
-            (f"{scale}sum by ({ENDPOINT}, status) (increase("
-             f"{_selector(DURATION + '_count', self.matchers)}[{window}]))",
-             lambda m: _steps_by_status(raw, m)),
-            (f"{scale}sum by ({ENDPOINT}, le) (increase("
-             f"{_selector(DURATION + '_bucket', self.matchers)}[{window}]))",
-             lambda m: _steps_buckets(raw, m)),
-        ]
+        self, raw: RawData, drawn: list[EndpointKey]
+    ) -> list[RangeQuery]:
+        """Per-step requests and buckets of the ``drawn`` endpoints only."""
+        window, scale = self._window(raw)
+        queries: list[RangeQuery] = []
+        for index in range(0, len(drawn), GRAPH_BATCH):
+            matchers = endpoint_matchers(drawn[index:index + GRAPH_BATCH])
+            queries += [
+                (scale + _sum_of_increases(
+                    f"{DURATION}_count", f"{ENDPOINT}, status", matchers,
+                    window), lambda m: _steps_by_status(raw, m)),
+                (scale + _sum_of_increases(
+                    f"{DURATION}_bucket", f"{ENDPOINT}, le", matchers,
+                    window), lambda m: _steps_buckets(raw, m)),
+            ]
+        return queries
 
-    def _run(self, jobs: list[Fetch], progress: Progress | None) -> None:
+    def _run(self, jobs: list[Fetch], progress: Progress | None,
+             done: int, total: int) -> None:
+        """Run ``jobs``; the bar counts on from ``done`` of ``total``."""
         with concurrent.futures.ThreadPoolExecutor(self.parallel) as pool:
             futures = [pool.submit(job) for job in jobs]
             try:
-                for done, future in enumerate(
-                    concurrent.futures.as_completed(futures), start=1
+                for count, future in enumerate(
+                    concurrent.futures.as_completed(futures), start=done + 1
                 ):
                     future.result()()
                     if progress is not None:
-                        progress(done, len(jobs))
+                        progress(count, total)
             except BaseException:
                 for future in futures:
                     future.cancel()
                 raise
+
+
+def _sum_of_increases(
+    metric: str, by: str, matchers: list[str], window: str
+) -> str:
+    """PromQL summing ``metric``'s increase over the series of any of
+    ``matchers`` (disjoint, so ``or`` only joins them)."""
+    series = " or ".join(
+        f"increase({_selector(metric, m)}[{window}])" for m in matchers)
+    return f"sum by ({by}) ({series})"
 
 
 def _range_job(

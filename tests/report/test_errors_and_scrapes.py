@@ -76,6 +76,13 @@ def test_start_not_before_end(capsys: pytest.CaptureFixture[str]) -> None:
     assert "empty time range" in err
 
 
+def test_negative_graph_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    status, err = fails(capsys, "--prometheus", "http://127.0.0.1:9",
+                        "--format", "html", "--graph-limit", "-1")
+    assert status == 2
+    assert "--graph-limit must be 0 or more: -1" in err
+
+
 def test_range_without_data(
     one_host: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
