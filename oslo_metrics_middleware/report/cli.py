@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--output", "-o", default="-",
                      help="file to write (default: stdout)")
     out.add_argument("--graph-limit", type=int, default=40,
-                     help="endpoints with graphs in HTML (default: "
+                     help="endpoints with graphs in HTML, the busiest; "
+                     "per-step data is read for these only (default: "
                      "%(default)s)")
     parser.add_argument("--service", action="append", default=[],
                         help="only this service (repeatable)")
