@@ -42,7 +42,7 @@ class PecanResolver:
     """Template from pecan's routing path and request context."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str, str, str], str] = {}
+        self._cache: dict[tuple[str, str], str] = {}
         self._prefix = base.MountPrefixes()
         self._trees = Trees()
 
@@ -66,20 +66,19 @@ class PecanResolver:
     def _neutron(
         self, environ: dict[str, Any], path: str, context: dict[str, Any], status: int
     ) -> str:
-        key = (
-            environ.get("SCRIPT_NAME", ""),
-            path,
-            str(context.get("resource_id") or ""),
-            str(context.get("parent_id") or ""),
-        )
+        script_name = environ.get("SCRIPT_NAME", "")
+        resource_id = str(context.get("resource_id") or "")
+        parent_id = str(context.get("parent_id") or "")
+        # Keyed by the path's shape, so a fresh id still hits the cache.
+        key = (script_name, _shape(path, resource_id, parent_id))
         cached = self._cache.get(key)
         if cached is None:
-            found = _template(*key[1:])
+            found = _template(path, resource_id, parent_id)
             if status == 404 and _past_resource(found):
                 cached = labels.UNMATCHED
             else:
                 cached = labels.bounded(
-                    template.join_mount(self._prefix(key[0]), found)
+                    template.join_mount(self._prefix(script_name), found)
                 )
             if status != 404:  # the 404 rule depends on the status
                 base.store(self._cache, key, cached, raw_path=path)
@@ -134,6 +133,22 @@ def _past_resource(found: str) -> bool:
     """Words after ``{id}`` without a ``{parent_id}``: no sub-collection."""
     parts = found.split("/")
     return ID in parts and parts.index(ID) < len(parts) - 1 and PARENT_ID not in parts
+
+
+# Marks of the context's ids in a shape key; NUL never reaches a real path.
+_ID_MARK = "\0r"
+_PARENT_MARK = "\0p"
+
+
+def _shape(path: str, resource_id: str, parent_id: str) -> str:
+    """What the template of ``path`` depends on: where the context's ids
+    stand, and the shape of the other segments (see fallback.shape_key)."""
+    if resource_id or parent_id:
+        marks = {resource_id: _ID_MARK} if resource_id else {}
+        if parent_id:  # as in _template: the parent's mark wins
+            marks[parent_id] = _PARENT_MARK
+        path = "/".join([marks.get(part, part) for part in path.split("/")])
+    return fallback.shape_key(path)
 
 
 def _template(path: str, resource_id: str, parent_id: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+import uuid
 
 import pytest
 import routes
@@ -11,6 +12,7 @@ import routes
 from oslo_metrics_middleware.routing import RouteResolver
 from oslo_metrics_middleware.routing import TemplateTable
 from oslo_metrics_middleware.routing import read_table
+from oslo_metrics_middleware.routing.pecan import PecanResolver
 from oslo_metrics_middleware.routing.placement import PlacementResolver
 from oslo_metrics_middleware.routing.resolver import load_resolver
 
@@ -348,3 +350,29 @@ def test_version_document_keeps_only_the_version(path: str, label: str) -> None:
     # glance and heat answer 300 for versions they do not serve, before any
     # router sees the request: no word after the version reaches a label.
     assert RouteResolver(50).resolve(env(path), 300) == label
+
+
+def test_pecan_neutron_cache_is_hit_by_fresh_ids() -> None:
+    # Keyed by the path's shape: a fresh id per request, as in production,
+    # must not make every request build its template anew.
+    resolver = PecanResolver()
+    seen = set()
+    for index in range(20):
+        resource = str(uuid.UUID(int=index + 1))
+        parent = str(uuid.UUID(int=1000 + index))
+        for path, context, label in (
+            (f"/v2.0/ports/{resource}.json", {"resource_id": resource},
+             "/v2.0/ports/{id}"),
+            (f"/v2.0/networks/{parent}/tags/t{index}",
+             {"resource_id": f"t{index}", "parent_id": parent},
+             "/v2.0/networks/{parent_id}/tags/{id}"),
+        ):
+            adhoc = {
+                "context": {"collection": "x", **context},
+                "pecan": {"routing_path": path},
+            }
+            environ = env(path, **{"pecan.locals": {}, "webob.adhoc_attrs": adhoc})
+            seen.add(resolver.resolve(environ, 200))
+            assert resolver.resolve(environ, 200) == label
+    assert len(seen) == 2
+    assert len(resolver._cache) == 2
