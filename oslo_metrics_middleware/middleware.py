@@ -216,17 +216,13 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
 
     def record(
         self,
-        environ: WSGIEnvironment,
+        exchange: Exchange,
         status: int,
-        duration: float,
-        request_bytes: int,
-        response_bytes: int,
         exception: BaseException | None,
         now: float,
-        action: str = extra.ABSENT,
-        request_id: str | None = None,
     ) -> None:
         """Turn one finished request into a sample for the daemon."""
+        environ = exchange.environ
         route = self.routes.resolve(environ, status)
         if route == labels.OVERFLOW:
             self.sender.count(transport.ROUTE_OVERFLOW, self.service)
@@ -236,20 +232,24 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
             exception_name = self._exceptions.admit(
                 labels.bounded(type(exception).__name__)
             )
+        body = exchange.request_body
         sample: protocol.Sample = (
             self.service,
             method if method in KNOWN_METHODS else OTHER_METHOD,
             route,
             status,
-            duration,
-            request_bytes,
-            response_bytes,
+            now - exchange.started,
+            0 if body is None else body.bytes_read,
+            exchange.response_bytes,
             exception_name,
         )
         if self.extra_labels is not None:
+            action = extra.ABSENT
+            if type(body) is HeadKeepingInput:
+                action = extra.action_of(body.head)
             sample = (*sample, *self._extra_labels(environ, action))
-        if request_id:
-            sample = (*sample, request_id)
+        if exchange.request_id:
+            sample = (*sample, exchange.request_id)
         self.sender.submit(sample, now)
 
     def _extra_labels(self, environ: WSGIEnvironment, action: str) -> tuple[str, str]:
@@ -410,24 +410,7 @@ class Exchange:
             status = CLIENT_CLOSED
         elif status == 0:
             status = 500
-        body = self.request_body
-        request_bytes = 0
-        action = extra.ABSENT
-        if body is not None:
-            request_bytes = body.bytes_read
-            if type(body) is HeadKeepingInput:
-                action = extra.action_of(body.head)
-        self.middleware.record(
-            self.environ,
-            status,
-            now - self.started,
-            request_bytes,
-            self.response_bytes,
-            exception,
-            now,
-            action,
-            self.request_id,
-        )
+        self.middleware.record(self, status, exception, now)
 
 
 # oslo.middleware's request_id filter keeps the id under this key.
@@ -442,8 +425,10 @@ def request_id_of(
     request_id = environ.get(REQUEST_ID_ENVIRON)
     if isinstance(request_id, str):
         return request_id
+    size = len(REQUEST_ID_HEADER)
     for name, value in headers:
-        if name.lower() == REQUEST_ID_HEADER:
+        # The length first: most headers are skipped without lower().
+        if len(name) == size and name.lower() == REQUEST_ID_HEADER:
             return value
     return None
 
