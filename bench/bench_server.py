@@ -6,7 +6,9 @@ a real collector, and with prometheus_client in multiprocess mode.  wrk
 sends GET /v2.1/servers/<fresh uuid> to one server at a time, the servers
 taking turns round after round (the order rotating), and each round
 records requests per second and the CPU time the workers spent per
-request (from /proc, steadier than req/s on a shared machine); ratios to
+request (from /proc, steadier than req/s on a shared machine), and how
+much of it went to threads other than the main ones (the filter's
+flusher thread, which encodes and sends the samples); ratios to
 bare and added CPU are taken round by round, then their median.  At the
 end every request must have been counted: by the collector for the
 filter, in the multiprocess files for prometheus_client (wrk does not
@@ -58,9 +60,11 @@ def child_exit(server, worker):
 """
 
 
-def clock_ticks(pid: int) -> int:
-    """utime + stime of ``pid``, in clock ticks."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def clock_ticks(pid: int, task: int | None = None) -> int:
+    """utime + stime of process ``pid`` (or of its thread ``task``), in
+    clock ticks."""
+    path = f"/proc/{pid}/stat" if task is None else f"/proc/{pid}/task/{task}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
 
 
@@ -73,8 +77,15 @@ def workers_of(master: int) -> list[int]:
     return found
 
 
-def workers_cpu(master: int) -> int:
-    return sum(clock_ticks(pid) for pid in workers_of(master))
+def workers_cpu(master: int) -> tuple[int, int]:
+    """Clock ticks of the workers: all their threads, and their main
+    threads alone (the rest is the filter's flusher threads)."""
+    total = main = 0
+    for pid in workers_of(master):
+        with contextlib.suppress(OSError):
+            total += clock_ticks(pid)
+            main += clock_ticks(pid, pid)
+    return total, main
 
 
 def run_wrk(port: int, seconds: int, script: Path, connections: int) -> int:
@@ -165,6 +176,7 @@ def main() -> None:
     ticks = os.sysconf("SC_CLK_TCK")
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
     cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    threads: dict[str, list[float]] = {name: [] for name in VARIANTS}
     served = dict.fromkeys(VARIANTS, 0)
     load_before = os.getloadavg()[0]
     with (
@@ -179,12 +191,14 @@ def main() -> None:
             for name in order:
                 proc = procs[name]
                 assert proc.process is not None
-                before = workers_cpu(proc.process.pid)
+                before, main_before = workers_cpu(proc.process.pid)
                 count = run_wrk(proc.port, args.seconds, script, args.connections)
-                spent = (workers_cpu(proc.process.pid) - before) / ticks
+                after, main_after = workers_cpu(proc.process.pid)
                 served[name] += count
                 rates[name].append(count / args.seconds)
-                cpu[name].append(spent / count * 1e6)
+                cpu[name].append((after - before) / ticks / count * 1e6)
+                other = (after - before) - (main_after - main_before)
+                threads[name].append(other / ticks / count * 1e6)
         counted = _collector_count(collector, served["filtered"])
         prometheus = prometheus_count(Path(tmp) / "prometheus")
     print(
@@ -202,7 +216,8 @@ def main() -> None:
             f"  {name:11s} {_spread(rates[name], '5.0f')} req/s"
             f"  {_spread(ratio, '.3f')} of bare"
             f"  workers' CPU {_spread(cpu[name], '4.0f')} us/request,"
-            f" added {_spread(added, '4.0f')}"
+            f" added {_spread(added, '4.0f')},"
+            f" other threads {_spread(threads[name], '4.1f')}"
         )
     print(
         f"filter: {served['filtered']} requests, {counted} counted by the collector; "
