@@ -190,7 +190,8 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         if not self.enabled:
             return self._app(environ, start_response)
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        if self._is_excluded(path):
+        # The tuple test first: most requests need no further call.
+        if path.startswith(self.excluded_paths) and self._is_excluded(path):
             return self._app(environ, start_response)
         # Kept for the fallback: glance's version negotiation drops an
         # unsupported version from PATH_INFO without moving it elsewhere.
@@ -205,8 +206,6 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         return exchange.watch(body)
 
     def _is_excluded(self, path: str) -> bool:
-        if not path.startswith(self.excluded_paths):
-            return False
         for excluded in self.excluded_paths:
             if path.startswith(excluded) and (
                 len(path) == len(excluded) or path[len(excluded)] == "/"
