@@ -45,3 +45,4 @@ def test_source_has_license_header(path: Path) -> None:
     if lines and lines[0].startswith("#!"):
         lines = lines[1:]
     assert lines and lines[0].startswith(HEADER), path
+    assert sum(line.startswith(HEADER) for line in lines) == 1, path
