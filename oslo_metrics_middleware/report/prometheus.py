@@ -20,7 +20,7 @@ minus the value at the start (a series born inside the range counts from
 zero).  A target whose collector restarted or stopped inside the range is
 cut where its process start time changed: each piece is the last value
 before the next cut (minus the value at the range start, for the first).
-Only plain selectors, ``offset`` and ``last_over_time()`` are used, which
+Only plain selectors, ``offset`` and ``*_over_time()`` are used, which
 every Prometheus-compatible engine evaluates alike, and reading just the
 ends keeps a week-long report cheap: the engine does not decode the
 samples in between.
@@ -61,6 +61,12 @@ START_TIME = "process_start_time_seconds"
 # Query times go to the millisecond; a cut this far before a scrape
 # leaves that scrape on its side.
 CUT_BEFORE = 0.001
+# A new process starts at least one clock tick (10 ms) after the old one.
+# Smaller differences are one start time read back with float noise:
+# VictoriaMetrics' lossy storage returns 1795642584.17 as
+# 1795642584.1699998 from some blocks, which taken as a restart would
+# count the requests before that point twice.
+SAME_START = 0.001
 # Prometheus refuses range queries of more than 11,000 points per series.
 MAX_POINTS = 11000
 # Drawn endpoints per graph query: keeps the query text well under
@@ -258,10 +264,17 @@ def piece_increase(metric: str, by: str, matchers: str, piece: Piece) -> str:
             f" or {last})")
 
 
-def _irregular_query(seconds: float) -> str:
+def irregular_query(seconds: float) -> str:
+    """PromQL for the targets that restarted or stopped in the range.
+
+    Not ``changes()``, which counts float noise in a start time as a
+    restart (see ``SAME_START``).
+    """
     window = promql_duration(seconds)
+    spread = (f"max_over_time({START_TIME}[{window}])"
+              f" - min_over_time({START_TIME}[{window}])")
     return (
-        f"(changes({START_TIME}[{window}]) > 0)"
+        f"(({spread}) > {SAME_START:g})"
         f" or (last_over_time({START_TIME}[{window}]) unless {START_TIME})"
     )
 
@@ -292,7 +305,8 @@ def pieces(
     cuts = [
         moment - CUT_BEFORE
         for (_, before), (moment, value) in itertools.pairwise(ordered)
-        if value != before and start < moment - CUT_BEFORE < end
+        if abs(value - before) > SAME_START
+        and start < moment - CUT_BEFORE < end
     ]
     bounds = [start, *cuts, end]
     return [
@@ -377,7 +391,7 @@ class PrometheusSource:
     ) -> tuple[str, list[Piece]]:
         """The steady query's exclusion, and the pieces of the excluded."""
         seconds = end - start
-        query = _irregular_query(seconds)
+        query = irregular_query(seconds)
         targets = [labels for labels, _ in self.client.query(query, end)]
         if not targets:
             return "", []

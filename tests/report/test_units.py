@@ -32,6 +32,7 @@ from oslo_metrics_middleware.report.model import ReportError
 from oslo_metrics_middleware.report.model import SlowRequest
 from oslo_metrics_middleware.report.prometheus import Piece
 from oslo_metrics_middleware.report.prometheus import exact_increase
+from oslo_metrics_middleware.report.prometheus import irregular_query
 from oslo_metrics_middleware.report.prometheus import piece_increase
 from oslo_metrics_middleware.report.prometheus import pieces
 from oslo_metrics_middleware.report.timeparse import parse_duration
@@ -135,6 +136,23 @@ def test_restarted_target_is_cut_at_its_process_starts() -> None:
         f" or last_over_time(x_count{{{matchers}}}[30999ms]))")
     assert piece_increase("x_count", "route", "", cut[1]) == (
         f"sum by (route) (last_over_time(x_count{{{matchers}}}[169001ms]))")
+
+
+def test_start_time_read_back_with_float_noise_is_no_restart() -> None:
+    # VictoriaMetrics returns one process's 1795642584.17 as
+    # 1795642584.1699998 from some of its blocks; only 90.0 is a restart.
+    history = [(10.0, 1795642584.17), (11.0, 1795642584.1699998),
+               (12.0, 1795642584.17), (13.0, math.nan), (14.0, 1795642605.2),
+               (15.0, 1795642605.2000003)]
+    cut = pieces({"instance": "h:1"}, history, 9.0, 20.0)
+    assert [(p.first, p.last, p.from_start) for p in cut] == [
+        (9.0, 13.999, True), (13.999, 20.0, False)]
+    query = irregular_query(60)
+    # The same noise must not mark a steady target as restarted.
+    assert "changes(" not in query
+    assert query.startswith(
+        "((max_over_time(process_start_time_seconds[60000ms])"
+        " - min_over_time(process_start_time_seconds[60000ms])) > 0.001)")
 
 
 def _sample(route: str, status: str, value: float) -> list[object]:
