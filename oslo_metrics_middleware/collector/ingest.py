@@ -163,7 +163,6 @@ class Ingest:
 
     def datagram(self, data: bytes) -> None:
         """Record one datagram read from the socket."""
-        api.collector_datagrams_total.inc()
         try:
             self._message(data)
         except Rejected as rejected:
@@ -172,6 +171,10 @@ class Ingest:
             LOG.error("Refused a datagram the checks missed: %r", exc)
             LOG.debug("Datagram %r", data[:200], exc_info=True)
             self.reject("internal_error")
+        finally:
+            # Counted once recorded: a scrape (on another thread) that sees
+            # the count also sees every row of the datagram.
+            api.collector_datagrams_total.inc()
 
     def oversized(self) -> None:
         """A datagram longer than the read buffer: refused unread."""

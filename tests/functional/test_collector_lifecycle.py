@@ -155,7 +155,8 @@ def test_ready_only_once_socket_and_port_are_live(
     """sd_notify READY=1 comes after both endpoints answer, then STOPPING=1."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
         if abstract:
-            address = f"@oslo-metrics-test-{tmp_path.name}"
+            # The abstract namespace is host-wide: unique per test run.
+            address = f"@oslo-metrics-test-{os.getpid()}-{tmp_path.name}"
             systemd.bind("\0" + address[1:])
         else:
             address = str(tmp_path / "notify.sock")

@@ -114,6 +114,10 @@ def test_counts_match_the_traffic_sent(
     assert report["dropped_samples"] == {}
 
 
+# A few of Python's 5 ms thread switch intervals.
+SCHEDULING_SLACK = 0.02
+
+
 def test_quantiles_within_one_bucket(
     one_host: Deployment, tmp_path: Path, engine: str
 ) -> None:
@@ -122,8 +126,12 @@ def test_quantiles_within_one_bucket(
         for q, field in ((0.5, "p50_seconds"), (0.95, "p95_seconds"),
                          (0.99, "p99_seconds")):
             reported = bucket_index(endpoints[key][field], BOUNDS)
-            true = bucket_index(true_quantile(durations, q), BOUNDS)
-            assert abs(reported - true) <= 1, (key, field)
+            outer = true_quantile(durations, q)
+            # Timed around the filter by one client thread of eight: the
+            # outer time also holds GIL waits the filter did not measure.
+            low = bucket_index(max(0.0, outer - SCHEDULING_SLACK), BOUNDS)
+            high = bucket_index(outer, BOUNDS)
+            assert low - 1 <= reported <= high + 1, (key, field)
 
 
 def test_busy_time_and_capacity(
