@@ -386,11 +386,20 @@ def wait_for(
     timeout: float,
     interval: float = 0.05,
 ) -> Series:
-    """Scrape until ``predicate`` holds; the last scrape either way."""
+    """Scrape until ``predicate`` holds; the last scrape either way.
+
+    A scrape is no snapshot: rows recorded while it runs can be missing from
+    the families written before the one the predicate reads.  So once the
+    predicate holds, a scrape started afterwards is returned (if it holds
+    there too), which has every row recorded before the predicate was seen.
+    """
     deadline = time.monotonic() + timeout
     while True:
         series = scrape(collector)
-        if predicate(series) or time.monotonic() >= deadline:
+        if predicate(series):
+            after = scrape(collector)
+            return after if predicate(after) else series
+        if time.monotonic() >= deadline:
             return series
         time.sleep(interval)
 
