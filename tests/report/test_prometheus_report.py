@@ -114,8 +114,9 @@ def test_counts_match_the_traffic_sent(
     assert report["dropped_samples"] == {}
 
 
-# A few of Python's 5 ms thread switch intervals.
-SCHEDULING_SLACK = 0.02
+# Eight client threads on a loaded machine: each may wait several of
+# Python's 5 ms switch intervals before its timer stops.
+SCHEDULING_SLACK = 0.05
 
 
 def test_quantiles_within_one_bucket(
@@ -128,7 +129,8 @@ def test_quantiles_within_one_bucket(
             reported = bucket_index(endpoints[key][field], BOUNDS)
             outer = true_quantile(durations, q)
             # Timed around the filter by one client thread of eight: the
-            # outer time also holds GIL waits the filter did not measure.
+            # outer time also holds GIL waits the filter did not measure, so
+            # it bounds the filter's figure from above, and loosely below.
             low = bucket_index(max(0.0, outer - SCHEDULING_SLACK), BOUNDS)
             high = bucket_index(outer, BOUNDS)
             assert low - 1 <= reported <= high + 1, (key, field)
