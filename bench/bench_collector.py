@@ -55,8 +55,10 @@ def _send(collector: CollectorProcess, datagrams: list[bytes]) -> None:
 
 
 def ingest(args: argparse.Namespace) -> None:
-    rows: list[protocol.Sample] = [
-        ("compute", "GET", f"/v2.1/servers/{{id}}/r{n % 20}", 200, 0.01, 0, 100, None)
+    rows = [
+        protocol.sample(
+            "compute", "GET", f"/v2.1/servers/{{id}}/r{n % 20}", 200, 0.01, 0, 100
+        )
         for n in range(200)
     ]
     [(datagram, per_datagram)] = protocol.split_for_datagrams(rows)
@@ -101,9 +103,16 @@ def _timed_scrape(url: str) -> tuple[float, int]:
 
 def cap(args: argparse.Namespace) -> None:
     services = SERVICES[: args.services]
-    rows: list[protocol.Sample] = [
-        (services[sender % len(services)], "GET", f"/s{sender}/r{n}", 200,
-         0.01, 0, 100, None)
+    rows = [
+        protocol.sample(
+            services[sender % len(services)],
+            "GET",
+            f"/s{sender}/r{n}",
+            200,
+            0.01,
+            0,
+            100,
+        )
         for sender in range(args.senders)
         for n in range(args.routes_per_sender)
     ]

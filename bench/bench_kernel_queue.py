@@ -30,11 +30,11 @@ from pathlib import Path
 import socket
 import tempfile
 
+from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware import transport
 
-SAMPLE = (
-    "compute", "GET", "/v2.1/servers/{id}/os-interface/{id}", 200, 0.0123,
-    0, 812, None,
+SAMPLE = protocol.sample(
+    "compute", "GET", "/v2.1/servers/{id}/os-interface/{id}", 200, 0.0123, 0, 812
 )
 
 
@@ -49,7 +49,7 @@ def queued(batch: int) -> tuple[int, int]:
         datagrams = 0
         while sender.held == 0:
             for _ in range(batch):
-                sender.submit(SAMPLE, 0.0)
+                sender.submit(SAMPLE, 0)
             sender.flush()
             datagrams += 1
         reader.close()

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-_monotonic = time.monotonic
+_monotonic_ns = time.monotonic_ns
 
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
@@ -230,7 +230,7 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         exchange: Exchange,
         status: int,
         exception: BaseException | None,
-        now: float,
+        now: int,
     ) -> None:
         """Turn one finished request into a sample for the daemon."""
         environ = exchange.environ
@@ -238,29 +238,31 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         if route == labels.OVERFLOW:
             self.sender.count(transport.ROUTE_OVERFLOW, self.service)
         method = environ.get("REQUEST_METHOD", "")
+        if method not in KNOWN_METHODS:
+            method = OTHER_METHOD
         exception_name = None
         if exception is not None:
             exception_name = self._exceptions.admit(
                 labels.bounded(type(exception).__name__)
             )
         body = exchange.request_body
-        sample: protocol.Sample = (
-            self.service,
-            method if method in KNOWN_METHODS else OTHER_METHOD,
-            route,
-            status,
-            now - exchange.started,
-            0 if body is None else body.bytes_read,
-            exchange.response_bytes,
-            exception_name,
-        )
+        action: str | None = None
+        microversion: str | None = None
         if self.extra_labels is not None:
             action = extra.ABSENT
             if type(body) is HeadKeepingInput:
                 action = extra.action_of(body.head)
-            sample = (*sample, *self._extra_labels(environ, action))
-        if exchange.request_id:
-            sample = (*sample, exchange.request_id)
+            action, microversion = self._extra_labels(environ, action)
+        request_id = None
+        if self.request_id_exemplars:
+            request_id = request_id_of(environ, exchange.headers)
+        sample: protocol.Sample = (
+            (self.service, method, route, status, exception_name, action, microversion),
+            (now - exchange.started) // 1000,
+            0 if body is None else body.bytes_read,
+            exchange.response_bytes,
+            request_id,
+        )
         self.sender.submit(sample, now)
 
     def _extra_labels(self, environ: WSGIEnvironment, action: str) -> tuple[str, str]:
@@ -303,9 +305,9 @@ class Exchange:
         "done",
         "environ",
         "file_body",
+        "headers",
         "middleware",
         "request_body",
-        "request_id",
         "response_bytes",
         "started",
         "status",
@@ -325,7 +327,7 @@ class Exchange:
         self.response_bytes = 0
         self.done = False
         self.request_body: CountingInput | None = None
-        self.request_id: str | None = None
+        self.headers: list[tuple[str, str]] = []
         # Only a body that can exist is wrapped: no length and no chunking
         # means an empty body, and most API calls are bodiless GETs.
         if environ.get("CONTENT_LENGTH", "0") not in ("0", "") or (
@@ -345,7 +347,7 @@ class Exchange:
             # on every request.
             environ["wsgi.file_wrapper"] = self
             self.file_body: object = None
-        self.started = _monotonic()
+        self.started = _monotonic_ns()
 
     def __call__(self, filelike: Any, *block_size: Any) -> Any:
         """The app's ``wsgi.file_wrapper``: the server's, given a file
@@ -369,9 +371,11 @@ class Exchange:
         headers: list[tuple[str, str]],
         exc_info: Any = None,
     ) -> Callable[[bytes], object]:
-        self.status = _status_code(status)
-        if self.middleware.request_id_exemplars:
-            self.request_id = request_id_of(self.environ, headers)
+        try:
+            self.status = int(status[:3])
+        except (TypeError, ValueError):
+            self.status = 0
+        self.headers = headers
         self._write = self._start_response(status, headers, exc_info)
         return self.write
 
@@ -410,7 +414,7 @@ class Exchange:
         if self.done:
             return
         self.done = True
-        now = _monotonic()
+        now = _monotonic_ns()
         status = self.status
         if exception is not None:
             status = 500
@@ -442,10 +446,3 @@ def request_id_of(
         if len(name) == size and name.lower() == REQUEST_ID_HEADER:
             return value
     return None
-
-
-def _status_code(status: str) -> int:
-    try:
-        return int(status[:3])
-    except (TypeError, ValueError):
-        return 0

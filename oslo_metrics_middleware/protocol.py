@@ -14,39 +14,62 @@
 
 Every datagram is one oslo.metrics ``Metric`` in JSON, so the unmodified
 upstream daemon parses and dispatches it.  Request samples travel many to a
-datagram: the ``batch`` metric of the collector module takes a list of rows
-with ``observe``.  Counters this project keeps in the sender (drops, route
+datagram: the ``batch`` metric of the collector module takes them with
+``observe``.  Counters this project keeps in the sender (drops, route
 overflow) use the plain one-metric form with ``inc``.
+
+A batch (format 2) is column-wise, because encoding it is what a request
+costs the sender most::
+
+    {"v": 2,
+     "keys": [[service, method, route, status, exception, action,
+               microversion], ...],
+     "k": "0001...",          # per row, its key's index: one hex byte
+     "d": [duration_us, ...], "i": [request_bytes, ...],
+     "o": [response_bytes, ...],
+     "r": [request_id or null, ...]}   # only when a row has one
+
+Format 1, a list of rows under ``"rows"`` (see ROW_FIELDS), is still read
+by the collector, so senders and collector can be upgraded in any order.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 # The daemon finds a metric module by the last component of its dotted path.
 MODULE = "openstack_api"
 BATCH = "batch"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+ROWS_FORMAT_VERSION = 1
 
 # The daemon reads with recv(65565); keep every datagram well below it.
 MAX_DATAGRAM = 60_000
+# Rows per datagram, so that a key index fits in one byte.
+MAX_ROWS = 256
 
-
-# One measured API request.  A plain tuple: it is built on every request,
-# and a named tuple costs ten times as much to create.  With the opt-in
-# action or microversion label a row carries those two more fields; the
-# collector takes both lengths, so FORMAT_VERSION stays 1.
-# Either may end with one more field, the request id, for the exemplar.
-BaseSample = tuple[str, str, str, int, float, int, int, str | None]
-LabelledSample = tuple[str, str, str, int, float, int, int, str | None, str, str]
-Sample = (
-    BaseSample
-    | LabelledSample
-    | tuple[str, str, str, int, float, int, int, str | None, str]
-    | tuple[str, str, str, int, float, int, int, str | None, str, str, str]
+# What one request is labelled with: service, method, route, status,
+# exception, action, microversion (the last three None when absent).
+Key = tuple[str, str, str, int, str | None, str | None, str | None]
+KEY_FIELDS = (
+    "service",
+    "method",
+    "route",
+    "status",
+    "exception",
+    "action",
+    "microversion",
 )
-SAMPLE_FIELDS = (
+# One measured request: its key, duration in microseconds, request and
+# response body bytes, request id.  A plain tuple: one is built on every
+# request, and a named tuple costs ten times as much to create.
+Sample = tuple[Key, int, int, int, str | None]
+
+# Format 1 rows, and the rows rows_of() gives: these fields, then action
+# and microversion for a filter with those labels, then the request id.
+ROW_FIELDS = (
     "service",
     "method",
     "route",
@@ -63,30 +86,40 @@ REQUEST_ID_FIELD = "request_id"
 ACTION_OVERFLOW = "openstack_api_metrics_action_overflow_total"
 MICROVERSION_OVERFLOW = "openstack_api_metrics_microversion_overflow_total"
 
-
 _SEPARATORS = (",", ":")
 
 
 def encode_batch(samples: list[Sample]) -> bytes:
-    """One datagram carrying ``samples`` for the collector's batch metric."""
-    message = {
-        "module": MODULE,
-        "name": BATCH,
-        "action": {
-            "action": "observe",
-            "value": {"v": FORMAT_VERSION, "rows": samples},
-        },
-        "labels": {},
+    """One datagram carrying ``samples`` (at most MAX_ROWS of them)."""
+    keys, durations, request_bytes, response_bytes, request_ids = zip(
+        *samples, strict=True
+    )
+    # Built column by column in C: a Python step per row would cost as
+    # much as the rest of the request.
+    index = {key: number for number, key in enumerate(dict.fromkeys(keys))}
+    value: dict[str, Any] = {
+        "v": FORMAT_VERSION,
+        "keys": list(index),
+        "k": bytes(map(index.__getitem__, keys)).hex(),
+        "d": durations,
+        "i": request_bytes,
+        "o": response_bytes,
     }
-    return json.dumps(message, separators=_SEPARATORS).encode()
+    if any(request_ids):
+        value["r"] = request_ids
+    return _encode(BATCH, "observe", value, {})
 
 
 def encode_increment(name: str, amount: int, labels: dict[str, str]) -> bytes:
     """One datagram adding ``amount`` to the counter ``name``."""
-    message: dict[str, Any] = {
+    return _encode(name, "inc", amount, labels)
+
+
+def _encode(name: str, action: str, value: Any, labels: dict[str, str]) -> bytes:
+    message = {
         "module": MODULE,
         "name": name,
-        "action": {"action": "inc", "value": amount},
+        "action": {"action": action, "value": value},
         "labels": labels,
     }
     return json.dumps(message, separators=_SEPARATORS).encode()
@@ -99,8 +132,84 @@ def split_for_datagrams(samples: list[Sample]) -> list[tuple[bytes, int]]:
     """
     if not samples:
         return []
-    encoded = encode_batch(samples)
-    if len(encoded) <= MAX_DATAGRAM or len(samples) == 1:
-        return [(encoded, len(samples))]
+    if len(samples) <= MAX_ROWS:
+        encoded = encode_batch(samples)
+        if len(encoded) <= MAX_DATAGRAM or len(samples) == 1:
+            return [(encoded, len(samples))]
     half = len(samples) // 2
     return split_for_datagrams(samples[:half]) + split_for_datagrams(samples[half:])
+
+
+def sample(
+    service: str,
+    method: str,
+    route: str,
+    status: int,
+    duration: float,
+    request_bytes: int = 0,
+    response_bytes: int = 0,
+    exception: str | None = None,
+    action: str | None = None,
+    microversion: str | None = None,
+    request_id: str | None = None,
+) -> Sample:
+    """A sample from its fields, ``duration`` in seconds."""
+    key = (service, method, route, status, exception, action, microversion)
+    micros = duration
+    if isinstance(duration, float) and math.isfinite(duration):
+        micros = round(duration * 1e6)  # anything else: left for a test of it
+    return key, micros, request_bytes, response_bytes, request_id  # type: ignore[return-value]
+
+
+class MalformedBatchError(ValueError):
+    """A batch value that is not one of the formats."""
+
+
+def rows_of(value: Any) -> list[list[Any]]:
+    """The rows of a batch value of either format, as format 1 has them.
+
+    Only the shape is checked (MalformedBatchError); the values are the
+    reader's to check.
+    """
+    if not isinstance(value, dict):
+        raise MalformedBatchError("not an object")
+    version = value.get("v")
+    if version == ROWS_FORMAT_VERSION and isinstance(value.get("rows"), list):
+        return list(value["rows"])
+    if version != FORMAT_VERSION:
+        raise MalformedBatchError(f"unknown format {version!r}")
+    keys, indexes, columns = _columns(value)
+    rows = []
+    for number, duration, *sizes, request_id in zip(indexes, *columns, strict=True):
+        service, method, route, status, exception, *extra = keys[number]
+        if type(duration) is int or type(duration) is float:
+            duration = duration / 1e6
+        row = [service, method, route, status, duration, *sizes, exception]
+        if extra != [None, None]:
+            row.extend(extra)
+        if request_id is not None:
+            row.append(request_id)
+        rows.append(row)
+    return rows
+
+
+def _columns(value: dict[str, Any]) -> tuple[list[Any], bytes, list[list[Any]]]:
+    keys = value.get("keys")
+    columns: list[Any] = [value.get(name) for name in ("d", "i", "o")]
+    try:
+        indexes = bytes.fromhex(value.get("k"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise MalformedBatchError("the key indexes are not hex") from None
+    if not isinstance(keys, list) or not all(
+        isinstance(key, list) and len(key) == len(KEY_FIELDS) for key in keys
+    ):
+        raise MalformedBatchError("keys are not lists of the key fields")
+    request_ids = value.get("r")
+    columns.append([None] * len(indexes) if request_ids is None else request_ids)
+    if not all(
+        isinstance(column, list) and len(column) == len(indexes) for column in columns
+    ):
+        raise MalformedBatchError("columns of different lengths")
+    if indexes and max(indexes) >= len(keys):
+        raise MalformedBatchError("a key index past the keys")
+    return keys, indexes, columns

@@ -102,16 +102,21 @@ class DatagramSender:
         self._wakeup = threading.Event()
         # A burst wakes the flusher early rather than filling the buffer.
         self._wake_at = max(1, min(ROWS_PER_DATAGRAM, self.buffer_size // 4))
-        self._inline_deadline = time.monotonic() + self._inline_delay()
+        self._inline_deadline = self._next_inline_flush()
         self.delivered = 0
 
-    def _inline_delay(self) -> float:
-        return self.flush_interval * _INLINE_AFTER_INTERVALS
+    def _next_inline_flush(self) -> int:
+        """When a request flushes inline, on the time.monotonic_ns clock."""
+        delay = self.flush_interval * _INLINE_AFTER_INTERVALS
+        return time.monotonic_ns() + int(delay * 1e9)
 
     # -- request path -------------------------------------------------------
 
-    def submit(self, sample: protocol.Sample, now: float) -> None:
-        """Queue ``sample``; never blocks and never raises on delivery."""
+    def submit(self, sample: protocol.Sample, now: int) -> None:
+        """Queue ``sample``; never blocks and never raises on delivery.
+
+        ``now`` is the request's end on the time.monotonic_ns clock.
+        """
         if self._pid != os.getpid():
             # A fork the at-fork hook did not see: uWSGI forks its workers
             # in C and runs no Python fork hooks by default.  Resetting in
@@ -125,7 +130,7 @@ class DatagramSender:
             if len(queue) == self._wake_at:
                 self._wakeup.set()
         else:
-            self.count(DROPPED, sample[0], "buffer_full")
+            self.count(DROPPED, sample[0][0], "buffer_full")
         if now >= self._inline_deadline:
             self.flush()
 
@@ -155,7 +160,7 @@ class DatagramSender:
     def _deliver(self) -> bool:
         """One delivery round, under the flush lock; True when all went."""
         try:
-            self._inline_deadline = time.monotonic() + self._inline_delay()
+            self._inline_deadline = self._next_inline_flush()
             self._encode_queue()
             # Counts first: a collector that stays behind must still hear
             # of the drops that its slowness causes.

@@ -69,7 +69,7 @@ ACTIONS = ("inc", "observe")
 # Request rows carry HTTP statuses; anything else is not a response.
 STATUS_RANGE = range(100, 600)
 
-_BASE = len(protocol.SAMPLE_FIELDS)
+_BASE = len(protocol.ROW_FIELDS)
 _LABELLED = _BASE + len(protocol.EXTRA_FIELDS)
 # OpenMetrics allows 128 characters of exemplar labels, name included.
 _MAX_REQUEST_ID = 128 - len(protocol.REQUEST_ID_FIELD)
@@ -249,11 +249,11 @@ class Ingest:
 
     def batch(self, value: Any) -> None:
         """Record the rows of one batch; rows that fail are counted."""
-        rows = value.get("rows") if isinstance(value, dict) else None
-        if not isinstance(rows, list) or value.get("v") != protocol.FORMAT_VERSION:
-            if isinstance(rows, list):
-                _dropped(len(rows))
-            raise Rejected("bad_batch")
+        try:
+            rows = protocol.rows_of(value)
+        except protocol.MalformedBatchError:
+            _dropped(_claimed_rows(value))
+            raise Rejected("bad_batch") from None
         api.collector_rows_total.inc(len(rows))
         for row in rows:
             try:
@@ -263,7 +263,7 @@ class Ingest:
                 _dropped(1)
 
     def row(self, row: Any) -> None:
-        """Record one request row (see protocol.SAMPLE_FIELDS)."""
+        """Record one request row (see protocol.ROW_FIELDS)."""
         if type(row) is not list:
             raise Rejected("bad_row")
         exemplar = _exemplar(row)
@@ -383,6 +383,15 @@ def _dropped(rows: int) -> None:
     """
     if rows:
         api.openstack_api_metrics_dropped_samples.labels("", "malformed").inc(rows)
+
+
+def _claimed_rows(value: Any) -> int:
+    """How many rows a batch that cannot be read says it carries."""
+    if isinstance(value, dict):
+        for column in ("rows", "d"):
+            if isinstance(value.get(column), list):
+                return len(value[column])
+    return 0
 
 
 def _fields(message: Any) -> tuple[str, str, str, Any, dict[str, Any]]:

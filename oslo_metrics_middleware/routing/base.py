@@ -36,7 +36,14 @@ class Resolver(Protocol):
     template such as ``/v2.1/servers/{id}``, ``labels.UNMATCHED`` when its
     router saw the request and matched nothing, or None when the request
     was not routed by its router.
+
+    A resolver may name in ``environ_key`` a key its router leaves in the
+    environ of every request it sees: the resolver is then asked only
+    about requests that have it.  Without one, it is asked about all.
     """
+
+    @property
+    def environ_key(self) -> str | None: ...
 
     def resolve(self, environ: dict[str, Any], status: int) -> str | None: ...
 

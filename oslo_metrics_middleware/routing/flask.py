@@ -63,6 +63,9 @@ def connect_receiver() -> bool:
 class FlaskResolver:
     """``/v3/users/<string:user_id>`` becomes ``/v3/users/{user_id}``."""
 
+    # Flask's request object parks itself there, matched or not.
+    environ_key = REQUEST_KEY
+
     def __init__(self) -> None:
         self._templates = base.MountedTemplates(template.clean_flask_rule)
         connect_receiver()

@@ -53,6 +53,8 @@ PARENT_ID = "{parent_id}"
 class PecanResolver:
     """Template from pecan's routing path and request context."""
 
+    environ_key = MARKER
+
     def __init__(self) -> None:
         self._cache: dict[tuple[str, str], str] = {}
         self._prefix = base.MountPrefixes()

@@ -44,6 +44,8 @@ def placement_templates() -> list[str]:
 class PlacementResolver:
     """Template from Placement's route table, for requests Placement saw."""
 
+    environ_key = MARKER
+
     def __init__(self, templates: Iterable[str] | None = None) -> None:
         self._templates = list(templates) if templates is not None else None
         self._table: table.TemplateTable | None = None
@@ -61,7 +63,7 @@ class PlacementResolver:
             self._table = table.TemplateTable(
                 placement_templates() if templates is None else templates
             )
-        found = self._table.lookup(path)
+        found = self._table.match(path)
         if found is None:
             return labels.UNMATCHED
         return self._labels(environ.get("SCRIPT_NAME", ""), found)

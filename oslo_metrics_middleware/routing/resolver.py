@@ -102,7 +102,12 @@ class RouteResolver:
         if route_table is not None:
             chain.append(table.OperatorTableResolver(route_table))
         chain.extend(load_resolver(name) for name in resolvers)
-        self._resolvers = tuple(chain)
+        # Each resolver with the environ key that must be there for it to
+        # be asked: most requests skip most resolvers without a call.
+        self._chain = tuple(
+            (getattr(resolver, "environ_key", None), resolver.resolve)
+            for resolver in chain
+        )
         self._path_cache: dict[str, str] = {}
 
     def resolve(self, environ: dict[str, Any], status: int) -> str:
@@ -128,8 +133,10 @@ class RouteResolver:
         """
         unmatched = None
         try:
-            for resolver in self._resolvers:
-                found = resolver.resolve(environ, status)
+            for key, resolve in self._chain:
+                if key is not None and key not in environ:
+                    continue
+                found = resolve(environ, status)
                 if found == labels.UNMATCHED:
                     unmatched = found
                 elif found is not None:

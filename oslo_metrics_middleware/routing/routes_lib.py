@@ -31,13 +31,15 @@ from oslo_metrics_middleware.routing import template
 class RoutesResolver:
     """Template from the ``routes.route`` that RoutesMiddleware left."""
 
+    environ_key = "routes.route"
+
     def __init__(self) -> None:
         self._templates = base.MountedTemplates(template.clean_routepath)
 
     def resolve(self, environ: dict[str, Any], status: int) -> str | None:
-        if "routes.route" not in environ:
+        if self.environ_key not in environ:
             return None
-        routepath = getattr(environ["routes.route"], "routepath", None)
+        routepath = getattr(environ[self.environ_key], "routepath", None)
         if not isinstance(routepath, str):
             return labels.UNMATCHED
         return self._templates(environ.get("SCRIPT_NAME", ""), routepath)

@@ -15,7 +15,8 @@
 Used for the operator's route table and for Placement, whose router leaves
 no template behind.  Templates are compiled into a tree of path segments:
 a match is one dictionary step per segment, literal segments first, so a
-request costs far less than re-running a regular-expression router.
+request costs far less than re-running a regular-expression router, and
+needs no cache that fresh ids would miss.
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 import re
-
-from oslo_metrics_middleware.routing import base
-from oslo_metrics_middleware.routing import fallback
 
 _PLACEHOLDER = re.compile(r"\{[^{}/]*\}")
 
@@ -49,10 +47,8 @@ class TemplateTable:
     def __init__(self, templates: Iterable[str]) -> None:
         self._root = _Node()
         self.templates: list[str] = []
-        self._cache: dict[str, str | None] = {}
-        # Matches are cached by the path's shape (ids replaced) unless a
-        # literal segment of a template looks like an id itself.
-        self._by_shape = True
+        # No path with more segments than this matches.
+        self._depth = 0
         for template in templates:
             self.add(template)
 
@@ -60,42 +56,51 @@ class TemplateTable:
         """Add ``template``; the first of two equal shapes wins."""
         label = "/" + template.strip("/")
         node = self._root
-        for segment in _segments(label):
+        segments = _segments(label)
+        for segment in segments:
             if _is_placeholder(segment):
                 if node.variable is None:
                     node.variable = _Node()
                 node = node.variable
             else:
                 node = node.literals.setdefault(segment, _Node())
-                if fallback.shape_key("/" + segment) != "/" + segment:
-                    self._by_shape = False
         if node.template is None:
             node.template = label
             self.templates.append(label)
+        self._depth = max(self._depth, len(segments))
 
     def match(self, path: str) -> str | None:
-        """The template ``path`` matches, literal segments preferred."""
-        return _walk(self._root, _segments(path), 0)
+        """The template ``path`` matches, literal segments preferred.
 
-    def lookup(self, path: str) -> str | None:
-        """``match``, cached: one lookup for every request of a route."""
-        if len(path) > base.MAX_CACHED_PATH:
-            return self.match(path)
-        key = fallback.shape_key(path) if self._by_shape else path
-        try:
-            return self._cache[key]
-        except KeyError:
-            pass
-        found = self.match(path)
-        base.store(self._cache, key, found)
-        return found
+        One dictionary step per segment: the walk takes the literal child
+        where there is one and backtracks only when that leads nowhere,
+        so a table of thousands of templates costs no more than a small one.
+        """
+        segments = _segments(path)
+        if len(segments) > self._depth:
+            return None
+        node = self._root
+        for segment in segments:
+            child = node.literals.get(segment)
+            if child is None:
+                child = node.variable
+                if child is None:
+                    break
+            node = child
+        else:
+            if node.template is not None:
+                return node.template
+        return _walk(self._root, segments, 0)
 
     def __len__(self) -> int:
         return len(self.templates)
 
 
 def _segments(path: str) -> list[str]:
-    return [segment for segment in path.split("/") if segment]
+    segments = path.strip("/").split("/")
+    if "" in segments:  # '//' inside, or the root
+        return [segment for segment in segments if segment]
+    return segments
 
 
 def _walk(node: _Node, segments: list[str], index: int) -> str | None:
@@ -134,9 +139,11 @@ class OperatorTableResolver:
     It comes before every router, so it can also correct their labels.
     """
 
+    environ_key = None
+
     def __init__(self, table: TemplateTable) -> None:
         self._table = table
 
     def resolve(self, environ: dict[str, object], status: int) -> str | None:
         path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-        return self._table.lookup(path)
+        return self._table.match(path)

@@ -56,7 +56,7 @@ def row(
 
 def batch(rows: Sequence[Sequence[Any]]) -> bytes:
     """One batch datagram, in the filter's own encoding."""
-    return protocol.encode_batch([tuple(item) for item in rows])  # type: ignore
+    return protocol.encode_batch([protocol.sample(*item) for item in rows])
 
 
 def message(module: str, name: str, action: str, value: Any,

@@ -36,6 +36,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware.collector.process import CollectorProcess
 from oslo_metrics_middleware.collector.process import free_port
 from tests.functional import apps
@@ -446,7 +447,7 @@ class DatagramCollector:
             except TimeoutError:
                 continue
             if message["name"] == "batch":
-                self.rows.extend(message["action"]["value"]["rows"])
+                self.rows.extend(protocol.rows_of(message["action"]["value"]))
             elif message["name"] == DROPPED:
                 reason = message["labels"]["reason"]
                 self.dropped[reason] += message["action"]["value"]

@@ -38,10 +38,20 @@ DROPPED = "openstack_api_metrics_dropped_samples_total"
 GOOD_ROUTE = "/v2.1/servers/{id}"
 
 
-def _raw_batch(rows: list[Any], version: Any = protocol.FORMAT_VERSION) -> bytes:
-    """A batch datagram whose rows are written as given (NaN included)."""
+def _raw_batch(rows: list[Any], version: Any = protocol.ROWS_FORMAT_VERSION) -> bytes:
+    """A format 1 batch whose rows are written as given (NaN included)."""
     return collectors.message(API, protocol.BATCH, "observe",
                               {"v": version, "rows": rows}, {})
+
+
+def _column_batch(key: list[Any], **columns: Any) -> bytes:
+    """A one-row format 2 batch, with ``columns`` written as given."""
+    value = {"v": protocol.FORMAT_VERSION, "keys": [key], "k": "00",
+             "d": [1000], "i": [0], "o": [10], **columns}
+    return collectors.message(API, protocol.BATCH, "observe", value, {})
+
+
+GOOD_KEY = ["compute", "GET", GOOD_ROUTE, 200, None, None, None]
 
 
 def _bad_row(reason: str, **fields: Any) -> tuple[str, bytes]:
@@ -103,6 +113,13 @@ BAD_DATAGRAMS: list[tuple[str, bytes]] = [
     ("bad_batch", collectors.message(API, "batch", "observe", {"v": 1}, {})),
     ("bad_batch", collectors.message(API, "batch", "observe", [1, 2], {})),
     ("bad_batch", _raw_batch([collectors.row()], version=2)),
+    ("bad_batch", _column_batch(GOOD_KEY, k="zz")),
+    ("bad_batch", _column_batch(GOOD_KEY, k="01")),
+    ("bad_batch", _column_batch(GOOD_KEY, d=[1000, 2000])),
+    ("bad_batch", _column_batch(GOOD_KEY[:3])),
+    ("not_finite", _column_batch(GOOD_KEY, d=[float("nan")])),
+    ("bad_status", _column_batch([*GOOD_KEY[:3], "200", None, None, None])),
+    ("label_length", _column_batch([LONG, *GOOD_KEY[1:]])),
     ("bad_row", _raw_batch([["compute", "GET"]])),
     ("bad_row", _raw_batch([{"service": "compute"}])),
     ("bad_row", _raw_batch(["not a row"])),
@@ -136,10 +153,27 @@ BAD_DATAGRAMS: list[tuple[str, bytes]] = [
     ("label_type", _raw_batch([[*collectors.row(), None, "2.1"]])),
     ("label_encoding", _raw_batch([[*collectors.row(), "os-start", "\ud800"]])),
 ]
+def _rows_claimed(datagram: bytes) -> int:
+    """Rows a batch datagram carries, by the shape of either format."""
+    try:
+        value = json.loads(datagram)["action"]["value"]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return 0
+    for column in ("rows", "d"):
+        if isinstance(value, dict) and isinstance(value.get(column), list):
+            return len(value[column])
+    return 0
+
+
+# Rows of batches the collector could read, each refused on its own, and
+# rows of batches refused whole.
 BAD_ROWS = sum(
-    1 for _, datagram in BAD_DATAGRAMS
-    if b'"rows": [[' in datagram or b'"rows": ["' in datagram
-    or b'"rows": [{' in datagram
+    _rows_claimed(datagram) for reason, datagram in BAD_DATAGRAMS
+    if reason != "bad_batch"
+)
+REFUSED_ROWS = sum(
+    _rows_claimed(datagram) for reason, datagram in BAD_DATAGRAMS
+    if reason == "bad_batch"
 )
 
 
@@ -172,11 +206,11 @@ def test_bad_datagrams_are_refused_and_counted_by_reason(tmp_path: Path) -> None
     }
     assert rejected == expected
     assert servers.value(series, collectors.DATAGRAMS) == len(BAD_DATAGRAMS) + 1
-    # Every row that reached a batch is counted: good, bad, and those of
-    # the version-2 batch, which was refused whole.
-    assert servers.value(series, collectors.ROWS) == BAD_ROWS - 1 + 3
+    # Every row of a readable batch is counted, good and bad; every row
+    # refused is dropped, alone or with its whole batch.
+    assert servers.value(series, collectors.ROWS) == BAD_ROWS + 3
     assert servers.value(series, DROPPED, service="", reason="malformed") == (
-        BAD_ROWS + 1
+        BAD_ROWS + REFUSED_ROWS + 1
     )
     # The good rows around the bad one are recorded, nothing else is.
     assert servers.requests_counted(series) == 2

@@ -148,10 +148,10 @@ def test_rows_with_request_ids_on_either_daemon(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
     """The optional last field keeps the datagram in upstream's format."""
-    rows: list[protocol.Sample] = [
-        ("compute", "GET", "/v2.1/servers", 200, 0.0123, 0, 10, None,
-         "req-one"),
-        ("compute", "GET", "/v2.1/servers", 200, 0.0004, 0, 10, None),
+    rows = [
+        protocol.sample("compute", "GET", "/v2.1/servers", 200, 0.0123, 0, 10,
+                        request_id="req-one"),
+        protocol.sample("compute", "GET", "/v2.1/servers", 200, 0.0004, 0, 10),
     ]
     with CollectorProcess(workdir=tmp_path, command=command) as collector:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:

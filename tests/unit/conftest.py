@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from oslo_metrics_middleware import MetricsMiddleware
+from oslo_metrics_middleware import protocol
 
 
 class DatagramSink:
@@ -53,7 +54,7 @@ def rows(messages: list[dict[str, Any]]) -> list[list[Any]]:
     found: list[list[Any]] = []
     for message in messages:
         if message["name"] == "batch":
-            found.extend(message["action"]["value"]["rows"])
+            found.extend(protocol.rows_of(message["action"]["value"]))
     return found
 
 

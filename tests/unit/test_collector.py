@@ -15,10 +15,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import prometheus_client
+import pytest
 
 from oslo_metrics_middleware import protocol
+from oslo_metrics_middleware.collector import ingest
 from oslo_metrics_middleware.collector import openstack_api
 
 
@@ -27,10 +30,12 @@ def _value(name: str, **labels: str) -> float | None:
 
 
 def test_batch_rows_land_in_the_histograms() -> None:
-    rows: list[protocol.Sample] = [
-        ("image", "GET", "/v2/images/{image_id}", 200, 0.02, 0, 1000, None),
-        ("image", "GET", "/v2/images/{image_id}", 200, 0.2, 0, 3000, None),
-        ("image", "GET", "/v2/images/{image_id}", 500, 1.5, 0, 0, "Timeout"),
+    rows = [
+        protocol.sample("image", "GET", "/v2/images/{image_id}", 200, 0.02, 0, 1000),
+        protocol.sample("image", "GET", "/v2/images/{image_id}", 200, 0.2, 0, 3000),
+        protocol.sample(
+            "image", "GET", "/v2/images/{image_id}", 500, 1.5, 0, 0, "Timeout"
+        ),
     ]
     [(datagram, carried)] = protocol.split_for_datagrams(rows)
     assert carried == 3
@@ -59,7 +64,7 @@ def test_malformed_rows_are_dropped_and_counted() -> None:
     good = ["volume", "POST", "/v3/volumes", 202, 0.1, 10, 20, None]
     openstack_api.batch.labels().observe(
         {
-            "v": protocol.FORMAT_VERSION,
+            "v": protocol.ROWS_FORMAT_VERSION,
             "rows": [
                 good,
                 ["volume", "POST"],
@@ -86,8 +91,83 @@ def test_malformed_rows_are_dropped_and_counted() -> None:
 
 
 def test_large_batches_split_below_the_daemon_read_size() -> None:
-    row: protocol.Sample = ("compute", "GET", "/" + "x" * 190, 200, 0.1, 1, 2, None)
+    row = protocol.sample("compute", "GET", "/" + "x" * 190, 200, 0.1, 1, 2)
     pieces = protocol.split_for_datagrams([row] * 1000)
     assert sum(carried for _, carried in pieces) == 1000
     assert all(len(datagram) <= protocol.MAX_DATAGRAM for datagram, _ in pieces)
     assert len(pieces) > 1
+
+
+def _dropped_malformed() -> float:
+    value = _value(
+        "openstack_api_metrics_dropped_samples_total", service="", reason="malformed"
+    )
+    return value or 0.0
+
+
+def test_column_batch_rows_are_checked_one_by_one() -> None:
+    """A bad key or number loses its own rows, not the datagram's."""
+    before = _dropped_malformed()
+    good = ["network", "GET", "/v2.0/ports", 200, None, None, None]
+    bad_status = ["network", "GET", "/v2.0/ports", "200", None, None, None]
+    openstack_api.batch.labels().observe(
+        {
+            "v": protocol.FORMAT_VERSION,
+            "keys": [good, bad_status],
+            "k": "000100",
+            "d": [2500, 1000, -5],
+            "i": [0, 0, 0],
+            "o": [10, 10, 10],
+        }
+    )
+    assert _dropped_malformed() == before + 2
+    route = {"service": "network", "method": "GET", "route": "/v2.0/ports"}
+    duration = "openstack_api_request_duration_seconds"
+    assert _value(f"{duration}_count", **route, status="200") == 1
+    assert _value(f"{duration}_sum", **route, status="200") == 0.0025
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"k": "0x"},
+        {"k": "02"},
+        {"d": [1, 2]},
+        {"keys": [["network", "GET"]]},
+        {"r": ["req-1", None, None]},
+        {"v": 3},
+    ],
+    ids=["hex", "index", "lengths", "key", "ids", "version"],
+)
+def test_unreadable_column_batches_count_their_rows(change: dict[str, Any]) -> None:
+    before = _dropped_malformed()
+    value = {
+        "v": protocol.FORMAT_VERSION,
+        "keys": [["network", "GET", "/v2.0/ports", 200, None, None, None]],
+        "k": "00",
+        "d": [1000],
+        "i": [0],
+        "o": [10],
+        **change,
+    }
+    with pytest.raises(ingest.Rejected, match="bad_batch"):
+        ingest.shared().batch(value)
+    assert _dropped_malformed() == before + len(value["d"])
+
+
+def test_rows_of_reads_what_encode_batch_writes() -> None:
+    samples = [
+        protocol.sample("compute", "GET", "/v2.1/servers", 200, 0.0125, 0, 10),
+        protocol.sample(
+            "compute", "POST", "/v2.1/servers/{id}/action", 202, 0.5, 20, 0,
+            "Timeout", "os-start", "2.79", "req-1",
+        ),
+    ]
+    message = json.loads(protocol.encode_batch(samples))
+    assert protocol.rows_of(message["action"]["value"]) == [
+        ["compute", "GET", "/v2.1/servers", 200, 0.0125, 0, 10, None],
+        [
+            "compute", "POST", "/v2.1/servers/{id}/action", 202, 0.5, 20, 0,
+            "Timeout", "os-start", "2.79", "req-1",
+        ],
+    ]

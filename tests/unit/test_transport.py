@@ -26,11 +26,13 @@ from typing import Any
 
 import pytest
 
+from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware import transport
 
-SAMPLE = ("compute", "GET", "/v2.1/servers/{id}", 200, 0.01, 0, 10, None)
+SAMPLE = protocol.sample("compute", "GET", "/v2.1/servers/{id}", 200, 0.01, 0, 10)
+ROW = ["compute", "GET", "/v2.1/servers/{id}", 200, 0.01, 0, 10, None]
 # A submit with this clock never flushes inline.
-NO_INLINE = 0.0
+NO_INLINE = 0
 
 
 class Receiver:
@@ -60,7 +62,7 @@ def _rows(messages: list[dict[str, Any]]) -> list[list[Any]]:
         row
         for message in messages
         if message["name"] == "batch"
-        for row in message["action"]["value"]["rows"]
+        for row in protocol.rows_of(message["action"]["value"])
     ]
 
 
@@ -111,7 +113,7 @@ def test_delivers_queued_samples_in_one_batch(
     sender.flush()
     messages = receiver.messages()
     assert len(messages) == 1
-    assert _rows(messages) == [list(SAMPLE)] * 3
+    assert _rows(messages) == [ROW] * 3
     assert sender.delivered == 3
     assert sender.held == 0
 
@@ -127,7 +129,7 @@ def test_holds_while_socket_file_is_missing(
     sink = Receiver(path)
     try:
         sender.flush()
-        assert _rows(sink.messages()) == [list(SAMPLE)] * 5
+        assert _rows(sink.messages()) == [ROW] * 5
     finally:
         sink.close()
     assert sender.held == 0
@@ -146,7 +148,7 @@ def test_holds_while_nobody_reads_a_stale_socket(
     sink = Receiver(path)
     try:
         sender.flush()
-        assert _rows(sink.messages()) == [list(SAMPLE)]
+        assert _rows(sink.messages()) == [ROW]
     finally:
         sink.close()
 
@@ -165,7 +167,7 @@ def test_full_kernel_queue_holds_without_dropping(
     assert sender.held == 1
     assert len(receiver.messages()) == batches - 1
     sender.flush()
-    assert _rows(receiver.messages()) == [list(SAMPLE)]
+    assert _rows(receiver.messages()) == [ROW]
     assert sender.delivered == batches
     assert _increments(receiver.messages()) == {}
 
@@ -209,7 +211,7 @@ def test_drops_beyond_buffer_and_reports_the_count(
         messages = sink.messages()
     finally:
         sink.close()
-    assert _rows(messages) == [list(SAMPLE)] * 4
+    assert _rows(messages) == [ROW] * 4
     key = json.dumps(
         [transport.DROPPED, {"reason": "buffer_full", "service": "compute"}],
         sort_keys=True,
@@ -227,13 +229,13 @@ def test_unseen_fork_keeps_the_childs_first_sample(
 ) -> None:
     """uWSGI forks in C: no at-fork hook, the child sees a foreign pid."""
     sender = make_sender()
-    sender.submit(("parent", *SAMPLE[1:]), NO_INLINE)  # type: ignore[arg-type]
+    sender.submit(protocol.sample("parent", "GET", "/", 200, 0.01), NO_INLINE)
     parent_pid = sender._pid
     monkeypatch.setattr(transport.os, "getpid", lambda: parent_pid + 1)
     sender.submit(SAMPLE, NO_INLINE)
     sender.flush()
     # The parent's queue is not the child's to send; the child's sample is.
-    assert _rows(receiver.messages()) == [list(SAMPLE)]
+    assert _rows(receiver.messages()) == [ROW]
     assert sender._pid == parent_pid + 1
 
 
@@ -319,7 +321,7 @@ def test_uwsgi_timer_flushes_every_worker(
     assert target == "workers"
     sender.submit(SAMPLE, NO_INLINE)
     handler(254)
-    assert _rows(receiver.messages()) == [list(SAMPLE)]
+    assert _rows(receiver.messages()) == [ROW]
 
 
 def test_no_uwsgi_timer_when_loaded_in_a_worker(

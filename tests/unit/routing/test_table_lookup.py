@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Route-table lookups cached by shape answer as a fresh match would."""
+"""Route-table matching: literal segments first, backtracking when they fail."""
 
 from __future__ import annotations
 
@@ -25,17 +25,25 @@ UUID_B = "1b7f6cc4-4a5d-4c8f-8d1e-7d3b5e2a9f32"
 @pytest.mark.parametrize("first", [UUID_A, "7"])
 def test_literal_segments_that_look_like_ids_are_not_shared(first: str) -> None:
     table = TemplateTable(["/v1/7/x", f"/v1/{UUID_A}/x", "/v1/{id}/x"])
-    assert table.lookup(f"/v1/{first}/x") == f"/v1/{first}/x"
-    assert table.lookup("/v1/8/x") == "/v1/{id}/x"
-    assert table.lookup(f"/v1/{UUID_B}/x") == "/v1/{id}/x"
-    assert table.lookup("/v1/7/x") == "/v1/7/x"
-    assert table.lookup(f"/v1/{UUID_A}/x") == f"/v1/{UUID_A}/x"
+    assert table.match(f"/v1/{first}/x") == f"/v1/{first}/x"
+    assert table.match("/v1/8/x") == "/v1/{id}/x"
+    assert table.match(f"/v1/{UUID_B}/x") == "/v1/{id}/x"
+    assert table.match("/v1/7/x") == "/v1/7/x"
+    assert table.match(f"/v1/{UUID_A}/x") == f"/v1/{UUID_A}/x"
 
 
-def test_fresh_ids_hit_one_cached_shape() -> None:
+def test_fresh_ids_match_the_placeholder() -> None:
     table = TemplateTable(["/v2.1/servers/{id}", "/v2.1/servers/detail"])
     for server in (UUID_A, UUID_B, "12", "13"):
-        assert table.lookup(f"/v2.1/servers/{server}") == "/v2.1/servers/{id}"
-    assert table.lookup("/v2.1/servers/detail") == "/v2.1/servers/detail"
-    assert table.lookup("/v2.1/servers") is None
-    assert len(table._cache) == 4  # uuid shape, integer shape, detail, none
+        assert table.match(f"/v2.1/servers/{server}") == "/v2.1/servers/{id}"
+    assert table.match("/v2.1/servers/detail") == "/v2.1/servers/detail"
+    assert table.match("/v2.1/servers") is None
+    assert table.match("/v2.1/servers/detail/x") is None
+
+
+def test_a_literal_that_leads_nowhere_gives_way_to_the_placeholder() -> None:
+    table = TemplateTable(["/v1/nodes/detail", "/v1/nodes/{id}/states"])
+    assert table.match("/v1/nodes/detail/states") == "/v1/nodes/{id}/states"
+    assert table.match("/v1/nodes/detail") == "/v1/nodes/detail"
+    assert table.match("//v1//nodes/x/states/") == "/v1/nodes/{id}/states"
+    assert table.match("/") is None
