@@ -255,7 +255,9 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
             action, microversion = self._extra_labels(environ, action)
         request_id = None
         if self.request_id_exemplars:
-            request_id = request_id_of(environ, exchange.headers)
+            request_id = environ.get(REQUEST_ID_ENVIRON)
+            if type(request_id) is not str:
+                request_id = request_id_in(exchange.headers)
         sample: protocol.Sample = (
             (self.service, method, route, status, exception_name, action, microversion),
             (now - exchange.started) // 1000,
@@ -371,10 +373,11 @@ class Exchange:
         headers: list[tuple[str, str]],
         exc_info: Any = None,
     ) -> Callable[[bytes], object]:
-        try:
-            self.status = int(status[:3])
-        except (TypeError, ValueError):
-            self.status = 0
+        # A status that is not a str goes to the server as it came.
+        code = _STATUS_CODES.get(status) if type(status) is str else None
+        if code is None:
+            code = status_code(status)
+        self.status = code
         self.headers = headers
         self._write = self._start_response(status, headers, exc_info)
         return self.write
@@ -433,16 +436,29 @@ REQUEST_ID_ENVIRON = "openstack.request_id"
 REQUEST_ID_HEADER = "x-openstack-request-id"
 
 
-def request_id_of(
-    environ: WSGIEnvironment, headers: list[tuple[str, str]]
-) -> str | None:
-    """The request id: oslo.middleware's, else the response header's."""
-    request_id = environ.get(REQUEST_ID_ENVIRON)
-    if isinstance(request_id, str):
-        return request_id
+def request_id_in(headers: list[tuple[str, str]]) -> str | None:
+    """The request id a response header gives, for apps without
+    oslo.middleware's request_id filter (which puts it in the environ)."""
     size = len(REQUEST_ID_HEADER)
     for name, value in headers:
         # The length first: most headers are skipped without lower().
         if len(name) == size and name.lower() == REQUEST_ID_HEADER:
             return value
     return None
+
+
+# Status lines by the ones an application sends: parsing one with int()
+# costs more than the rest of start_response.
+_STATUS_CODES: dict[str, int] = {}
+_MAX_STATUS_LINES = 1000
+
+
+def status_code(status: str) -> int:
+    """The code of a status line, 0 if it has none; remembered."""
+    try:
+        code = int(status[:3])
+    except (TypeError, ValueError):
+        return 0
+    if type(status) is str and len(_STATUS_CODES) < _MAX_STATUS_LINES:
+        _STATUS_CODES[status] = code
+    return code

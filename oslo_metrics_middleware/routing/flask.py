@@ -35,12 +35,14 @@ RULE_KEY = "oslo_metrics_middleware.url_rule"
 REQUEST_KEY = "werkzeug.request"
 
 _connected = False
+# flask.request, once Flask is imported.
+_request: Any = None
 _connect_lock = threading.Lock()
 
 
 def _remember_rule(sender: object, **extra: object) -> None:
-    from flask import request  # Flask is imported already
-
+    # One trip through Flask's context-local proxy, not one per attribute.
+    request = _request._get_current_object()
     rule = request.url_rule
     if rule is not None:
         request.environ[RULE_KEY] = rule.rule
@@ -48,13 +50,15 @@ def _remember_rule(sender: object, **extra: object) -> None:
 
 def connect_receiver() -> bool:
     """Listen to Flask's request_started, once per process, if Flask runs."""
-    global _connected  # one receiver per process
+    global _connected, _request  # one receiver per process
     if _connected or "flask" not in sys.modules:
         return _connected
     with _connect_lock:
         if not _connected:
+            from flask import request
             from flask import signals
 
+            _request = request
             signals.request_started.connect(_remember_rule, weak=False)
             _connected = True
     return True

@@ -156,13 +156,18 @@ _PARENT_MARK = "\0p"
 
 def _shape(path: str, resource_id: str, parent_id: str) -> str:
     """What the template of ``path`` depends on: where the context's ids
-    stand, and the shape of the other segments (see fallback.shape_key)."""
+    stand, and the other segments.
+
+    neutron's context names every id of its routes, so other segments are
+    kept as they are: a path with an id the context does not name costs a
+    cache entry, never a wrong label.
+    """
     if resource_id or parent_id:
         marks = {resource_id: _ID_MARK} if resource_id else {}
         if parent_id:  # as in _template: the parent's mark wins
             marks[parent_id] = _PARENT_MARK
         path = "/".join([marks.get(part, part) for part in path.split("/")])
-    return fallback.shape_key(path)
+    return path
 
 
 def _template(path: str, resource_id: str, parent_id: str) -> str:

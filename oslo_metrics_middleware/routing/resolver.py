@@ -111,11 +111,26 @@ class RouteResolver:
         self._path_cache: dict[str, str] = {}
 
     def resolve(self, environ: dict[str, Any], status: int) -> str:
-        """The admitted route label of a request that has finished."""
-        found = self._routed(environ, status)
-        if found is not None:
-            return self._cap.admit(found)
-        if status in UNROUTED_STATUSES:
+        """The admitted route label of a request that has finished.
+
+        A router's "seen, not matched" does not end the search: neutron's
+        extension router leaves ``routes.route = None`` on every request
+        it hands on to pecan, whatever order the resolvers are listed in.
+        """
+        unmatched = False
+        try:
+            for key, resolve in self._chain:
+                if key is not None and key not in environ:
+                    continue
+                found = resolve(environ, status)
+                if found is None:
+                    continue
+                if found != labels.UNMATCHED:
+                    return self._cap.admit(found[: labels.MAX_LABEL_LENGTH])
+                unmatched = True
+        except Exception:  # a broken plug-in must not break the API
+            LOG.exception("Route resolution failed; using the raw path")
+        if unmatched or status in UNROUTED_STATUSES:
             return labels.UNMATCHED
         path = environ.get(REQUEST_PATH)
         if not isinstance(path, str):
@@ -123,27 +138,6 @@ class RouteResolver:
         if status == VERSION_CHOICES and path.strip("/"):
             return self._fallback_cap.admit(fallback.unserved_version(path))
         return self._fallback_cap.admit(self._from_path(path))
-
-    def _routed(self, environ: dict[str, Any], status: int) -> str | None:
-        """The template a router reported, else UNMATCHED if one saw it.
-
-        A router's "seen, not matched" does not end the search: neutron's
-        extension router leaves ``routes.route = None`` on every request
-        it hands on to pecan, whatever order the resolvers are listed in.
-        """
-        unmatched = None
-        try:
-            for key, resolve in self._chain:
-                if key is not None and key not in environ:
-                    continue
-                found = resolve(environ, status)
-                if found == labels.UNMATCHED:
-                    unmatched = found
-                elif found is not None:
-                    return labels.bounded(found)
-        except Exception:  # a broken plug-in must not break the API
-            LOG.exception("Route resolution failed; using the raw path")
-        return unmatched
 
     def _from_path(self, path: str) -> str:
         if len(path) > base.MAX_CACHED_PATH:

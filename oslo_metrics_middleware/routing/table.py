@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 import re
+from typing import Any
 
 _PLACEHOLDER = re.compile(r"\{[^{}/]*\}")
 
@@ -144,6 +145,8 @@ class OperatorTableResolver:
     def __init__(self, table: TemplateTable) -> None:
         self._table = table
 
-    def resolve(self, environ: dict[str, object], status: int) -> str | None:
-        path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+    def resolve(self, environ: dict[str, Any], status: int) -> str | None:
+        # Not str-proofed: the resolver chain catches what a broken app
+        # left there, and the fallback labels the request.
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         return self._table.match(path)
