@@ -150,9 +150,8 @@ def _swift_template(raw: list[str]) -> str:
 
 def strip_format(path: str) -> str:
     """``/v2.0/networks.json`` -> ``/v2.0/networks``."""
-    for suffix in _FORMAT_SUFFIXES:
-        if path.endswith(suffix):
-            return path[: -len(suffix)]
+    if path.endswith(_FORMAT_SUFFIXES):
+        return path.rsplit(".", 1)[0]
     return path
 
 

@@ -162,12 +162,18 @@ def _shape(path: str, resource_id: str, parent_id: str) -> str:
     kept as they are: a path with an id the context does not name costs a
     cache entry, never a wrong label.
     """
-    if resource_id or parent_id:
-        marks = {resource_id: _ID_MARK} if resource_id else {}
-        if parent_id:  # as in _template: the parent's mark wins
-            marks[parent_id] = _PARENT_MARK
-        path = "/".join([marks.get(part, part) for part in path.split("/")])
-    return path
+    if not (resource_id or parent_id):
+        return path
+    parts = path.split("/")
+    for index, part in enumerate(parts):
+        if not part:
+            continue
+        # As in _template: the parent's mark wins.
+        if part == parent_id:
+            parts[index] = _PARENT_MARK
+        elif part == resource_id:
+            parts[index] = _ID_MARK
+    return "/".join(parts)
 
 
 def _template(path: str, resource_id: str, parent_id: str) -> str:
