@@ -178,7 +178,7 @@ def rows_of(value: Any) -> list[list[Any]]:
         return list(value["rows"])
     if version != FORMAT_VERSION:
         raise MalformedBatchError(f"unknown format {version!r}")
-    keys, indexes, columns = _columns(value)
+    keys, indexes, columns = columns_of(value)
     rows = []
     for number, duration, *sizes, request_id in zip(indexes, *columns, strict=True):
         service, method, route, status, exception, *extra = keys[number]
@@ -193,7 +193,10 @@ def rows_of(value: Any) -> list[list[Any]]:
     return rows
 
 
-def _columns(value: dict[str, Any]) -> tuple[list[Any], bytes, list[list[Any]]]:
+def columns_of(value: dict[str, Any]) -> tuple[list[Any], bytes, list[list[Any]]]:
+    """The keys, key indexes and columns (duration, request and response
+    bytes, request id) of a format 2 batch; MalformedBatchError if its
+    shape is not one."""
     keys = value.get("keys")
     columns: list[Any] = [value.get(name) for name in ("d", "i", "o")]
     try:

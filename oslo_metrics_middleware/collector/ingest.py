@@ -75,14 +75,16 @@ _LABELLED = _BASE + len(protocol.EXTRA_FIELDS)
 _MAX_REQUEST_ID = 128 - len(protocol.REQUEST_ID_FIELD)
 
 
-def _exemplar(row: list[Any]) -> dict[str, str] | None:
-    """The request id a row ends with, taken off it as an exemplar."""
-    if len(row) != _BASE + 1 and len(row) != _LABELLED + 1:
-        return None
-    request_id = row.pop()
+def _exemplar(request_id: Any) -> dict[str, str] | None:
+    """A request id as an exemplar, if it can be one."""
     if type(request_id) is str and 0 < len(request_id) <= _MAX_REQUEST_ID:
         return {protocol.REQUEST_ID_FIELD: request_id}
     return None
+
+
+# The series a row is recorded in: duration, request and response size
+# children, the action child or None, the exception child or None.
+Targets = tuple[tuple[Any, Any, Any], Any, Any]
 # Modules of the upstream daemon, by the name datagrams use for them.
 UPSTREAM_MODULES = ("oslo_metrics.metrics.oslo_messaging",)
 
@@ -250,6 +252,9 @@ class Ingest:
     def batch(self, value: Any) -> None:
         """Record the rows of one batch; rows that fail are counted."""
         try:
+            if isinstance(value, dict) and value.get("v") == protocol.FORMAT_VERSION:
+                self._columns(*protocol.columns_of(value))
+                return
             rows = protocol.rows_of(value)
         except protocol.MalformedBatchError:
             _dropped(_claimed_rows(value))
@@ -262,21 +267,60 @@ class Ingest:
                 self.reject(rejected.reason)
                 _dropped(1)
 
+    def _columns(
+        self, keys: list[list[Any]], indexes: bytes, columns: list[list[Any]]
+    ) -> None:
+        """Record a format 2 batch: each key checked once, then its rows."""
+        api.collector_rows_total.inc(len(indexes))
+        targets = [self._key_targets(key) for key in keys]
+        rows = zip(indexes, *columns, strict=True)
+        for number, duration, request_bytes, response_bytes, request_id in rows:
+            target = targets[number]
+            try:
+                if type(target) is Rejected:
+                    raise target
+                self._observe(
+                    target,
+                    _amount(duration) / 1e6,
+                    _amount(request_bytes),
+                    _amount(response_bytes),
+                    _exemplar(request_id),
+                )
+            except Rejected as rejected:
+                self.reject(rejected.reason)
+                _dropped(1)
+
+    def _key_targets(self, key: list[Any]) -> Targets | Rejected:
+        service, method, route, status, exception, action, version = key
+        extra = () if action is None and version is None else (action, version)
+        try:
+            return self._targets((service, method, route, status), extra, exception)
+        except Rejected as rejected:
+            return rejected
+
     def row(self, row: Any) -> None:
-        """Record one request row (see protocol.ROW_FIELDS)."""
+        """Record one format 1 row (see protocol.ROW_FIELDS)."""
         if type(row) is not list:
             raise Rejected("bad_row")
-        exemplar = _exemplar(row)
+        exemplar = None
+        if len(row) == _BASE + 1 or len(row) == _LABELLED + 1:
+            exemplar = _exemplar(row.pop())
         if len(row) != _BASE and len(row) != _LABELLED:
             raise Rejected("bad_row")
         duration = _amount(row[4])
         request_bytes = _amount(row[5])
         response_bytes = _amount(row[6])
-        exception = row[7]
-        if type(row[3]) is not int:
+        targets = self._targets(
+            (row[0], row[1], row[2], row[3]), tuple(row[_BASE:]), row[7]
+        )
+        self._observe(targets, duration, request_bytes, response_bytes, exemplar)
+
+    def _targets(
+        self, key: tuple[Any, ...], extra: tuple[Any, ...], exception: Any
+    ) -> Targets:
+        """The series of a row's labels; Rejected if they cannot be labels."""
+        if type(key[3]) is not int:
             raise Rejected("bad_status")
-        key = (row[0], row[1], row[2], row[3])
-        extra = tuple(row[_BASE:])
         try:
             children = self._known.get(key)
             labelled = self._known_actions.get(key + extra) if extra else None
@@ -290,7 +334,18 @@ class Ingest:
             or (extra and labelled is None)
             or (exception is not None and failed is None)
         ):
-            children, labelled, failed = self._new_row(key, extra, exception)
+            return self._new_row(key, extra, exception)
+        return children, labelled, failed
+
+    @staticmethod
+    def _observe(
+        targets: Targets,
+        duration: float,
+        request_bytes: float,
+        response_bytes: float,
+        exemplar: dict[str, str] | None,
+    ) -> None:
+        children, labelled, failed = targets
         children[0].observe(duration, exemplar)
         children[1].observe(request_bytes)
         children[2].observe(response_bytes)
@@ -301,7 +356,7 @@ class Ingest:
 
     def _new_row(
         self, key: tuple[Any, ...], extra: tuple[Any, ...], exception: Any
-    ) -> tuple[tuple[Any, Any, Any], Any, Any]:
+    ) -> Targets:
         """The children of a row not seen before: checked, then capped.
 
         Every check runs before any cap admits a value, so a refused row
