@@ -38,6 +38,7 @@ import argparse
 from collections.abc import Callable
 from collections.abc import Iterator
 import dataclasses
+import gc
 import os
 from pathlib import Path
 import statistics
@@ -153,12 +154,25 @@ def drain(sender: transport.DatagramSender, timeout: float = 120.0) -> None:
         sender.flush()
 
 
-def build_cases(socket_path: str) -> list[Case]:
+def build_cases(
+    socket_path: str, flush_interval: float = 0.2, only: tuple[str, ...] = ()
+) -> list[Case]:
+    """The cases, or those whose names hold one of the words in ``only``."""
+    cases = _all_cases(socket_path, flush_interval)
+    if only:
+        cases = [case for case in cases if any(word in case.name for word in only)]
+        if not cases:
+            raise SystemExit(f"no case named like {', '.join(only)}")
+    return cases
+
+
+def _all_cases(socket_path: str, flush_interval: float) -> list[Case]:
     conf = {
         "service_name": bench_apps.SERVICE,
         "metrics_socket_file": socket_path,
         # Room for a whole round: no sample is dropped at a full buffer.
         "buffer_size": "1000000",
+        "flush_interval": str(flush_interval),
     }
 
     def three(
@@ -362,11 +376,15 @@ def _check_ok(case: Case, name: str, variant: Variant) -> None:
             raise SystemExit(f"{case.name}: the filter labels it {label}")
 
 
-def _spread(values: list[float], scale: float = 1e6) -> str:
-    return (
-        f"{statistics.median(values) * scale:6.2f} "
-        f"[{min(values) * scale:.2f}-{max(values) * scale:.2f}]"
+def _spread(
+    values: list[float], scale: float = 1e6, style: str = ".2f", width: int = 6
+) -> str:
+    """Median [min-max] of ``values`` times ``scale``."""
+    low, mid, high = (
+        format(value * scale, style)
+        for value in (min(values), statistics.median(values), max(values))
     )
+    return f"{mid:>{width}} [{low} - {high}]"
 
 
 def report(cases: list[Case], costs: Results, added: Results) -> None:
@@ -395,7 +413,7 @@ def main() -> None:
     parser.add_argument(
         "--requests",
         type=int,
-        help="per variant and round (default 5000; 200 with --instructions)",
+        help="per variant and round (default 5000; 400 with --instructions)",
     )
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument(
@@ -403,20 +421,26 @@ def main() -> None:
         action="store_true",
         help="count instructions under valgrind instead of timing (one round)",
     )
+    parser.add_argument(
+        "--cases",
+        type=lambda text: tuple(text.split(",")),
+        default=(),
+        help="comma-separated words: only the cases whose names hold one",
+    )
     parser.add_argument("--mark", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.requests is None:
-        args.requests = 200 if args.instructions else 5000
+        args.requests = 400 if args.instructions else 5000
     if args.instructions:
-        count_instructions(args.requests)
+        count_instructions(args.requests, args.cases)
         return
     if args.mark:
-        mark_blocks(args.requests)
+        mark_blocks(args.requests, args.cases)
         return
 
     load_before = os.getloadavg()[0]
     with CollectorProcess() as collector:
-        cases = build_cases(str(collector.socket_path))
+        cases = build_cases(str(collector.socket_path), only=args.cases)
         sender = transport.get_sender(str(collector.socket_path), 1_000_000, 0.2)
         costs, added = measure(cases, args.requests, args.rounds, sender)
         drain(sender)
@@ -445,9 +469,10 @@ MARK_FUNCTION = "getppid"
 
 # Requests per block under callgrind, where variants take turns as well.
 MARKED_BLOCK = 20
+MARKED_FLUSH_INTERVAL = 60.0
 
 
-def mark_blocks(requests: int) -> None:
+def mark_blocks(requests: int, only: tuple[str, ...]) -> None:
     """Serve each variant's blocks of requests between two marks.
 
     Run under callgrind by count_instructions().  After a warm-up block,
@@ -455,7 +480,11 @@ def mark_blocks(requests: int) -> None:
     runs, so a router whose cost drifts weighs on all of them alike.
     """
     with CollectorProcess() as collector:
-        cases = build_cases(str(collector.socket_path))
+        # Under callgrind a request runs some fifty times slower, so the
+        # flusher thread would wake some fifty times more often per request
+        # than in service: it sleeps instead, and the flush that ends each
+        # block encodes and sends every sample the block took.
+        cases = build_cases(str(collector.socket_path), MARKED_FLUSH_INTERVAL, only)
         sender = transport.get_sender(str(collector.socket_path), 1_000_000, 0.2)
         for case in cases:
             for start in (-BLOCK, *range(0, requests, MARKED_BLOCK)):
@@ -465,6 +494,9 @@ def mark_blocks(requests: int) -> None:
                     environs = case.environs(size)
                     if variant.switch:
                         variant.switch(True)
+                    # A collection owed by the previous block is not this
+                    # one's to pay; those its own garbage triggers are.
+                    gc.collect()
                     if start >= 0:
                         os.getppid()
                     run_block(variant.app, environs, own_sender)
@@ -475,12 +507,14 @@ def mark_blocks(requests: int) -> None:
             drain(sender)
 
 
-def count_instructions(requests: int) -> None:
+def count_instructions(requests: int, only: tuple[str, ...]) -> None:
     """Instructions per request of every variant, counted by callgrind.
 
     Unlike CPU time, the count does not depend on what else the machine
     runs.  The collector runs outside valgrind; the filter's encoding is
-    counted (its flusher thread and the flush that ends each block).
+    counted (the flush that ends each block), and every block starts
+    after a garbage collection, so each pays for the collections its own
+    allocations trigger.
     """
     with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as tmp:
         out = Path(tmp) / "callgrind.out"
@@ -495,6 +529,7 @@ def count_instructions(requests: int) -> None:
                 "--mark",
                 "--requests",
                 str(requests),
+                *(("--cases", ",".join(only)) if only else ()),
             ],
             check=True,
             capture_output=True,
@@ -505,31 +540,40 @@ def count_instructions(requests: int) -> None:
         totals = iter(
             _callgrind_total(Path(f"{out}.{index}")) for index in range(2, dumps + 1, 2)
         )
-        cases = build_cases("/nonexistent")
-        per_request: dict[tuple[str, str], float] = {}
+        cases = build_cases("/nonexistent", only=only)
+        blocks: dict[tuple[str, str], list[float]] = {}
         for case in cases:
-            for _start in range(0, requests, MARKED_BLOCK):
+            for start in range(0, requests, MARKED_BLOCK):
+                size = min(MARKED_BLOCK, requests - start)
                 for name in case.variants:
-                    key = (case.name, name)
-                    per_request[key] = per_request.get(key, 0) + next(totals) / requests
+                    per_request = next(totals) / size
+                    blocks.setdefault((case.name, name), []).append(per_request)
         if next(totals, None) is not None:
             raise SystemExit("more marked blocks than variants")
-    print(f"{requests} requests per variant; instructions per request (callgrind)")
+    print(
+        f"{requests} requests per variant in blocks of {MARKED_BLOCK}; "
+        "instructions per request (callgrind), median [min-max] over blocks"
+    )
     summary = []
     for case in cases:
         print(f"\n[{case.name}]")
-        bare = per_request[(case.name, BARE)]
+        bare = blocks[(case.name, BARE)]
+        added = {
+            name: [mine - theirs for mine, theirs in zip(counts, bare, strict=True)]
+            for (case_name, name), counts in blocks.items()
+            if case_name == case.name
+        }
         for name in case.variants:
-            count = per_request[(case.name, name)]
-            line = f"  {name:20s} {count:10,.0f}"
+            line = f"  {name:20s} {_spread(blocks[(case.name, name)], 1, ',.0f', 10)}"
             if name != BARE:
-                line += f"   added {count - bare:9,.0f}"
+                line += f"   added {_spread(added[name], 1, ',.0f', 8)}"
             if name == FILTER:
-                ratio = (count - bare) / (per_request[(case.name, PROM)] - bare)
+                median = statistics.median
+                ratio = median(added[FILTER]) / median(added[PROM])
                 line += f"   {ratio:5.2f}x {PROM}"
                 summary.append((case.name, ratio))
             print(line)
-    print("\nfilter's added instructions / prometheus_client's:")
+    print("\nfilter's added instructions / prometheus_client's (medians):")
     for name, ratio in summary:
         print(f"  {ratio:5.2f}x  {name}")
 

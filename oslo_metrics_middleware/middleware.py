@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Sequence
 import logging
 import math
 import os
@@ -225,49 +226,11 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
                 return True
         return False
 
-    def record(
-        self,
-        exchange: Exchange,
-        status: int,
-        exception: BaseException | None,
-        now: int,
-    ) -> None:
-        """Turn one finished request into a sample for the daemon."""
-        environ = exchange.environ
-        route = self.routes.resolve(environ, status)
-        if route == labels.OVERFLOW:
-            self.sender.count(transport.ROUTE_OVERFLOW, self.service)
-        method = environ.get("REQUEST_METHOD", "")
-        if method not in KNOWN_METHODS:
-            method = OTHER_METHOD
-        exception_name = None
-        if exception is not None:
-            exception_name = self._exceptions.admit(
-                labels.bounded(type(exception).__name__)
-            )
-        body = exchange.request_body
-        action: str | None = None
-        microversion: str | None = None
-        if self.extra_labels is not None:
-            action = extra.ABSENT
-            if type(body) is HeadKeepingInput:
-                action = extra.action_of(body.head)
-            action, microversion = self._extra_labels(environ, action)
-        request_id = None
-        if self.request_id_exemplars:
-            request_id = environ.get(REQUEST_ID_ENVIRON)
-            if type(request_id) is not str:
-                request_id = request_id_in(exchange.headers)
-        sample: protocol.Sample = (
-            (self.service, method, route, status, exception_name, action, microversion),
-            (now - exchange.started) // 1000,
-            0 if body is None else body.bytes_read,
-            exchange.response_bytes,
-            request_id,
-        )
-        self.sender.submit(sample, now)
+    def exception_label(self, exception: BaseException) -> str:
+        """The capped label value naming the class of ``exception``."""
+        return self._exceptions.admit(labels.bounded(type(exception).__name__))
 
-    def _extra_labels(self, environ: WSGIEnvironment, action: str) -> tuple[str, str]:
+    def extra_label_values(self, environ: WSGIEnvironment, action: str) -> tuple[str, str]:
         """The action and microversion label values of a request."""
         assert self.extra_labels is not None
         microversion = extra.ABSENT
@@ -329,7 +292,7 @@ class Exchange:
         self.response_bytes = 0
         self.done = False
         self.request_body: CountingInput | None = None
-        self.headers: list[tuple[str, str]] = []
+        self.headers: Sequence[tuple[str, str]] = ()
         # Only a body that can exist is wrapped: no length and no chunking
         # means an empty body, and most API calls are bodiless GETs.
         if environ.get("CONTENT_LENGTH", "0") not in ("0", "") or (
@@ -413,22 +376,55 @@ class Exchange:
     def finish(
         self, exception: BaseException | None, *, closed_early: bool = False
     ) -> None:
-        """Record the request; only the first call counts."""
+        """Turn the request into a sample for the daemon; only the first
+        call counts."""
         if self.done:
             return
         self.done = True
         now = _monotonic_ns()
         status = self.status
+        environ = self.environ
         if exception is not None:
             status = 500
         elif closed_early and (
-            status == 0 or self.environ.get("REQUEST_METHOD") != "HEAD"
+            status == 0 or environ.get("REQUEST_METHOD") != "HEAD"
         ):
             # A HEAD response may legitimately end before its body does.
             status = CLIENT_CLOSED
         elif status == 0:
             status = 500
-        self.middleware.record(self, status, exception, now)
+        middleware = self.middleware
+        route = middleware.routes.resolve(environ, status)
+        if route == labels.OVERFLOW:
+            middleware.sender.count(transport.ROUTE_OVERFLOW, middleware.service)
+        method = environ.get("REQUEST_METHOD", "")
+        if method not in KNOWN_METHODS:
+            method = OTHER_METHOD
+        exception_name = None
+        if exception is not None:
+            exception_name = middleware.exception_label(exception)
+        body = self.request_body
+        action: str | None = None
+        microversion: str | None = None
+        if middleware.extra_labels is not None:
+            action = extra.ABSENT
+            if type(body) is HeadKeepingInput:
+                action = extra.action_of(body.head)
+            action, microversion = middleware.extra_label_values(environ, action)
+        request_id = None
+        if middleware.request_id_exemplars:
+            request_id = environ.get(REQUEST_ID_ENVIRON)
+            if type(request_id) is not str:
+                request_id = request_id_in(self.headers)
+        sample: protocol.Sample = (
+            (middleware.service, method, route, status, exception_name, action,
+             microversion),
+            (now - self.started) // 1000,
+            0 if body is None else body.bytes_read,
+            self.response_bytes,
+            request_id,
+        )
+        middleware.sender.submit(sample, now)
 
 
 # oslo.middleware's request_id filter keeps the id under this key.
@@ -436,7 +432,7 @@ REQUEST_ID_ENVIRON = "openstack.request_id"
 REQUEST_ID_HEADER = "x-openstack-request-id"
 
 
-def request_id_in(headers: list[tuple[str, str]]) -> str | None:
+def request_id_in(headers: Sequence[tuple[str, str]]) -> str | None:
     """The request id a response header gives, for apps without
     oslo.middleware's request_id filter (which puts it in the environ)."""
     size = len(REQUEST_ID_HEADER)

@@ -86,16 +86,20 @@ class MountedTemplates:
 
     def __init__(self, clean: Callable[[str], str]) -> None:
         self._clean = clean
-        self._cache: dict[tuple[str, str], str] = {}
+        # By mount point, then by raw template: no key to build per request.
+        self._cache: dict[str, dict[str, str]] = {}
         self._prefix = MountPrefixes()
 
     def __call__(self, script_name: str, raw_template: str) -> str:
-        key = (script_name, raw_template)
-        label = self._cache.get(key)
+        mounted = self._cache.get(script_name)
+        label = None if mounted is None else mounted.get(raw_template)
         if label is None:
             cleaned = self._clean(raw_template)
             label = labels.bounded(
                 template.join_mount(self._prefix(script_name), cleaned)
             )
-            store(self._cache, key, label)
+            if mounted is None:
+                mounted = {}
+                store(self._cache, script_name, mounted, raw_path=script_name)
+            store(mounted, raw_template, label)
         return label

@@ -162,18 +162,18 @@ def _shape(path: str, resource_id: str, parent_id: str) -> str:
     kept as they are: a path with an id the context does not name costs a
     cache entry, never a wrong label.
     """
-    if not (resource_id or parent_id):
-        return path
     parts = path.split("/")
-    for index, part in enumerate(parts):
-        if not part:
-            continue
-        # As in _template: the parent's mark wins.
-        if part == parent_id:
-            parts[index] = _PARENT_MARK
-        elif part == resource_id:
-            parts[index] = _ID_MARK
+    if parent_id:  # first: the parent's mark wins, as in _template
+        _mark(parts, parent_id, _PARENT_MARK)
+    if resource_id:
+        _mark(parts, resource_id, _ID_MARK)
     return "/".join(parts)
+
+
+def _mark(parts: list[str], segment: str, mark: str) -> None:
+    # Searched in C: no Python step per segment.
+    while segment in parts:
+        parts[parts.index(segment)] = mark
 
 
 def _template(path: str, resource_id: str, parent_id: str) -> str:

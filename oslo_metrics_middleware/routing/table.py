@@ -77,7 +77,9 @@ class TemplateTable:
         where there is one and backtracks only when that leads nowhere,
         so a table of thousands of templates costs no more than a small one.
         """
-        segments = _segments(path)
+        segments = path.strip("/").split("/")
+        if "" in segments:  # '//' inside, or the root
+            segments = _segments(path)
         if len(segments) > self._depth:
             return None
         node = self._root
@@ -98,10 +100,7 @@ class TemplateTable:
 
 
 def _segments(path: str) -> list[str]:
-    segments = path.strip("/").split("/")
-    if "" in segments:  # '//' inside, or the root
-        return [segment for segment in segments if segment]
-    return segments
+    return [segment for segment in path.split("/") if segment]
 
 
 def _walk(node: _Node, segments: list[str], index: int) -> str | None:
