@@ -20,7 +20,8 @@ taking turns round after round (the order rotating), and each round
 records requests per second and the CPU time the workers spent per
 request (from /proc, steadier than req/s on a shared machine), and how
 much of it went to threads other than the main ones (the filter's
-flusher thread, which encodes and sends the samples); ratios to
+flusher thread, which encodes and sends the samples), and, over the whole
+run, the collector's CPU per request the filter sent; ratios to
 bare and added CPU are taken round by round, then their median.  At the
 end every request must have been counted: by the collector for the
 filter, in the multiprocess files for prometheus_client (wrk does not
@@ -198,6 +199,8 @@ def main() -> None:
     ):
         script = Path(tmp) / "fresh_ids.lua"
         script.write_text(WRK_SCRIPT)
+        assert collector.process is not None
+        collector_before = clock_ticks(collector.process.pid)
         for index in range(args.rounds):
             order = VARIANTS[index % 3 :] + VARIANTS[: index % 3]
             for name in order:
@@ -212,6 +215,7 @@ def main() -> None:
                 other = (after - before) - (main_after - main_before)
                 threads[name].append(other / ticks / count * 1e6)
         counted = _collector_count(collector, served["filtered"])
+        collector_cpu = (clock_ticks(collector.process.pid) - collector_before) / ticks
         prometheus = prometheus_count(Path(tmp) / "prometheus")
     print(
         f"gunicorn -w {WORKERS} sync, wrk -t1 -c{args.connections}, "
@@ -231,6 +235,10 @@ def main() -> None:
             f" added {_spread(added, '4.0f')},"
             f" other threads {_spread(threads[name], '4.1f')}"
         )
+    print(
+        f"collector (one per host, outside the workers): "
+        f"{collector_cpu / served['filtered'] * 1e6:.1f} us of CPU per request"
+    )
     print(
         f"filter: {served['filtered']} requests, {counted} counted by the collector; "
         f"prometheus_client: {served['prometheus']} requests, {prometheus} counted"

@@ -230,7 +230,9 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         """The capped label value naming the class of ``exception``."""
         return self._exceptions.admit(labels.bounded(type(exception).__name__))
 
-    def extra_label_values(self, environ: WSGIEnvironment, action: str) -> tuple[str, str]:
+    def extra_label_values(
+        self, environ: WSGIEnvironment, action: str
+    ) -> tuple[str, str]:
         """The action and microversion label values of a request."""
         assert self.extra_labels is not None
         microversion = extra.ABSENT
@@ -417,8 +419,13 @@ class Exchange:
             if type(request_id) is not str:
                 request_id = request_id_in(self.headers)
         sample: protocol.Sample = (
-            (middleware.service, method, route, status, exception_name, action,
-             microversion),
+            middleware.service,
+            method,
+            route,
+            status,
+            exception_name,
+            action,
+            microversion,
             (now - self.started) // 1000,
             0 if body is None else body.bytes_read,
             self.response_bytes,

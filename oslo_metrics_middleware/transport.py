@@ -130,7 +130,7 @@ class DatagramSender:
             if len(queue) == self._wake_at:
                 self._wakeup.set()
         else:
-            self.count(DROPPED, sample[0][0], "buffer_full")
+            self.count(DROPPED, sample[0], "buffer_full")
         if now >= self._inline_deadline:
             self.flush()
 
