@@ -34,16 +34,17 @@ class LabelCap:
 
     def __init__(self, limit: int, reserved: tuple[str, ...] = ()) -> None:
         self._limit = limit
-        self._seen: set[str] = set(reserved)
-        self._reserved = len(self._seen)
+        # Read by callers on every request: a value found here needs no call.
+        self.admitted: set[str] = set(reserved)
+        self._reserved = len(self.admitted)
         self._lock = threading.Lock()
 
     def admit(self, value: str) -> str:
         """Return ``value`` if it is admitted, OVERFLOW otherwise."""
-        if value in self._seen:
+        if value in self.admitted:
             return value
         with self._lock:
-            if len(self._seen) - self._reserved < self._limit:
-                self._seen.add(value)
+            if len(self.admitted) - self._reserved < self._limit:
+                self.admitted.add(value)
                 return value
         return OVERFLOW

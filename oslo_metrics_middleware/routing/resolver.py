@@ -126,6 +126,8 @@ class RouteResolver:
                 if found is None:
                     continue
                 if found != labels.UNMATCHED:
+                    if found in self._cap.admitted:  # the common case, no call
+                        return found
                     return self._cap.admit(found[: labels.MAX_LABEL_LENGTH])
                 unmatched = True
         except Exception:  # a broken plug-in must not break the API
@@ -137,7 +139,10 @@ class RouteResolver:
             path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         if status == VERSION_CHOICES and path.strip("/"):
             return self._fallback_cap.admit(fallback.unserved_version(path))
-        return self._fallback_cap.admit(self._from_path(path))
+        label = self._from_path(path)
+        if label in self._fallback_cap.admitted:
+            return label
+        return self._fallback_cap.admit(label)
 
     def _from_path(self, path: str) -> str:
         if len(path) > base.MAX_CACHED_PATH:
