@@ -52,7 +52,7 @@ _PROJECT_ID = re.compile(
 _REQUEST_ID = re.compile(r"req-[0-9a-fA-F-]{32,36}")
 # Swift accounts carry a reseller prefix: AUTH_<project id>, SERVICE_...
 _SWIFT_ACCOUNT = re.compile(r"[A-Z][A-Z0-9]*_.*")
-_FORMAT_SUFFIXES = (".json", ".xml")
+FORMAT_SUFFIXES = (".json", ".xml")
 # The ids most requests carry (UUIDs, 32/64-hex, integers), which every
 # rule below makes {id}: recognised first, in one match.
 _COMMON_ID = re.compile(
@@ -150,7 +150,7 @@ def _swift_template(raw: list[str]) -> str:
 
 def strip_format(path: str) -> str:
     """``/v2.0/networks.json`` -> ``/v2.0/networks``."""
-    if path.endswith(_FORMAT_SUFFIXES):
+    if path.endswith(FORMAT_SUFFIXES):
         return path.rsplit(".", 1)[0]
     return path
 

@@ -69,7 +69,8 @@ class PecanResolver:
         path = state.get("routing_path") if isinstance(state, dict) else None
         if not isinstance(path, str):
             path = environ.get("PATH_INFO", "")
-        path = fallback.strip_format(path)
+        if path.endswith(fallback.FORMAT_SUFFIXES):
+            path = fallback.strip_format(path)
         if isinstance(context, dict):
             if "collection" in context:
                 return self._neutron(environ, path, context, status)
@@ -81,8 +82,10 @@ class PecanResolver:
         self, environ: dict[str, Any], path: str, context: dict[str, Any], status: int
     ) -> str:
         script_name = environ.get("SCRIPT_NAME", "")
-        resource_id = str(context.get("resource_id") or "")
-        parent_id = str(context.get("parent_id") or "")
+        resource_id = context.get("resource_id") or ""
+        parent_id = context.get("parent_id") or ""
+        if type(resource_id) is not str or type(parent_id) is not str:
+            resource_id, parent_id = str(resource_id), str(parent_id)
         # Keyed by the path's shape, so a fresh id still hits the cache.
         key = (script_name, _shape(path, resource_id, parent_id))
         cached = self._cache.get(key)
