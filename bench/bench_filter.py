@@ -110,6 +110,13 @@ class Case:
     body: bytes = b""
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
+    def turns(self, block: int) -> list[str]:
+        """The variants in the order they serve block number ``block``:
+        rotated, so none always runs right after another's garbage."""
+        names = list(self.variants)
+        shift = block % len(names)
+        return names[shift:] + names[:shift]
+
     def environs(self, count: int) -> list[Environ]:
         return [self.environ(index) for index in range(count)]
 
@@ -338,8 +345,9 @@ def measure(
 def run_round(case: Case, requests: int, sender: Any) -> dict[str, list[float]]:
     """CPU seconds per request in each block of BLOCK, for each variant.
 
-    The variants take turns block by block, so a neighbour's burst of load
-    falls on all of them alike, and a variant's added cost is the median
+    The variants take turns block by block, in an order that rotates, so
+    a neighbour's burst of load or a drift of the router's cost falls on
+    all of them alike, and a variant's added cost is the median
     of its blocks' differences to the bare blocks beside them.  BLOCK is
     below the queue length at which the flusher thread wakes, so the
     filter's samples are encoded by the flush at the end of its own blocks.
@@ -347,7 +355,8 @@ def run_round(case: Case, requests: int, sender: Any) -> dict[str, list[float]]:
     environs = {name: case.environs(requests) for name in case.variants}
     spent: dict[str, list[float]] = {name: [] for name in case.variants}
     for start in range(0, requests, BLOCK):
-        for name, variant in case.variants.items():
+        for name in case.turns(start // BLOCK):
+            variant = case.variants[name]
             if variant.switch:
                 variant.switch(True)
             block = environs[name][start : start + BLOCK]
@@ -489,7 +498,8 @@ def mark_blocks(requests: int, only: tuple[str, ...]) -> None:
         for case in cases:
             for start in (-BLOCK, *range(0, requests, MARKED_BLOCK)):
                 size = BLOCK if start < 0 else min(MARKED_BLOCK, requests - start)
-                for name, variant in case.variants.items():
+                for name in case.turns(max(start, 0) // MARKED_BLOCK):
+                    variant = case.variants[name]
                     own_sender = sender if name == FILTER else None
                     environs = case.environs(size)
                     if variant.switch:
@@ -545,7 +555,7 @@ def count_instructions(requests: int, only: tuple[str, ...]) -> None:
         for case in cases:
             for start in range(0, requests, MARKED_BLOCK):
                 size = min(MARKED_BLOCK, requests - start)
-                for name in case.variants:
+                for name in case.turns(start // MARKED_BLOCK):
                     per_request = next(totals) / size
                     blocks.setdefault((case.name, name), []).append(per_request)
         if next(totals, None) is not None:
