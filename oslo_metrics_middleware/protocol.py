@@ -50,9 +50,8 @@ MAX_DATAGRAM = 60_000
 # Rows per datagram, so that a key index fits in one byte.
 MAX_ROWS = 256
 
-# What one request is labelled with: service, method, route, status,
-# exception, action, microversion (the last three None when absent).
-Key = tuple[str, str, str, int, str | None, str | None, str | None]
+# What one request is labelled with (the last three None when absent);
+# a batch lists each distinct key once.
 KEY_FIELDS = (
     "service",
     "method",
