@@ -54,6 +54,7 @@ from bench_apps import PrometheusInProcess
 from oslo_middleware.stats import StatsMiddleware
 
 from oslo_metrics_middleware import MetricsMiddleware
+from oslo_metrics_middleware import opts
 from oslo_metrics_middleware import transport
 from oslo_metrics_middleware.collector.process import CollectorProcess
 from oslo_metrics_middleware.routing import flask as flask_routing
@@ -62,6 +63,10 @@ BARE = "bare"
 PROM = "prometheus_client"
 FILTER = "this filter"
 STATSD = "oslo stats (statsd)"
+# The flusher thread wakes as in service, at the option's default.
+FLUSH_INTERVAL = next(
+    opt.default for opt in opts.METRICS_OPTS if opt.name == "flush_interval"
+)
 # Requests a variant serves before the next one takes its turn.
 BLOCK = 100
 # Operator route table of the "many routes" case, and its request spread.
@@ -162,9 +167,13 @@ def drain(sender: transport.DatagramSender, timeout: float = 120.0) -> None:
 
 
 def build_cases(
-    socket_path: str, flush_interval: float = 0.2, only: tuple[str, ...] = ()
+    socket_path: str,
+    flush_interval: float | None = None,
+    only: tuple[str, ...] = (),
 ) -> list[Case]:
     """The cases, or those whose names hold one of the words in ``only``."""
+    if flush_interval is None:
+        flush_interval = FLUSH_INTERVAL
     cases = _all_cases(socket_path, flush_interval)
     if only:
         cases = [case for case in cases if any(word in case.name for word in only)]
@@ -450,7 +459,9 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with CollectorProcess() as collector:
         cases = build_cases(str(collector.socket_path), only=args.cases)
-        sender = transport.get_sender(str(collector.socket_path), 1_000_000, 0.2)
+        sender = transport.get_sender(
+            str(collector.socket_path), 1_000_000, FLUSH_INTERVAL
+        )
         costs, added = measure(cases, args.requests, args.rounds, sender)
         drain(sender)
         # One checking request per filter, then the rounds.
@@ -494,7 +505,9 @@ def mark_blocks(requests: int, only: tuple[str, ...]) -> None:
         # than in service: it sleeps instead, and the flush that ends each
         # block encodes and sends every sample the block took.
         cases = build_cases(str(collector.socket_path), MARKED_FLUSH_INTERVAL, only)
-        sender = transport.get_sender(str(collector.socket_path), 1_000_000, 0.2)
+        sender = transport.get_sender(
+            str(collector.socket_path), 1_000_000, FLUSH_INTERVAL
+        )
         for case in cases:
             for start in (-BLOCK, *range(0, requests, MARKED_BLOCK)):
                 size = BLOCK if start < 0 else min(MARKED_BLOCK, requests - start)

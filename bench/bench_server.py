@@ -12,23 +12,28 @@
 
 """The filter under a real server: gunicorn sync workers driven by wrk.
 
-Three gunicorn servers (``-w 4`` sync workers, app preloaded) serve the
-nova-shaped Routes app of bench_apps: bare, with the filter delivering to
-a real collector, and with prometheus_client in multiprocess mode.  wrk
-sends GET /v2.1/servers/<fresh uuid> to one server at a time, the servers
-taking turns round after round (the order rotating), and each round
-records requests per second and the CPU time the workers spent per
-request (from /proc, steadier than req/s on a shared machine), and how
-much of it went to threads other than the main ones (the filter's
-flusher thread, which encodes and sends the samples), and, over the whole
-run, the collector's CPU per request the filter sent; ratios to
-bare and added CPU are taken round by round, then their median.  At the
-end every request must have been counted: by the collector for the
-filter, in the multiprocess files for prometheus_client (wrk does not
-count the requests in flight when it stops, so up to one per connection
-and round more are counted than wrk reports).
+Two applications, one after the other: the real Placement from PyPI on
+SQLite (``placement``: what an operator runs, GET of a resource provider
+by id), and the nova-shaped Routes app of bench_apps (``routes``: nothing
+but routing, so the worst case for any per-request cost).  Each is served
+by three gunicorn servers (``-w 4`` sync workers): bare, with the filter
+delivering to a real collector, and with prometheus_client in
+multiprocess mode.  wrk sends requests with a fresh (routes) or random
+(placement) id to one server at a time, the servers taking turns round
+after round (the order rotating), after one warm-up round each.  Each round
+records requests per second and the CPU time the workers spent per request
+(from /proc, steadier than req/s on a shared machine), and how much of it
+went to threads other than the main ones (the filter's flusher thread,
+which encodes and sends the samples), and, over the whole run, the
+collector's CPU per request the filter sent; ratios to bare and added CPU
+are taken round by round, then their median.  At the end every request must
+have been counted: by the collector for the filter, in the multiprocess
+files for prometheus_client (wrk does not count the requests in flight when
+it stops, so up to one per connection and round more are counted than wrk
+reports).
 
-    .venv/bin/python bench/bench_server.py [--rounds R] [--seconds S]
+    .venv/bin/python bench/bench_server.py [--apps placement routes]
+        [--rounds R] [--seconds S] [--flush-interval SECONDS]
 """
 
 from __future__ import annotations
@@ -55,9 +60,10 @@ from oslo_metrics_middleware.collector.process import CollectorProcess  # noqa: 
 from tests.functional import servers  # noqa: E402
 
 VARIANTS = ("bare", "filtered", "prometheus")
+APPS = ("placement", "routes")
 WORKERS = 4
 # Fresh ids without costing wrk much: a counter per connection thread.
-WRK_SCRIPT = """
+ROUTES_SCRIPT = """
 counter = 0
 request = function()
   counter = counter + 1
@@ -65,6 +71,16 @@ request = function()
     "/v2.1/servers/%08x-0000-4000-8000-%012x", math.random(0, 2147483647), counter))
 end
 """
+# A resource provider picked at random among those the database holds.
+PLACEMENT_SCRIPT = """
+ids = {{{ids}}}
+headers = {{["X-Auth-Token"] = "admin"}}
+request = function()
+  return wrk.format("GET", "/resource_providers/" .. ids[math.random(#ids)],
+                    headers)
+end
+"""
+PROVIDERS = 200
 GUNICORN_HOOKS = """
 from prometheus_client import multiprocess
 
@@ -73,12 +89,21 @@ def child_exit(server, worker):
 """
 
 
-def clock_ticks(pid: int, task: int | None = None) -> int:
-    """utime + stime of process ``pid`` (or of its thread ``task``), in
-    clock ticks."""
-    path = f"/proc/{pid}/stat" if task is None else f"/proc/{pid}/task/{task}/stat"
-    fields = Path(path).read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+def cpu_ns(pid: int) -> int:
+    """Nanoseconds all threads of process ``pid`` have run, from the
+    scheduler's own count: utime and stime in /proc/<pid>/stat are
+    sampled at each timer tick, which charges a whole tick to a thread a
+    timer woke just then, such as the filter's flusher thread."""
+    return sum(
+        task_ns(pid, int(task.name)) for task in Path(f"/proc/{pid}/task").iterdir()
+    )
+
+
+def task_ns(pid: int, task: int) -> int:
+    """Nanoseconds thread ``task`` of process ``pid`` has run."""
+    with contextlib.suppress(OSError):
+        return int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
+    return 0  # gone
 
 
 def workers_of(master: int) -> list[int]:
@@ -91,13 +116,13 @@ def workers_of(master: int) -> list[int]:
 
 
 def workers_cpu(master: int) -> tuple[int, int]:
-    """Clock ticks of the workers: all their threads, and their main
+    """Nanoseconds the workers ran: all their threads, and their main
     threads alone (the rest is the filter's flusher threads)."""
     total = main = 0
     for pid in workers_of(master):
         with contextlib.suppress(OSError):
-            total += clock_ticks(pid)
-            main += clock_ticks(pid, pid)
+            total += cpu_ns(pid)
+            main += task_ns(pid, pid)
     return total, main
 
 
@@ -125,9 +150,41 @@ def run_wrk(port: int, seconds: int, script: Path, connections: int) -> int:
     return int(match.group(1))
 
 
+def placement_database(workdir: Path) -> tuple[dict[str, str], str]:
+    """A Placement database holding PROVIDERS resource providers.
+
+    Returns the servers' environment and the wrk script that asks for
+    those providers.
+    """
+    import uuid
+
+    import webob
+
+    config_file = workdir / "placement.conf"
+    config_file.write_text(
+        "[api]\nauth_strategy = noauth2\n[placement_database]\n"
+        f"connection = sqlite:///{workdir / 'placement.db'}\n"
+        "sync_on_startup = True\n"
+    )
+    app = server_apps.placement(str(config_file))
+    ids = [str(uuid.uuid4()) for _ in range(PROVIDERS)]
+    for number, provider in enumerate(ids):
+        request = webob.Request.blank(
+            "/resource_providers",
+            method="POST",
+            headers={"X-Auth-Token": "admin", "Content-Type": "application/json"},
+            json={"name": f"compute-{number}", "uuid": provider},
+        )
+        status = request.get_response(app).status_int
+        if status != 201:
+            raise SystemExit(f"placement answered {status} creating a provider")
+    script = PLACEMENT_SCRIPT.format(ids=", ".join(f'"{i}"' for i in ids))
+    return {server_apps.PLACEMENT_CONFIG_ENV: str(config_file)}, script
+
+
 @contextlib.contextmanager
 def started(
-    workdir: Path, socket_path: Path
+    app: str, workdir: Path, env: dict[str, str], filter_env: dict[str, str]
 ) -> Iterator[dict[str, servers.ServerProcess]]:
     multiproc = workdir / "prometheus"
     multiproc.mkdir()
@@ -135,17 +192,19 @@ def started(
     hooks.write_text(GUNICORN_HOOKS)
     bench_dir = ("--pythonpath", str(REPO / "bench"))
     envs = {
-        "bare": {},
-        "filtered": {server_apps.SOCKET_ENV: str(socket_path)},
-        "prometheus": {"PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
+        "bare": env,
+        "filtered": {**env, **filter_env},
+        "prometheus": {**env, "PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
     }
     procs = {
         name: servers.gunicorn_server(
             workdir,
             envs[name],
             workers=WORKERS,
-            app=f"server_apps:{name}",
+            app=f"server_apps:{app}_{name}",
             extra=(*bench_dir, *(("-c", str(hooks)) if name == "prometheus" else ())),
+            # Each worker opens its own database connections.
+            preload=app != "placement",
         )
         for name in VARIANTS
     }
@@ -166,7 +225,9 @@ def prometheus_count(multiproc: Path) -> int:
             sample.value
             for family in registry.collect()
             for sample in family.samples
-            if sample.name == "api_requests_total" and sample.labels["route"]
+            # Not the servers' readiness probes, which the filter excludes.
+            if sample.name == "api_requests_total"
+            and sample.labels["route"] not in ("", "/healthcheck")
         )
     )
 
@@ -180,27 +241,47 @@ def _spread(values: list[float], form: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--apps", nargs="+", choices=APPS, default=list(APPS))
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=WORKERS)
+    parser.add_argument(
+        "--flush-interval", type=float, help="the filter's (default: its default)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian package wrk)")
-    ticks = os.sysconf("SC_CLK_TCK")
+    print(
+        f"gunicorn -w {WORKERS} sync, wrk -t1 -c{args.connections}, "
+        f"{args.rounds} rounds x {args.seconds:g} s per server, order rotating; "
+        f"median [min-max]; {os.cpu_count()} CPUs"
+    )
+    for app in args.apps:
+        with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
+            run_app(app, Path(tmp), args)
+
+
+def run_app(app: str, workdir: Path, args: argparse.Namespace) -> None:
+    """Serve ``app`` bare, filtered and with prometheus_client, in turns."""
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
     cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
     threads: dict[str, list[float]] = {name: [] for name in VARIANTS}
     served = dict.fromkeys(VARIANTS, 0)
+    env, script_text = (
+        placement_database(workdir) if app == "placement" else ({}, ROUTES_SCRIPT)
+    )
+    script = workdir / "requests.lua"
+    script.write_text(script_text)
     load_before = os.getloadavg()[0]
     with (
-        tempfile.TemporaryDirectory(prefix="bench-server-") as tmp,
-        CollectorProcess(Path(tmp)) as collector,
-        started(Path(tmp), collector.socket_path) as procs,
+        CollectorProcess(workdir) as collector,
+        started(app, workdir, env, filter_env(collector, args)) as procs,
     ):
-        script = Path(tmp) / "fresh_ids.lua"
-        script.write_text(WRK_SCRIPT)
         assert collector.process is not None
-        collector_before = clock_ticks(collector.process.pid)
+        collector_before = cpu_ns(collector.process.pid)
+        # Warm-up: every worker has loaded its code and opened its files.
+        for name in VARIANTS:
+            served[name] += run_wrk(procs[name].port, 1, script, args.connections)
         for index in range(args.rounds):
             order = VARIANTS[index % 3 :] + VARIANTS[: index % 3]
             for name in order:
@@ -211,17 +292,15 @@ def main() -> None:
                 after, main_after = workers_cpu(proc.process.pid)
                 served[name] += count
                 rates[name].append(count / args.seconds)
-                cpu[name].append((after - before) / ticks / count * 1e6)
+                cpu[name].append((after - before) / count / 1e3)
                 other = (after - before) - (main_after - main_before)
-                threads[name].append(other / ticks / count * 1e6)
+                threads[name].append(other / count / 1e3)
         counted = _collector_count(collector, served["filtered"])
-        collector_cpu = (clock_ticks(collector.process.pid) - collector_before) / ticks
-        prometheus = prometheus_count(Path(tmp) / "prometheus")
+        collector_cpu = (cpu_ns(collector.process.pid) - collector_before) / 1e9
+        prometheus = prometheus_count(workdir / "prometheus")
     print(
-        f"gunicorn -w {WORKERS} sync, wrk -t1 -c{args.connections}, "
-        f"{args.rounds} rounds x {args.seconds:g} s per server, order rotating; "
-        f"median [min-max]\n{os.cpu_count()} CPUs, load average "
-        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+        f"\n[{app}] load average {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after"
     )
     for name in VARIANTS:
         ratio = [
@@ -236,19 +315,27 @@ def main() -> None:
             f" other threads {_spread(threads[name], '4.1f')}"
         )
     print(
-        f"collector (one per host, outside the workers): "
+        f"  collector (one per host, outside the workers): "
         f"{collector_cpu / served['filtered'] * 1e6:.1f} us of CPU per request"
     )
     print(
-        f"filter: {served['filtered']} requests, {counted} counted by the collector; "
-        f"prometheus_client: {served['prometheus']} requests, {prometheus} counted"
+        f"  filter: {served['filtered']} requests, {counted} counted by the "
+        f"collector; prometheus_client: {served['prometheus']} requests, "
+        f"{prometheus} counted"
     )
     # wrk leaves out what was in flight when it stopped: at most one
     # request per connection and round more reaches the server.
-    slack = args.connections * args.rounds
+    slack = args.connections * (args.rounds + 1)
     for name, count in (("filtered", counted), ("prometheus", prometheus)):
         if not served[name] <= count <= served[name] + slack:
             raise SystemExit(f"{name}: {served[name]} served, {count} counted")
+
+
+def filter_env(collector: CollectorProcess, args: argparse.Namespace) -> dict[str, str]:
+    env = {server_apps.SOCKET_ENV: str(collector.socket_path)}
+    if args.flush_interval is not None:
+        env[server_apps.FLUSH_INTERVAL_ENV] = str(args.flush_interval)
+    return env
 
 
 def _collector_count(collector: CollectorProcess, expected: int) -> int:

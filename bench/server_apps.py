@@ -10,12 +10,16 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The three applications bench_server.py serves with gunicorn.
+"""The applications bench_server.py serves with gunicorn.
 
-``server_apps:bare``, ``server_apps:filtered`` (the filter, delivering to
-the socket in METRICS_BENCH_SOCKET) and ``server_apps:prometheus``
-(prometheus_client in multiprocess mode: PROMETHEUS_MULTIPROC_DIR must be
-set for the server).  Each is the nova-shaped Routes app of bench_apps.
+``server_apps:<case>_<variant>``: the case is ``routes`` (the nova-shaped
+Routes app of bench_apps, nothing but routing) or ``placement`` (the real
+Placement from PyPI on the SQLite database named by the configuration
+file in PLACEMENT_BENCH_CONFIG); the variant is ``bare``, ``filtered``
+(the filter, delivering to the socket in METRICS_BENCH_SOCKET, every
+METRICS_BENCH_FLUSH_INTERVAL seconds if that is set) or
+``prometheus`` (prometheus_client in multiprocess mode:
+PROMETHEUS_MULTIPROC_DIR must be set for the server).
 """
 
 from __future__ import annotations
@@ -26,24 +30,49 @@ from typing import Any
 import bench_apps
 
 SOCKET_ENV = "METRICS_BENCH_SOCKET"
+FLUSH_INTERVAL_ENV = "METRICS_BENCH_FLUSH_INTERVAL"
+PLACEMENT_CONFIG_ENV = "PLACEMENT_BENCH_CONFIG"
 PREFIX = "/v2.1"
+
+
+def placement(config_file: str) -> bench_apps.App:
+    """Placement as its own WSGI script builds it, on ``config_file``."""
+    from oslo_config import cfg
+    from placement import conf as placement_conf
+    from placement import db_api
+    from placement import deploy
+
+    conf = cfg.ConfigOpts()
+    placement_conf.register_opts(conf)
+    conf([], default_config_files=[config_file])
+    db_api.configure(conf)
+    return deploy.loadapp(conf)  # type: ignore[no-any-return]
 
 
 def __getattr__(name: str) -> Any:
     """Build only the application the server asks for."""
-    app = bench_apps.nova_like_routes(prefix=PREFIX)
-    if name == "bare":
+    case, _, variant = name.partition("_")
+    if case == "routes":
+        app = bench_apps.nova_like_routes(prefix=PREFIX)
+        route_of = bench_apps.route_from_routes
+    elif case == "placement":
+        app = placement(os.environ[PLACEMENT_CONFIG_ENV])
+        # Placement leaves no template behind: ids become {id} in the path.
+        route_of = bench_apps.route_from_path
+    else:
+        raise AttributeError(name)
+    if variant == "bare":
         return app
-    if name == "filtered":
+    if variant == "filtered":
         from oslo_metrics_middleware import MetricsMiddleware
 
-        return MetricsMiddleware(
-            app,
-            {
-                "service_name": bench_apps.SERVICE,
-                "metrics_socket_file": os.environ[SOCKET_ENV],
-            },
-        )
-    if name == "prometheus":
-        return bench_apps.PrometheusInProcess(app, bench_apps.route_from_routes)
+        conf = {
+            "service_name": bench_apps.SERVICE,
+            "metrics_socket_file": os.environ[SOCKET_ENV],
+        }
+        if FLUSH_INTERVAL_ENV in os.environ:
+            conf["flush_interval"] = os.environ[FLUSH_INTERVAL_ENV]
+        return MetricsMiddleware(app, conf)
+    if variant == "prometheus":
+        return bench_apps.PrometheusInProcess(app, route_of)
     raise AttributeError(name)

@@ -44,6 +44,8 @@ MODULE = "openstack_api"
 BATCH = "batch"
 FORMAT_VERSION = 2
 ROWS_FORMAT_VERSION = 1
+# Format 2 carries durations as integer microseconds: this many a second.
+MICROSECONDS = 1_000_000
 
 # The daemon reads with recv(65565); keep every datagram well below it.
 MAX_DATAGRAM = 60_000
@@ -159,7 +161,7 @@ def sample(
     """A sample from its fields, ``duration`` in seconds."""
     micros = duration
     if isinstance(duration, float) and math.isfinite(duration):
-        micros = round(duration * 1e6)  # anything else: left for a test of it
+        micros = round(duration * MICROSECONDS)  # anything else: left for a test of it
     return (
         service,
         method,
@@ -197,7 +199,7 @@ def rows_of(value: Any) -> list[list[Any]]:
     for number, duration, *sizes, request_id in zip(indexes, *columns, strict=True):
         service, method, route, status, exception, *extra = keys[number]
         if type(duration) is int or type(duration) is float:
-            duration = duration / 1e6
+            duration = duration / MICROSECONDS
         row = [service, method, route, status, duration, *sizes, exception]
         if extra != [None, None]:
             row.extend(extra)

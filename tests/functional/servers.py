@@ -185,15 +185,16 @@ def gunicorn_server(
     workers: int = 2,
     app: str = APPLICATION,
     extra: Sequence[str] = (),
+    preload: bool = True,
 ) -> ServerProcess:
     """gunicorn, sync workers unless ``extra`` says otherwise, the app
-    preloaded in the master."""
+    preloaded in the master unless ``preload`` is false."""
     port = free_port()
     return ServerProcess(
         "gunicorn",
         [
             str(VENV_BIN / "gunicorn"),
-            "--preload",
+            *(("--preload",) if preload else ()),
             "--workers", str(workers),
             "--worker-class", "sync",
             "--bind", f"127.0.0.1:{port}",
