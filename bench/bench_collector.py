@@ -12,9 +12,9 @@
 
 """The collector under load: ingest rate, and memory and scrape time at the cap.
 
-``ingest`` sends batch datagrams (200 rows, 20 routes) to a real collector
-as fast as its socket takes them and polls /metrics until every row is
-counted.
+``ingest`` sends batch datagrams (as many rows as a filter puts in one,
+20 routes) to a real collector as fast as its socket takes them and polls
+/metrics until every row is counted.
 
 ``cap`` sends the routes of thousands of senders (each its own set of
 distinct routes, as processes with their own ``max_routes`` would) for a few
@@ -37,6 +37,7 @@ import time
 import urllib.request
 
 from oslo_metrics_middleware import protocol
+from oslo_metrics_middleware import transport
 from oslo_metrics_middleware.collector.process import CollectorProcess
 
 COUNT = "openstack_api_request_duration_seconds_count"
@@ -59,7 +60,7 @@ def ingest(args: argparse.Namespace) -> None:
         protocol.sample(
             "compute", "GET", f"/v2.1/servers/{{id}}/r{n % 20}", 200, 0.01, 0, 100
         )
-        for n in range(200)
+        for n in range(transport.ROWS_PER_DATAGRAM)
     ]
     [(datagram, per_datagram)] = protocol.split_for_datagrams(rows)
     total = args.datagrams * per_datagram

@@ -141,7 +141,7 @@ METRICS_OPTS = [
         min=0.01,
         max=60.0,
         help="Seconds between deliveries of buffered samples to the daemon; "
-        "a burst of 200 samples is delivered at once. Each delivery has a "
+        "a burst of 400 samples is delivered at once. Each delivery has a "
         "fixed cost (a few hundred microseconds of CPU once the caches have "
         "gone cold), so a shorter interval costs a quiet service more per "
         "request.",

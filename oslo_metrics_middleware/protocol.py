@@ -35,6 +35,7 @@ by the collector, so senders and collector can be upgraded in any order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from typing import Any
@@ -49,8 +50,8 @@ MICROSECONDS = 1_000_000
 
 # The daemon reads with recv(65565); keep every datagram well below it.
 MAX_DATAGRAM = 60_000
-# Rows per datagram, so that a key index fits in one byte.
-MAX_ROWS = 256
+# Label sets per datagram, so that a key index fits in one byte.
+MAX_KEYS = 256
 
 # What one request is labelled with (the last three None when absent);
 # a batch lists each distinct key once.
@@ -94,14 +95,21 @@ _SEPARATORS = (",", ":")
 _KEY_SIZE = len(KEY_FIELDS)
 
 
+class TooManyKeysError(ValueError):
+    """Samples with more than MAX_KEYS label sets, for one datagram."""
+
+
 def encode_batch(samples: list[Sample]) -> bytes:
-    """One datagram carrying ``samples`` (at most MAX_ROWS of them)."""
+    """One datagram carrying ``samples``; TooManyKeysError if they have
+    more than MAX_KEYS label sets."""
     # Built column by column in C: a Python step per row would cost as
     # much as the rest of the request.
     columns = list(zip(*samples, strict=True))
     keys = list(zip(*columns[:_KEY_SIZE], strict=True))
     durations, request_bytes, response_bytes, request_ids = columns[_KEY_SIZE:]
     index = {key: number for number, key in enumerate(dict.fromkeys(keys))}
+    if len(index) > MAX_KEYS:
+        raise TooManyKeysError(f"{len(index)} label sets")
     value: dict[str, Any] = {
         "v": FORMAT_VERSION,
         "keys": list(index),
@@ -137,7 +145,7 @@ def split_for_datagrams(samples: list[Sample]) -> list[tuple[bytes, int]]:
     """
     if not samples:
         return []
-    if len(samples) <= MAX_ROWS:
+    with contextlib.suppress(TooManyKeysError):
         encoded = encode_batch(samples)
         if len(encoded) <= MAX_DATAGRAM or len(samples) == 1:
             return [(encoded, len(samples))]

@@ -90,12 +90,34 @@ def test_malformed_rows_are_dropped_and_counted() -> None:
     )
 
 
+def _keys_per_piece(pieces: list[tuple[bytes, int]]) -> list[int]:
+    return [
+        len(json.loads(datagram)["action"]["value"]["keys"]) for datagram, _ in pieces
+    ]
+
+
 def test_large_batches_split_below_the_daemon_read_size() -> None:
-    row = protocol.sample("compute", "GET", "/" + "x" * 190, 200, 0.1, 1, 2)
-    pieces = protocol.split_for_datagrams([row] * 1000)
+    rows = [
+        protocol.sample("compute", "GET", f"/{n % 250:03}" + "x" * 240, 200, 0.1, 1, 2)
+        for n in range(1000)
+    ]
+    pieces = protocol.split_for_datagrams(rows)
     assert sum(carried for _, carried in pieces) == 1000
     assert all(len(datagram) <= protocol.MAX_DATAGRAM for datagram, _ in pieces)
     assert len(pieces) > 1
+
+
+def test_batches_split_at_the_most_label_sets_a_byte_indexes() -> None:
+    rows = [
+        protocol.sample("compute", "GET", f"/r{n % 300}", 200, 0.1, 1, 2)
+        for n in range(600)
+    ]
+    with pytest.raises(protocol.TooManyKeysError):
+        protocol.encode_batch(rows)
+    pieces = protocol.split_for_datagrams(rows)
+    assert sum(carried for _, carried in pieces) == 600
+    assert len(pieces) == 4
+    assert max(_keys_per_piece(pieces)) <= protocol.MAX_KEYS
 
 
 def _dropped_malformed() -> float:
