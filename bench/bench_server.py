@@ -33,7 +33,7 @@ it stops, so up to one per connection and round more are counted than wrk
 reports).
 
     .venv/bin/python bench/bench_server.py [--apps placement routes]
-        [--rounds R] [--seconds S] [--flush-interval SECONDS]
+        [--rounds R] [--seconds S] [--flush-interval SECONDS] [--idle-thread]
 """
 
 from __future__ import annotations
@@ -184,7 +184,11 @@ def placement_database(workdir: Path) -> tuple[dict[str, str], str]:
 
 @contextlib.contextmanager
 def started(
-    app: str, workdir: Path, env: dict[str, str], filter_env: dict[str, str]
+    app: str,
+    variants: tuple[str, ...],
+    workdir: Path,
+    env: dict[str, str],
+    filter_env: dict[str, str],
 ) -> Iterator[dict[str, servers.ServerProcess]]:
     multiproc = workdir / "prometheus"
     multiproc.mkdir()
@@ -192,21 +196,20 @@ def started(
     hooks.write_text(GUNICORN_HOOKS)
     bench_dir = ("--pythonpath", str(REPO / "bench"))
     envs = {
-        "bare": env,
         "filtered": {**env, **filter_env},
         "prometheus": {**env, "PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
     }
     procs = {
         name: servers.gunicorn_server(
             workdir,
-            envs[name],
+            envs.get(name, env),
             workers=WORKERS,
             app=f"server_apps:{app}_{name}",
             extra=(*bench_dir, *(("-c", str(hooks)) if name == "prometheus" else ())),
             # Each worker opens its own database connections.
             preload=app != "placement",
         )
-        for name in VARIANTS
+        for name in variants
     }
     with contextlib.ExitStack() as stack:
         for proc in procs.values():
@@ -248,6 +251,12 @@ def main() -> None:
     parser.add_argument(
         "--flush-interval", type=float, help="the filter's (default: its default)"
     )
+    parser.add_argument(
+        "--idle-thread",
+        action="store_true",
+        help="also serve the bare app with one idle thread in each worker: "
+        "what a second thread costs a process, as the flusher thread does",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian package wrk)")
@@ -263,10 +272,11 @@ def main() -> None:
 
 def run_app(app: str, workdir: Path, args: argparse.Namespace) -> None:
     """Serve ``app`` bare, filtered and with prometheus_client, in turns."""
-    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    threads: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    served = dict.fromkeys(VARIANTS, 0)
+    variants = (*VARIANTS, "thread") if args.idle_thread else VARIANTS
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    threads: dict[str, list[float]] = {name: [] for name in variants}
+    served = dict.fromkeys(variants, 0)
     env, script_text = (
         placement_database(workdir) if app == "placement" else ({}, ROUTES_SCRIPT)
     )
@@ -275,15 +285,16 @@ def run_app(app: str, workdir: Path, args: argparse.Namespace) -> None:
     load_before = os.getloadavg()[0]
     with (
         CollectorProcess(workdir) as collector,
-        started(app, workdir, env, filter_env(collector, args)) as procs,
+        started(app, variants, workdir, env, filter_env(collector, args)) as procs,
     ):
         assert collector.process is not None
         collector_before = cpu_ns(collector.process.pid)
         # Warm-up: every worker has loaded its code and opened its files.
-        for name in VARIANTS:
+        for name in variants:
             served[name] += run_wrk(procs[name].port, 1, script, args.connections)
         for index in range(args.rounds):
-            order = VARIANTS[index % 3 :] + VARIANTS[: index % 3]
+            shift = index % len(variants)
+            order = variants[shift:] + variants[:shift]
             for name in order:
                 proc = procs[name]
                 assert proc.process is not None
@@ -302,7 +313,7 @@ def run_app(app: str, workdir: Path, args: argparse.Namespace) -> None:
         f"\n[{app}] load average {load_before:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after"
     )
-    for name in VARIANTS:
+    for name in variants:
         ratio = [
             mine / bare for mine, bare in zip(rates[name], rates["bare"], strict=True)
         ]

@@ -19,12 +19,14 @@ file in PLACEMENT_BENCH_CONFIG); the variant is ``bare``, ``filtered``
 (the filter, delivering to the socket in METRICS_BENCH_SOCKET, every
 METRICS_BENCH_FLUSH_INTERVAL seconds if that is set) or
 ``prometheus`` (prometheus_client in multiprocess mode:
-PROMETHEUS_MULTIPROC_DIR must be set for the server).
+PROMETHEUS_MULTIPROC_DIR must be set for the server), or ``thread`` (the
+bare app in workers that run one more, idle, thread).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import bench_apps
@@ -49,6 +51,20 @@ def placement(config_file: str) -> bench_apps.App:
     return deploy.loadapp(conf)  # type: ignore[no-any-return]
 
 
+class WithIdleThread:
+    """The app, in a worker that has one more thread, which never runs."""
+
+    def __init__(self, app: bench_apps.App) -> None:
+        self.app = app
+        self.pid = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self.pid != os.getpid():  # the first request of this worker
+            self.pid = os.getpid()
+            threading.Thread(target=threading.Event().wait, daemon=True).start()
+        return self.app(environ, start_response)
+
+
 def __getattr__(name: str) -> Any:
     """Build only the application the server asks for."""
     case, _, variant = name.partition("_")
@@ -63,6 +79,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(name)
     if variant == "bare":
         return app
+    if variant == "thread":
+        return WithIdleThread(app)
     if variant == "filtered":
         from oslo_metrics_middleware import MetricsMiddleware
 

@@ -17,9 +17,10 @@ locks for every value: for the collector, which records every request of
 a host, that was most of its CPU.  Here the rows of a datagram are counted
 per (series, bucket) in C and each touched bucket is added to once, with
 the same result as observing the values one by one.  This reaches into a
-histogram child's buckets and sum (``_buckets``, ``_sum``), which
-prometheus_client has kept since its first releases with exemplars;
-tests/unit/collector/test_histograms.py compares both ways.
+histogram child's buckets and sum (``_buckets`` and ``_sum``, private to
+prometheus_client); tests/unit/test_collector_histograms.py compares both
+ways, so a prometheus_client release that changes them fails the tests,
+and USABLE turns bulk recording off where they are missing.
 """
 
 from __future__ import annotations
@@ -33,11 +34,26 @@ import math
 import time
 from typing import Any
 
+import prometheus_client
 from prometheus_client.samples import Exemplar
 
 # One entry per key of a datagram: the histogram children that observe
 # the rows of that key.
 Observers = Sequence[Sequence[Any]]
+
+
+def _usable() -> bool:
+    """Whether this prometheus_client's histograms have the parts used here."""
+    probe = prometheus_client.Histogram("probe", "", registry=None)
+    parts = [getattr(probe, "_sum", None), *getattr(probe, "_buckets", [None])]
+    return all(
+        callable(getattr(part, method, None))
+        for part in parts
+        for method in ("inc", "set_exemplar")
+    )
+
+
+USABLE = _usable()
 
 
 def bounds(upper_bounds: Sequence[float], scale: float = 1) -> tuple[float, ...]:

@@ -441,7 +441,7 @@ def _in_bulk(targets: list[Targets | Rejected], columns: list[list[Any]]) -> boo
     string that fits an exemplar.  Anything else goes row by row, so each
     bad row is refused and counted on its own."""
     *amounts, request_ids = columns
-    if any(type(target) is Rejected for target in targets):
+    if not histograms.USABLE or any(type(t) is Rejected for t in targets):
         return False
     for column in amounts:
         if column and not (

@@ -20,6 +20,7 @@ from typing import Any
 
 import prometheus_client
 from prometheus_client.samples import Sample
+import pytest
 
 from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware.collector import histograms
@@ -166,3 +167,22 @@ def test_bulk_batches_record_what_rows_record() -> None:
         )._value.get()
         == 1
     )
+
+
+def test_a_prometheus_client_without_the_parts_records_row_by_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert histograms.USABLE
+    receiver = ingest.shared()
+    batches = {}
+    for service in ("in-bulk", "by-row"):
+        [(datagram, _)] = protocol.split_for_datagrams(_samples_of(service))
+        batches[service] = json.loads(datagram)["action"]["value"]
+    targets = [receiver._key_targets(key) for key in batches["by-row"]["keys"]]
+    columns = protocol.columns_of(batches["by-row"])[2]
+    assert ingest._in_bulk(targets, columns)
+    receiver.batch(batches["in-bulk"])
+    monkeypatch.setattr(histograms, "USABLE", False)
+    assert not ingest._in_bulk(targets, columns)
+    receiver.batch(batches["by-row"])
+    assert _exposed("by-row") == _exposed("in-bulk")
