@@ -165,6 +165,12 @@ def _shape(path: str, resource_id: str, parent_id: str) -> str:
     kept as they are: a path with an id the context does not name costs a
     cache entry, never a wrong label.
     """
+    if resource_id and not parent_id:
+        # The common member request: its id last and nowhere else, found
+        # without splitting the path.
+        head, slash, last = path.rpartition("/")
+        if slash and last == resource_id and resource_id not in head:
+            return f"{head}/{_ID_MARK}"
     parts = path.split("/")
     if parent_id:  # first: the parent's mark wins, as in _template
         _mark(parts, parent_id, _PARENT_MARK)

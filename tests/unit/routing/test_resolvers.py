@@ -23,6 +23,7 @@ import routes
 
 from oslo_metrics_middleware.routing import RouteResolver
 from oslo_metrics_middleware.routing import TemplateTable
+from oslo_metrics_middleware.routing import pecan as pecan_routing
 from oslo_metrics_middleware.routing import read_table
 from oslo_metrics_middleware.routing.pecan import PecanResolver
 from oslo_metrics_middleware.routing.placement import PlacementResolver
@@ -388,3 +389,21 @@ def test_pecan_neutron_cache_is_hit_by_fresh_ids() -> None:
             assert resolver.resolve(environ, 200) == label
     assert len(seen) == 2
     assert len(resolver._cache) == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "resource_id", "parent_id", "shape"),
+    [
+        ("/v2.0/networks/n-1", "n-1", "", "/v2.0/networks/\0r"),
+        ("/v2.0/networks/n-1/", "n-1", "", "/v2.0/networks/\0r/"),
+        ("/v2.0/n1/1", "1", "", "/v2.0/n1/\0r"),
+        ("/v2.0/a/i/b/i", "i", "", "/v2.0/a/\0r/b/\0r"),
+        ("/v2.0/a/p/tags/t", "t", "p", "/v2.0/a/\0p/tags/\0r"),
+        ("/v2.0/a/p/tags/p", "p", "p", "/v2.0/a/\0p/tags/\0p"),
+        ("1", "1", "", "\0r"),
+    ],
+)
+def test_pecan_shape_marks_each_context_id_segment(
+    path: str, resource_id: str, parent_id: str, shape: str
+) -> None:
+    assert pecan_routing._shape(path, resource_id, parent_id) == shape
