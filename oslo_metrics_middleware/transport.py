@@ -33,11 +33,13 @@ from __future__ import annotations
 import atexit
 import collections
 import errno
+import importlib.util
 import logging
 import multiprocessing.util
 import os
 import socket
 import stat
+import sys
 import threading
 import time
 
@@ -66,6 +68,11 @@ _INLINE_AFTER_INTERVALS = 3
 _LEAVE_PAUSE = 0.005
 # A unix socket address holds 108 bytes, the last one a NUL.
 MAX_SOCKET_PATH = 107
+# uWSGI forks its workers in C and by default runs no Python fork hook, so
+# there each request compares the pid, a system call; elsewhere the at-fork
+# hook at the end of this module resets the senders of a child.
+# (uWSGI puts its module in sys.modules before loading any application.)
+FORKS_UNSEEN = "uwsgi" in sys.modules or importlib.util.find_spec("uwsgi") is not None
 
 
 class DatagramSender:
@@ -120,10 +127,9 @@ class DatagramSender:
 
         ``now`` is the request's end on the time.monotonic_ns clock.
         """
-        if self._pid != os.getpid():
-            # A fork the at-fork hook did not see: uWSGI forks its workers
-            # in C and runs no Python fork hooks by default.  Resetting in
-            # flush() alone would discard the samples queued before it.
+        if FORKS_UNSEEN and self._pid != os.getpid():
+            # A fork the at-fork hook did not see.  Resetting in flush()
+            # alone would discard the samples queued since.
             self._reset()
         if self._thread is None:
             self._start_thread()

@@ -228,6 +228,7 @@ def test_unseen_fork_keeps_the_childs_first_sample(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """uWSGI forks in C: no at-fork hook, the child sees a foreign pid."""
+    monkeypatch.setattr(transport, "FORKS_UNSEEN", True)
     sender = make_sender()
     sender.submit(protocol.sample("parent", "GET", "/", 200, 0.01), NO_INLINE)
     parent_pid = sender._pid
