@@ -58,6 +58,7 @@ sys.path.insert(0, str(REPO))
 
 from oslo_metrics_middleware.collector.process import CollectorProcess  # noqa: E402
 from tests.functional import servers  # noqa: E402
+from tests.functional.apps import placement_app  # noqa: E402
 
 VARIANTS = ("bare", "filtered", "prometheus")
 APPS = ("placement", "routes")
@@ -160,13 +161,8 @@ def placement_database(workdir: Path) -> tuple[dict[str, str], str]:
 
     import webob
 
-    config_file = workdir / "placement.conf"
-    config_file.write_text(
-        "[api]\nauth_strategy = noauth2\n[placement_database]\n"
-        f"connection = sqlite:///{workdir / 'placement.db'}\n"
-        "sync_on_startup = True\n"
-    )
-    app = server_apps.placement(str(config_file))
+    config_file = placement_app.write_config(workdir)
+    app = placement_app.build(config_file)
     ids = [str(uuid.uuid4()) for _ in range(PROVIDERS)]
     for number, provider in enumerate(ids):
         request = webob.Request.blank(

@@ -37,20 +37,6 @@ PLACEMENT_CONFIG_ENV = "PLACEMENT_BENCH_CONFIG"
 PREFIX = "/v2.1"
 
 
-def placement(config_file: str) -> bench_apps.App:
-    """Placement as its own WSGI script builds it, on ``config_file``."""
-    from oslo_config import cfg
-    from placement import conf as placement_conf
-    from placement import db_api
-    from placement import deploy
-
-    conf = cfg.ConfigOpts()
-    placement_conf.register_opts(conf)
-    conf([], default_config_files=[config_file])
-    db_api.configure(conf)
-    return deploy.loadapp(conf)  # type: ignore[no-any-return]
-
-
 class WithIdleThread:
     """The app, in a worker that has one more thread, which never runs."""
 
@@ -72,7 +58,9 @@ def __getattr__(name: str) -> Any:
         app = bench_apps.nova_like_routes(prefix=PREFIX)
         route_of = bench_apps.route_from_routes
     elif case == "placement":
-        app = placement(os.environ[PLACEMENT_CONFIG_ENV])
+        from tests.functional.apps import placement_app
+
+        app = placement_app.build(os.environ[PLACEMENT_CONFIG_ENV])
         # Placement leaves no template behind: ids become {id} in the path.
         route_of = bench_apps.route_from_path
     else:

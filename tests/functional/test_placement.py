@@ -25,17 +25,15 @@ import time
 from typing import Any
 import uuid
 
-from oslo_config import cfg
 import pytest
 import webob
 
 from oslo_metrics_middleware import MetricsMiddleware
 from oslo_metrics_middleware.collector.process import CollectorProcess
+from tests.functional.apps import placement_app as standalone
 
-placement_conf = pytest.importorskip("placement.conf")
-from placement import db_api  # noqa: E402
-from placement import deploy  # noqa: E402
-from placement import handler  # noqa: E402
+pytest.importorskip("placement.conf")
+from placement import handler
 
 MOUNT = "/placement"
 ADMIN = {"X-Auth-Token": "admin", "Content-Type": "application/json"}
@@ -49,17 +47,7 @@ ID_PATTERN = re.compile(r"[0-9a-f]{8}-|[0-9a-f]{32}|CUSTOM_|DISK_GB|VCPU")
 @pytest.fixture(scope="module")
 def placement_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     workdir = tmp_path_factory.mktemp("placement")
-    config_file = workdir / "placement.conf"
-    config_file.write_text(
-        "[api]\nauth_strategy = noauth2\n"
-        f"[placement_database]\nconnection = sqlite:///{workdir / 'placement.db'}\n"
-        "sync_on_startup = True\n"
-    )
-    conf = cfg.ConfigOpts()
-    placement_conf.register_opts(conf)
-    conf([], default_config_files=[str(config_file)])
-    db_api.configure(conf)
-    return deploy.loadapp(conf)
+    return standalone.build(standalone.write_config(workdir))
 
 
 class Client:
