@@ -127,10 +127,10 @@ class DatagramSender:
 
         ``now`` is the request's end on the time.monotonic_ns clock.
         """
-        if FORKS_UNSEEN and self._pid != os.getpid():
-            # A fork the at-fork hook did not see.  Resetting in flush()
-            # alone would discard the samples queued since.
-            self._reset()
+        if FORKS_UNSEEN:
+            # Before queueing: resetting in flush() alone would discard the
+            # samples queued since a fork the at-fork hook did not see.
+            self._check_fork()
         if self._thread is None:
             self._start_thread()
         queue = self._queue
