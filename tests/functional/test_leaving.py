@@ -29,7 +29,11 @@ import pytest
 from tests.functional.servers import REPO
 from tests.functional.servers import DatagramCollector
 
-REQUESTS = 6000
+# About twice what the kernel queue of the collector's socket (11 datagrams
+# of 400 samples with Linux's default max_dgram_qlen) and the filter's
+# 2,000-sample buffer hold together, so a collector that stays behind
+# makes the buffer overflow whatever the timing.
+REQUESTS = 12000
 
 
 def leave(socket_path: Path, how: str, count: int, grace: str = "10") -> str:
