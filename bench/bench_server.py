@@ -34,6 +34,11 @@ reports).
 
     .venv/bin/python bench/bench_server.py [--apps placement routes]
         [--rounds R] [--seconds S] [--flush-interval SECONDS] [--idle-thread]
+        [--floor]
+
+``--floor`` also serves the app behind a middleware that only calls it,
+and behind the least a measuring middleware can do (server_apps.py): how
+much of the filter's cost any Python layer would pay on that app.
 """
 
 from __future__ import annotations
@@ -253,6 +258,12 @@ def main() -> None:
         help="also serve the bare app with one idle thread in each worker: "
         "what a second thread costs a process, as the flusher thread does",
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also serve the app behind a pass-through middleware and behind "
+        "a minimal measuring one: the floor of any Python middleware",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian package wrk)")
@@ -268,7 +279,11 @@ def main() -> None:
 
 def run_app(app: str, workdir: Path, args: argparse.Namespace) -> None:
     """Serve ``app`` bare, filtered and with prometheus_client, in turns."""
-    variants = (*VARIANTS, "thread") if args.idle_thread else VARIANTS
+    variants = VARIANTS
+    if args.idle_thread:
+        variants += ("thread",)
+    if args.floor:
+        variants += ("passthrough", "minimal")
     rates: dict[str, list[float]] = {name: [] for name in variants}
     cpu: dict[str, list[float]] = {name: [] for name in variants}
     threads: dict[str, list[float]] = {name: [] for name in variants}

@@ -67,7 +67,8 @@ class MountPrefixes:
     def __init__(self) -> None:
         self._cache: dict[str, str] = {"": ""}
 
-    def __call__(self, script_name: str) -> str:
+    def of(self, script_name: str) -> str:
+        """The label form of ``script_name``."""
         prefix = self._cache.get(script_name)
         if prefix is None:
             prefix = fallback.normalise_path(script_name)
@@ -90,13 +91,15 @@ class MountedTemplates:
         self._cache: dict[str, dict[str, str]] = {}
         self._prefix = MountPrefixes()
 
-    def __call__(self, script_name: str, raw_template: str) -> str:
+    # A method, not __call__: calling an instance costs twice as much.
+    def label(self, script_name: str, raw_template: str) -> str:
+        """The label of ``raw_template`` under mount point ``script_name``."""
         mounted = self._cache.get(script_name)
         label = None if mounted is None else mounted.get(raw_template)
         if label is None:
             cleaned = self._clean(raw_template)
             label = labels.bounded(
-                template.join_mount(self._prefix(script_name), cleaned)
+                template.join_mount(self._prefix.of(script_name), cleaned)
             )
             if mounted is None:
                 mounted = {}

@@ -85,7 +85,7 @@ class FlaskResolver:
                 # Flask was imported after the filter was built.
                 connect_receiver()
                 return labels.UNMATCHED
-        return self._templates(environ.get("SCRIPT_NAME", ""), rule)
+        return self._templates.label(environ.get("SCRIPT_NAME", ""), rule)
 
 
 def _live_rule(request: Any) -> str | None:

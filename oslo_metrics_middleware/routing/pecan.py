@@ -95,7 +95,7 @@ class PecanResolver:
                 cached = labels.UNMATCHED
             else:
                 cached = labels.bounded(
-                    template.join_mount(self._prefix(script_name), found)
+                    template.join_mount(self._prefix.of(script_name), found)
                 )
             if status != 404:  # the 404 rule depends on the status
                 base.store(self._cache, key, cached, raw_path=path)
@@ -106,7 +106,7 @@ class PecanResolver:
         if found is None:
             return labels.UNMATCHED
         return labels.bounded(
-            template.join_mount(self._prefix(environ.get("SCRIPT_NAME", "")), found)
+            template.join_mount(self._prefix.of(environ.get("SCRIPT_NAME", "")), found)
         )
 
 

@@ -66,4 +66,4 @@ class PlacementResolver:
         found = self._table.match(path)
         if found is None:
             return labels.UNMATCHED
-        return self._labels(environ.get("SCRIPT_NAME", ""), found)
+        return self._labels.label(environ.get("SCRIPT_NAME", ""), found)

@@ -27,19 +27,28 @@ from oslo_metrics_middleware.routing import base
 from oslo_metrics_middleware.routing import labels
 from oslo_metrics_middleware.routing import template
 
+ROUTE_KEY = "routes.route"
+
 
 class RoutesResolver:
     """Template from the ``routes.route`` that RoutesMiddleware left."""
 
-    environ_key = "routes.route"
+    environ_key = ROUTE_KEY
 
     def __init__(self) -> None:
         self._templates = base.MountedTemplates(template.clean_routepath)
 
     def resolve(self, environ: dict[str, Any], status: int) -> str | None:
-        if self.environ_key not in environ:
+        if ROUTE_KEY not in environ:
             return None
-        routepath = getattr(environ[self.environ_key], "routepath", None)
+        route = environ[ROUTE_KEY]
+        if route is None:  # RoutesMiddleware matched nothing
+            return labels.UNMATCHED
+        try:
+            # Cheaper than getattr() with a default, on every request.
+            routepath = route.routepath
+        except AttributeError:
+            return labels.UNMATCHED
         if not isinstance(routepath, str):
             return labels.UNMATCHED
-        return self._templates(environ.get("SCRIPT_NAME", ""), routepath)
+        return self._templates.label(environ.get("SCRIPT_NAME", ""), routepath)

@@ -50,8 +50,8 @@ def test_memory_bench_reports_both_states() -> None:
 
 
 def test_server_bench_counts_every_request() -> None:
-    out = run_bench("bench_server.py", "--rounds", "1", "--seconds", "1")
+    out = run_bench("bench_server.py", "--rounds", "1", "--seconds", "1", "--floor")
     assert out.startswith("gunicorn -w 4 sync, wrk -t1 -c4, 1 rounds x 1 s")
-    for name in ("bare", "filtered", "prometheus"):
-        assert f"  {name} " in out
+    for name in ("bare", "filtered", "prometheus", "passthrough", "minimal"):
+        assert out.count(f"\n  {name} ") == 2, name
     assert "counted by the collector" in out

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+import types
 from typing import Any
 import uuid
 
@@ -28,6 +29,7 @@ from oslo_metrics_middleware.routing import read_table
 from oslo_metrics_middleware.routing.pecan import PecanResolver
 from oslo_metrics_middleware.routing.placement import PlacementResolver
 from oslo_metrics_middleware.routing.resolver import load_resolver
+from oslo_metrics_middleware.routing.routes_lib import RoutesResolver
 
 UUID = "0a6e5bb3-3f4c-4b7e-9c0d-6c2a4d1f8e21"
 HEX32 = "3f4c4b7e9c0d6c2a4d1f8e210a6e5bb3"
@@ -104,6 +106,24 @@ def test_routes_without_a_match_is_unmatched_whatever_the_status() -> None:
     assert (
         resolver.resolve(env("/nope", **{"routes.route": None}), 200) == "__unmatched__"
     )
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        object(),
+        types.SimpleNamespace(routepath=None),
+        types.SimpleNamespace(routepath=7),
+    ],
+    ids=["no routepath", "routepath None", "routepath not a str"],
+)
+def test_routes_value_without_a_usable_routepath_is_unmatched(route: object) -> None:
+    resolver = RoutesResolver()
+    assert (
+        resolver.resolve(env("/nope", **{"routes.route": route}), 200)
+        == "__unmatched__"
+    )
+    assert resolver.resolve(env("/nope"), 200) is None
 
 
 PLACEMENT_TABLE = [
