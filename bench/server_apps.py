@@ -40,20 +40,6 @@ PLACEMENT_CONFIG_ENV = "PLACEMENT_BENCH_CONFIG"
 PREFIX = "/v2.1"
 
 
-class WithIdleThread:
-    """The app, in a worker that has one more thread, which never runs."""
-
-    def __init__(self, app: bench_apps.App) -> None:
-        self.app = app
-        self.pid = 0
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if self.pid != os.getpid():  # the first request of this worker
-            self.pid = os.getpid()
-            threading.Thread(target=threading.Event().wait, daemon=True).start()
-        return self.app(environ, start_response)
-
-
 class PassThrough:
     """A middleware that only calls the app: what one Python layer costs."""
 
@@ -61,6 +47,21 @@ class PassThrough:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
+class WithIdleThread(PassThrough):
+    """A pass-through layer in a worker that has one more thread, which
+    never runs."""
+
+    def __init__(self, app: bench_apps.App) -> None:
+        super().__init__(app)
+        self.pid = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self.pid != os.getpid():  # the first request of this worker
+            self.pid = os.getpid()
+            threading.Thread(target=threading.Event().wait, daemon=True).start()
         return self.app(environ, start_response)
 
 
