@@ -19,25 +19,40 @@
 ``cap`` sends the routes of thousands of senders (each its own set of
 distinct routes, as processes with their own ``max_routes`` would) for a few
 services, then reports the collector's RSS, its series count, the size of
-/metrics and how long a scrape takes. Run it with the default cap and with a
-larger one to see what the cap bounds.
+/metrics and how long a scrape takes (asked for as Prometheus asks:
+OpenMetrics, gzip). Run it with the default cap and with a larger one to
+see what the cap bounds.
+
+``scrape`` fills the collector's request histograms in this process with
+as many route values, each with an exemplar, and times the collector's
+/metrics app against prometheus_client's on the same histograms, in
+interleaved rounds, for both formats.
 
     .venv/bin/python bench/bench_collector.py ingest [--datagrams N]
     .venv/bin/python bench/bench_collector.py cap [--senders N]
         [--routes-per-sender N] [--services N] [--max-routes N]
+    .venv/bin/python bench/bench_collector.py scrape [--routes N] [--rounds N]
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+import gzip
 from pathlib import Path
 import socket
 import statistics
 import time
+from typing import Any
 import urllib.request
+
+import prometheus_client
 
 from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware import transport
+from oslo_metrics_middleware.collector import exposition
+from oslo_metrics_middleware.collector import openstack_api
+from oslo_metrics_middleware.collector.process import PROMETHEUS_ACCEPT
 from oslo_metrics_middleware.collector.process import CollectorProcess
 
 COUNT = "openstack_api_request_duration_seconds_count"
@@ -95,11 +110,11 @@ def _rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def _timed_scrape(url: str) -> tuple[float, int]:
+def _timed_scrape(collector: CollectorProcess) -> tuple[float, int]:
+    """Seconds to scrape as Prometheus does, and the size of the text."""
     started = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=600) as page:
-        size = len(page.read())
-    return time.perf_counter() - started, size
+    body, _ = collector.scrape_as_prometheus(timeout=600)
+    return time.perf_counter() - started, len(body)
 
 
 def cap(args: argparse.Namespace) -> None:
@@ -129,7 +144,7 @@ def cap(args: argparse.Namespace) -> None:
         elapsed = time.perf_counter() - started
         times = []
         for _ in range(5):
-            seconds, size = _timed_scrape(collector.metrics_url)
+            seconds, size = _timed_scrape(collector)
             times.append(seconds)
         url = f"{collector.metrics_url}?name[]={SERIES}"
         with urllib.request.urlopen(url, timeout=60) as page:
@@ -149,6 +164,69 @@ def cap(args: argparse.Namespace) -> None:
     )
 
 
+def _fill_histograms(routes: int) -> list[prometheus_client.Histogram]:
+    """The collector's request histograms with ``routes`` route values,
+    each observed with a request id as the collector records it."""
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    durations = openstack_api.openstack_api_request_duration_seconds
+    request_sizes = openstack_api.openstack_api_request_size_bytes
+    response_sizes = openstack_api.openstack_api_response_size_bytes
+    for n in range(routes):
+        labels = ("compute", "GET", f"/v2.1/servers/{{id}}/r{n}")
+        exemplar = {"request_id": f"req-{n:08d}-aaaa-bbbb-cccc-dddddddddddd"}
+        durations.labels(*labels, "200").observe(0.012, exemplar)
+        request_sizes.labels(*labels).observe(0)
+        response_sizes.labels(*labels).observe(2048, exemplar)
+    return [durations, request_sizes, response_sizes]
+
+
+def _get(app: Any, accept: str) -> bytes:
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/metrics",
+        "QUERY_STRING": "",
+        "HTTP_ACCEPT": accept,
+        "HTTP_ACCEPT_ENCODING": "gzip",
+    }
+    return b"".join(app(environ, lambda status, headers: None))
+
+
+def scrape(args: argparse.Namespace) -> None:
+    histograms = _fill_histograms(args.routes)
+    registries = [prometheus_client.CollectorRegistry() for _ in range(3)]
+    for registry in registries:
+        for histogram in histograms:
+            registry.register(histogram)
+    apps: dict[str, Callable[..., Any]] = {
+        "prometheus_client": prometheus_client.make_wsgi_app(registries[0]),
+        "collector": exposition.MetricsApp(registries[1], histograms),
+        # The same gzip level as prometheus_client: the writing alone.
+        "collector, gzip 9": exposition.MetricsApp(registries[2], histograms, 9),
+    }
+    print(f"{args.routes:,} route values, 3 histograms, {args.rounds} rounds")
+    for format_name, accept in (("OpenMetrics", PROMETHEUS_ACCEPT), ("text", "")):
+        times: dict[str, list[float]] = {name: [] for name in apps}
+        texts: dict[str, bytes] = {}
+        for _ in range(args.rounds):
+            for name, app in apps.items():
+                started = time.perf_counter()
+                body = _get(app, accept)
+                times[name].append(time.perf_counter() - started)
+                texts[name] = gzip.decompress(body)
+        # The same lines, in another order: the same work on every side.
+        lines = {name: sorted(text.splitlines()) for name, text in texts.items()}
+        assert all(each == lines["prometheus_client"] for each in lines.values())
+        stock = statistics.median(times["prometheus_client"])
+        for name, seconds in times.items():
+            print(
+                f"  {format_name:11} {name:18} median "
+                f"{statistics.median(seconds):.3f} s "
+                f"[{min(seconds):.3f}-{max(seconds):.3f}] "
+                f"= {statistics.median(seconds) / stock:.2f}x, "
+                f"{len(texts[name]) / 1e6:.1f} MB of text"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     modes = parser.add_subparsers(dest="mode", required=True)
@@ -161,6 +239,10 @@ def main() -> None:
     bounded.add_argument("--services", type=int, default=5)
     bounded.add_argument("--max-routes", type=int, default=1000)
     bounded.set_defaults(run=cap)
+    written = modes.add_parser("scrape", help="/metrics against prometheus_client")
+    written.add_argument("--routes", type=int, default=1000)
+    written.add_argument("--rounds", type=int, default=7)
+    written.set_defaults(run=scrape)
     args = parser.parse_args()
     args.run(args)
 

@@ -33,6 +33,7 @@ from oslo_config import cfg
 from oslo_log import log
 import prometheus_client
 
+from oslo_metrics_middleware.collector import exposition
 from oslo_metrics_middleware.collector import http_server
 from oslo_metrics_middleware.collector import ingest
 from oslo_metrics_middleware.collector import options
@@ -99,6 +100,12 @@ def _run(argv: list[str], stop: _Stop) -> int:
     # A _created sample per series is a series more in Prometheus (text
     # format 0.0.4), for a start time nobody queries.
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    server.set_app(
+        exposition.MetricsApp(
+            prometheus_client.REGISTRY,
+            series.histograms(receiver.modules.values()),
+        )
+    )
     try:
         LOG.info(
             "Collector ready: socket %s, metrics on http://%s/metrics",

@@ -21,8 +21,6 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler
 from wsgiref.simple_server import WSGIServer
 
-import prometheus_client
-
 from oslo_metrics_middleware.collector.options import StartupError
 
 LOG = logging.getLogger(__name__)
@@ -70,7 +68,11 @@ def display(host: str, port: int) -> str:
 
 
 def listen(host: str, port: int, silent: bool) -> MetricsServer:
-    """A bound, listening /metrics server; StartupError names host:port."""
+    """A bound, listening /metrics server; StartupError names host:port.
+
+    It has no application yet: the metrics it serves are known once the
+    metric modules are loaded (see exposition.MetricsApp).
+    """
     try:
         family, _, _, _, address = socket.getaddrinfo(
             host or None, port, socket.AF_UNSPEC if host else socket.AF_INET,
@@ -90,7 +92,6 @@ def listen(host: str, port: int, silent: bool) -> MetricsServer:
         raise StartupError(
             f"cannot listen on {display(host, port)}: {exc.strerror}"
         ) from None
-    server.set_app(prometheus_client.make_wsgi_app())
     # handle_request() is only called once select() said a client waits.
     server.timeout = 0
     return server

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
+import gzip
 import os
 from pathlib import Path
 import signal
@@ -43,6 +44,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 # The collector, or the upstream daemon with this project's metrics loaded.
 COLLECTOR = ("-m", "oslo_metrics_middleware.cmd", "collector")
 STOCK_DAEMON = ("-m", "oslo_metrics_middleware.collector.stock")
+# The Accept header of a Prometheus 2 scrape.
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+    "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
 
 
 def write_config(
@@ -149,6 +155,17 @@ class CollectorProcess:
         """The collector's /metrics page."""
         with urllib.request.urlopen(self.metrics_url, timeout=10) as page:  # noqa: S310
             return str(page.read().decode())
+
+    def scrape_as_prometheus(self, timeout: float = 10) -> tuple[bytes, str]:
+        """The /metrics page as Prometheus asks for it (OpenMetrics,
+        gzip), uncompressed, and its content type."""
+        headers = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
+        request = urllib.request.Request(self.metrics_url, headers=headers)  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as page:  # noqa: S310
+            body = page.read()
+            if page.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            return body, str(page.headers["Content-Type"])
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM, then SIGKILL if it lingers.

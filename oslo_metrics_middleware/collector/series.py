@@ -35,13 +35,14 @@ class SeriesCount:
             "Label sets the collector holds, per metric.",
             labels=("metric",),
         )
-        for metric in _metrics(self._modules):
+        for metric in labelled_metrics(self._modules):
             # prometheus_client keeps a metric's children in _metrics.
             family.add_metric((metric._name,), len(metric._metrics))
         yield family
 
 
-def _metrics(modules: Iterable[ModuleType]) -> Iterator[MetricWrapperBase]:
+def labelled_metrics(modules: Iterable[ModuleType]) -> Iterator[MetricWrapperBase]:
+    """The metrics with labels that ``modules`` define, each once."""
     seen: set[int] = set()
     for module in modules:
         for item in vars(module).values():
@@ -52,6 +53,15 @@ def _metrics(modules: Iterable[ModuleType]) -> Iterator[MetricWrapperBase]:
             ):
                 seen.add(id(item))
                 yield item
+
+
+def histograms(modules: Iterable[ModuleType]) -> list[prometheus_client.Histogram]:
+    """The histograms with labels that ``modules`` define."""
+    return [
+        metric
+        for metric in labelled_metrics(modules)
+        if isinstance(metric, prometheus_client.Histogram)
+    ]
 
 
 def register(modules: Iterable[ModuleType]) -> None:

@@ -55,3 +55,20 @@ def test_server_bench_counts_every_request() -> None:
     for name in ("bare", "filtered", "prometheus", "passthrough", "minimal"):
         assert out.count(f"\n  {name} ") == 2, name
     assert "counted by the collector" in out
+
+
+def test_scrape_bench_compares_the_same_lines() -> None:
+    out = run_bench("bench_collector.py", "scrape", "--routes", "20", "--rounds", "2")
+    assert out.startswith("20 route values, 3 histograms, 2 rounds\n")
+    for name in ("prometheus_client", "collector", "collector, gzip 9"):
+        assert out.count(f" {name} ") == 2, name
+    assert out.count("prometheus_client  median") == 2
+    assert out.count("= 1.00x") >= 2
+
+
+def test_cap_bench_reports_the_scrape() -> None:
+    out = run_bench(
+        "bench_collector.py", "cap", "--senders", "4", "--routes-per-sender", "5"
+    )
+    assert out.startswith("4 senders x 5 routes = 20 distinct routes over 5")
+    assert "duration label sets held: 20\n" in out

@@ -1,0 +1,259 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The collector's /metrics, with the request histograms written directly.
+
+prometheus_client builds a sample object for every line of a histogram,
+then sorts and escapes all of its labels again, line by line: at the
+label caps that made a scrape take seconds, close to Prometheus' scrape
+timeout (doc/source/performance.rst).  A histogram child's labels are the
+same on each of its lines, so here they are escaped once per child and
+each line is only its bucket bound and its number.
+
+The lines are prometheus_client's own, in both formats it negotiates;
+tests/unit/test_collector_exposition.py compares them family by family.
+Whatever this module does not write the same way (other metrics, a
+``name[]`` selection, the name escapings that rewrite plain names) is left
+to prometheus_client.  The histograms it writes are taken out of the registry
+so that they are not collected twice; this reads a histogram's children
+and buckets (``_metrics``, ``_buckets``, ``_sum``, private to
+prometheus_client), and USABLE turns it off where they are missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
+import contextlib
+import gzip
+from typing import TYPE_CHECKING
+from typing import Any
+import urllib.parse
+
+import prometheus_client
+from prometheus_client import exposition
+from prometheus_client import metrics
+from prometheus_client import utils
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIEnvironment
+
+OPENMETRICS = "application/openmetrics-text"
+_EOF = b"# EOF\n"
+# Accept header escapings under which a valid metric name is written as is
+# ("" when none was negotiated).
+_PLAIN_NAME_ESCAPINGS = ("", "underscores", "allow-utf-8")
+# prometheus_client compresses at level 9, which took as long as writing
+# the text; level 1 is about six times faster for a third more bytes.
+GZIP_LEVEL = 1
+# Counts below this are written by repr(); floatToGoString switches to an
+# exponent from here on.
+_PLAIN_BELOW = 1e6
+
+
+def _usable() -> bool:
+    """Whether this prometheus_client's histograms have the parts read here."""
+    probe = prometheus_client.Histogram("probe", "", ("label",), registry=None)
+    child = probe.labels("value")
+    return (
+        isinstance(getattr(probe, "_metrics", None), dict)
+        and hasattr(probe, "_lock")
+        and callable(getattr(child, "_sum", None) and child._sum.get)
+        and all(
+            callable(getattr(bucket, "get", None))
+            and callable(getattr(bucket, "get_exemplar", None))
+            for bucket in getattr(child, "_buckets", [None])
+        )
+    )
+
+
+USABLE = _usable()
+# A number as Go (and so Prometheus) prints it.
+go_string: Callable[[float], str] = utils.floatToGoString
+
+
+def escape(value: str) -> str:
+    """A label value as both formats quote it."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _labels(names: Iterable[str], values: dict[str, str]) -> str:
+    return ",".join(f'{name}="{escape(values[name])}"' for name in names)
+
+
+def _number(value: float) -> str:
+    if 0 <= value < _PLAIN_BELOW:
+        return repr(value)
+    return go_string(value)
+
+
+class HistogramWriter:
+    """The lines of one labelled histogram, in either format."""
+
+    def __init__(self, histogram: prometheus_client.Histogram) -> None:
+        self.histogram = histogram
+        self._name: str = histogram._name
+        self._label_names = sorted(histogram._labelnames)
+        # prometheus_client sorts "le" in among the other labels.
+        position = sum(name < "le" for name in self._label_names)
+        self._before_le = self._label_names[:position]
+        self._after_le = self._label_names[position:]
+        self._le = [
+            f'le="{go_string(bound)}"' for bound in histogram._upper_bounds
+        ]
+
+    def text(self, openmetrics: bool) -> str:
+        """The whole family; exemplars only in OpenMetrics, the format that
+        carries them."""
+        histogram = self.histogram
+        name = self._name
+        documentation: str = histogram._documentation
+        if openmetrics:
+            documentation = escape(documentation)
+        else:
+            documentation = documentation.replace("\\", r"\\").replace("\n", r"\n")
+        out = [f"# HELP {name} {documentation}\n# TYPE {name} histogram\n"]
+        with histogram._lock:
+            children: list[tuple[Sequence[str], Any]] = list(
+                histogram._metrics.items()
+            )
+        for label_values, child in children:
+            values = dict(zip(histogram._labelnames, label_values, strict=True))
+            before = "".join(
+                f'{label}="{escape(values[label])}",' for label in self._before_le
+            )
+            after = "".join(
+                f',{label}="{escape(values[label])}"' for label in self._after_le
+            )
+            accumulated = 0.0
+            for le, bucket in zip(self._le, child._buckets, strict=True):
+                accumulated += bucket.get()
+                exemplar = _exemplar(bucket.get_exemplar()) if openmetrics else ""
+                out.append(
+                    f"{name}_bucket{{{before}{le}{after}}} "
+                    f"{_number(accumulated)}{exemplar}\n"
+                )
+            labels = _labels(self._label_names, values)
+            out.append(
+                f"{name}_count{{{labels}}} {_number(accumulated)}\n"
+                f"{name}_sum{{{labels}}} {go_string(child._sum.get())}\n"
+            )
+        return "".join(out)
+
+
+def _exemplar(exemplar: Any) -> str:
+    if exemplar is None:
+        return ""
+    labels = ",".join(
+        f'{name}="{escape(value)}"' for name, value in sorted(exemplar.labels.items())
+    )
+    text = f" # {{{labels}}} {go_string(exemplar.value)}"
+    if exemplar.timestamp is not None:
+        text += f" {exemplar.timestamp}"
+    return text
+
+
+class _Families:
+    """Histograms as prometheus_client's encoders take them, optionally
+    only the samples a ``name[]`` selection names (as its registry does)."""
+
+    def __init__(
+        self,
+        histograms: Iterable[prometheus_client.Histogram],
+        names: list[str] | None,
+    ) -> None:
+        self._histograms = list(histograms)
+        self._names = None if names is None else set(names)
+
+    def collect(self) -> Iterator[Any]:
+        for histogram in self._histograms:
+            for family in histogram.collect():
+                if self._names is not None:
+                    names = self._names
+                    family.samples = [s for s in family.samples if s.name in names]
+                    if not family.samples:
+                        continue
+                yield family
+
+
+def _names_as_they_are(content_type: str) -> bool:
+    """Whether the negotiated escaping leaves plain metric names alone
+    (the dots and values schemes rewrite them)."""
+    escaping = content_type.partition("escaping=")[2]
+    return escaping in _PLAIN_NAME_ESCAPINGS
+
+
+class MetricsApp:
+    """The /metrics WSGI app: prometheus_client's, but for the histograms
+    given, which it writes itself."""
+
+    def __init__(
+        self,
+        registry: prometheus_client.CollectorRegistry,
+        histograms: Iterable[prometheus_client.Histogram],
+        gzip_level: int = GZIP_LEVEL,
+    ) -> None:
+        self.registry = registry
+        self.gzip_level = gzip_level
+        self.writers: list[HistogramWriter] = []
+        if USABLE and not metrics._use_created:
+            for histogram in histograms:
+                # Collected here instead; the stock daemon still has them.
+                with contextlib.suppress(KeyError):
+                    registry.unregister(histogram)
+                self.writers.append(HistogramWriter(histogram))
+        self._stock = prometheus_client.make_wsgi_app(registry)
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        if (
+            not self.writers
+            or environ["REQUEST_METHOD"] != "GET"
+            or environ.get("PATH_INFO") == "/favicon.ico"
+        ):
+            stock: Iterable[bytes] = self._stock(environ, start_response)
+            return stock
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        body, content_type = self.render(
+            environ.get("HTTP_ACCEPT", ""), query.get("name[]")
+        )
+        headers = [("Content-Type", content_type)]
+        if exposition.gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
+            body = gzip.compress(body, self.gzip_level)
+            headers.append(("Content-Encoding", "gzip"))
+        start_response("200 OK", headers)
+        return [body]
+
+    def render(self, accept: str, names: list[str] | None) -> tuple[bytes, str]:
+        """The page for an Accept header and a ``name[]`` selection, and
+        its content type, as prometheus_client negotiates them."""
+        encoder, content_type = exposition.choose_encoder(accept)
+        registry: Collector = self.registry
+        if names is not None:
+            registry = self.registry.restricted_registry(names)
+        body = encoder(registry).removesuffix(_EOF)
+        if names is None and _names_as_they_are(content_type):
+            openmetrics = content_type.startswith(OPENMETRICS)
+            body += "".join(
+                writer.text(openmetrics) for writer in self.writers
+            ).encode()
+        else:
+            histograms = (writer.histogram for writer in self.writers)
+            body += encoder(_Families(histograms, names)).removesuffix(_EOF)
+        if content_type.startswith(OPENMETRICS):
+            body += _EOF
+        return body, content_type
