@@ -55,6 +55,7 @@ from bench_apps import PrometheusInProcess
 from oslo_middleware.stats import StatsMiddleware
 
 from oslo_metrics_middleware import MetricsMiddleware
+from oslo_metrics_middleware import lifecycle
 from oslo_metrics_middleware import opts
 from oslo_metrics_middleware import transport
 from oslo_metrics_middleware.collector.process import CollectorProcess
@@ -464,7 +465,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with CollectorProcess() as collector:
         cases = build_cases(str(collector.socket_path), only=args.cases)
-        sender = transport.get_sender(
+        sender = lifecycle.get_sender(
             str(collector.socket_path), 1_000_000, FLUSH_INTERVAL
         )
         costs, added = measure(cases, args.requests, args.rounds, sender)
@@ -510,7 +511,7 @@ def mark_blocks(requests: int, only: tuple[str, ...]) -> None:
         # than in service: it sleeps instead, and the flush that ends each
         # block encodes and sends every sample the block took.
         cases = build_cases(str(collector.socket_path), MARKED_FLUSH_INTERVAL, only)
-        sender = transport.get_sender(
+        sender = lifecycle.get_sender(
             str(collector.socket_path), 1_000_000, FLUSH_INTERVAL
         )
         for case in cases:

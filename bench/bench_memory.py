@@ -90,11 +90,11 @@ def growth(requests: list[str], socket_path: str, traced: bool) -> list[int]:
         tracemalloc.start()
     before = settle(traced)
     from oslo_metrics_middleware import MetricsMiddleware
-    from oslo_metrics_middleware import transport
+    from oslo_metrics_middleware import lifecycle
 
     conf = {"service_name": "compute", "metrics_socket_file": socket_path}
     filtered = MetricsMiddleware(app, conf)
-    sender = transport.get_sender(socket_path, 0, 0)
+    sender = lifecycle.get_sender(socket_path, 0, 0)
     for start in range(0, len(requests), 1000):
         serve(filtered, requests[start : start + 1000])
         while sender.held:
@@ -103,7 +103,7 @@ def growth(requests: list[str], socket_path: str, traced: bool) -> list[int]:
     steady = settle(traced)
     # A second filter whose daemon is gone: its buffer fills up.
     gone = MetricsMiddleware(app, {**conf, "metrics_socket_file": socket_path + "-"})
-    serve(gone, requests[: transport.get_sender(socket_path + "-", 0, 0).buffer_size])
+    serve(gone, requests[: lifecycle.get_sender(socket_path + "-", 0, 0).buffer_size])
     return [steady - before, settle(traced) - before]
 
 

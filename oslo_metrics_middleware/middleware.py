@@ -28,6 +28,7 @@ from typing import Any
 from oslo_config import cfg
 from oslo_middleware import base
 
+from oslo_metrics_middleware import lifecycle
 from oslo_metrics_middleware import opts
 from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware import routing
@@ -166,7 +167,7 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
             warning = transport.check_socket_path(path)
         except ValueError as exc:
             raise _invalid("metrics_socket_file", path, str(exc)) from None
-        sender = transport.get_sender(
+        sender = lifecycle.get_sender(
             path,
             self._option("buffer_size"),
             self._option("flush_interval"),

@@ -21,21 +21,18 @@ counts are sent as counters once delivery works again.
 
 The flusher is a thread where threads run, and the request path itself
 where they do not (uWSGI without ``enable-threads``): a request flushes
-inline when no flush has happened for a few intervals.  Under uWSGI with
-the application loaded in the master, a timer signal also flushes every
-worker once a second, so the last samples before a quiet spell are not
-held until the next request.  A forked child starts afresh with its own
-socket, queue and thread.
+inline when no flush has happened for a few intervals.  A forked child
+starts afresh with its own socket, queue and thread; lifecycle.py holds
+the one sender per socket of a process and the hooks (fork, exit, uWSGI's
+timer) that tie it to the life of the process.
 """
 
 from __future__ import annotations
 
-import atexit
 import collections
 import errno
 import importlib.util
 import logging
-import multiprocessing.util
 import os
 import socket
 import stat
@@ -91,10 +88,9 @@ class DatagramSender:
         self.exit_grace_period = exit_grace_period
         # Set when the socket was missing at load: one line once it works.
         self.announce_delivery = False
-        self._reset()
-        multiprocessing.util.register_after_fork(self, _leave_with_child)
+        self.reset()
 
-    def _reset(self) -> None:
+    def reset(self) -> None:
         """Fresh state, for a new sender or the child of a fork."""
         self._pid = os.getpid()
         self._queue: collections.deque[protocol.Sample] = collections.deque()
@@ -164,7 +160,7 @@ class DatagramSender:
         if self._pid != os.getpid():
             # Forked without the at-fork hook (uWSGI forks in C): the queue
             # and the thread belong to the parent.
-            self._reset()
+            self.reset()
 
     def _deliver(self) -> bool:
         """One delivery round, under the flush lock; True when all went."""
@@ -310,6 +306,11 @@ class DatagramSender:
             self.flush()
 
     @property
+    def pid(self) -> int:
+        """The process whose samples this sender holds."""
+        return self._pid
+
+    @property
     def held(self) -> int:
         """Samples waiting for delivery."""
         return len(self._queue) + self._unsent_samples
@@ -345,114 +346,3 @@ def check_socket_path(path: str) -> str | None:
     if not stat.S_ISSOCK(mode):
         return "it is not a socket (yet)"
     return None
-
-
-_senders: dict[str, DatagramSender] = {}
-_senders_lock = threading.Lock()
-
-
-def get_sender(
-    socket_path: str,
-    buffer_size: int,
-    flush_interval: float,
-    exit_grace_period: float = 0.0,
-) -> DatagramSender:
-    """The process-wide sender for ``socket_path``; filters share it."""
-    with _senders_lock:
-        sender = _senders.get(socket_path)
-        if sender is None:
-            sender = DatagramSender(
-                socket_path, buffer_size, flush_interval, exit_grace_period
-            )
-            _senders[socket_path] = sender
-            _install_uwsgi_timer()
-        return sender
-
-
-def flush_all() -> None:
-    """Flush every sender of this process."""
-    for sender in list(_senders.values()):
-        sender.flush()
-
-
-def flush(timeout: float | None = None) -> int:
-    """Deliver every sample this process holds before it leaves.
-
-    For code that ends a process with ``os._exit`` (which skips the
-    at-exit delivery): each sender keeps trying for up to ``timeout``
-    seconds (its ``exit_grace_period`` by default); what it still holds
-    then is counted as dropped and logged.  Returns that number.
-    """
-    senders = [s for s in list(_senders.values()) if s._pid == os.getpid()]
-    if not senders:
-        return 0
-    if timeout is None:
-        timeout = max(sender.exit_grace_period for sender in senders)
-    # One grace period for all of them, not one each.
-    deadline = time.monotonic() + timeout
-    return sum(
-        sender.leave(max(0.0, deadline - time.monotonic())) for sender in senders
-    )
-
-
-# uWSGI signal numbers run from 0 to 255; the highest free one is taken.
-_UWSGI_SIGNALS = range(255, 0, -1)
-_UWSGI_TIMER_SECONDS = 1
-_uwsgi_signal: int | None = None
-
-
-def _install_uwsgi_timer() -> None:
-    """Flush all workers from a uWSGI timer, when that is possible.
-
-    Without ``enable-threads`` no Python thread runs in a uWSGI worker
-    while it waits for a request, so the flusher thread and the inline
-    flush both stall once traffic stops.  A timer signal raised by the
-    master runs its handler in every worker's main loop instead.  The
-    handler is registered in the master before the workers fork (the
-    default, without ``lazy-apps``), so every worker inherits it.
-    """
-    global _uwsgi_signal
-    if _uwsgi_signal is not None:
-        return
-    try:
-        import uwsgi  # only importable inside a uWSGI process
-    except ImportError:
-        return
-    try:
-        if uwsgi.worker_id() != 0 or not uwsgi.masterpid():
-            # lazy-apps (loaded in a worker) or no master: no timers.
-            LOG.debug("No uWSGI flush timer: not loaded in the master")
-            return
-        for signum in _UWSGI_SIGNALS:
-            if not uwsgi.signal_registered(signum):
-                break
-        else:
-            LOG.warning("No free uWSGI signal for the metrics flush timer")
-            return
-        uwsgi.register_signal(signum, "workers", _on_uwsgi_signal)
-        uwsgi.add_timer(signum, _UWSGI_TIMER_SECONDS)
-    except Exception:  # an unexpected uWSGI: the inline flush remains
-        LOG.warning("Metrics flush timer not installed", exc_info=True)
-        return
-    _uwsgi_signal = signum
-
-
-def _on_uwsgi_signal(signum: int) -> None:
-    flush_all()
-
-
-def _reset_after_fork() -> None:
-    for sender in _senders.values():
-        sender._reset()
-
-
-def _leave_with_child(sender: DatagramSender) -> None:
-    """In a ``multiprocessing`` child: deliver before its ``os._exit``.
-
-    Such a child runs multiprocessing's finalizers, never atexit.
-    """
-    multiprocessing.util.Finalize(sender, sender.leave, exitpriority=0)
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
-atexit.register(flush)

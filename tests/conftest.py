@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from oslo_metrics_middleware import assets
-from oslo_metrics_middleware import transport
+from oslo_metrics_middleware import lifecycle
 from oslo_metrics_middleware.collector.process import CollectorProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,4 +42,4 @@ def collector(tmp_path: Path) -> Iterator[CollectorProcess]:
 def _nothing_held_at_exit() -> Iterator[None]:
     """Filters built in this process send to sinks gone by the end: no grace."""
     yield
-    transport.flush(timeout=0)
+    lifecycle.flush(timeout=0)

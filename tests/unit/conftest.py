@@ -27,26 +27,37 @@ import pytest
 from oslo_metrics_middleware import MetricsMiddleware
 from oslo_metrics_middleware import protocol
 
+# One request, as a sender is given it and as the daemon reads it.
+SAMPLE = protocol.sample("compute", "GET", "/v2.1/servers/{id}", 200, 0.01, 0, 10)
+ROW = ["compute", "GET", "/v2.1/servers/{id}", 200, 0.01, 0, 10, None]
+# A submit with this clock never flushes inline.
+NO_INLINE = 0
+
 
 class DatagramSink:
-    """Binds the socket path the filter sends to and decodes what arrives."""
+    """Binds the socket path the filter sends to and decodes what arrives.
 
-    def __init__(self, path: Path) -> None:
+    ``wait`` is how long messages() waits for one more datagram: a filter's
+    flusher thread sends a little later; a sender flushed by hand, at once.
+    """
+
+    def __init__(self, path: Path, wait: float = 0.2) -> None:
         self.path = path
         self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.socket.bind(str(path))
-        self.socket.settimeout(0.2)
+        self.socket.settimeout(wait)
 
     def messages(self) -> list[dict[str, Any]]:
         received = []
         while True:
             try:
                 received.append(json.loads(self.socket.recv(65536)))
-            except TimeoutError:
+            except (TimeoutError, BlockingIOError):
                 return received
 
     def close(self) -> None:
         self.socket.close()
+        self.path.unlink(missing_ok=True)
 
 
 def rows(messages: list[dict[str, Any]]) -> list[list[Any]]:

@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The datagram sender: holding, dropping, forks it did not see, uWSGI."""
+"""The datagram sender: holding, dropping, forks it did not see."""
 
 from __future__ import annotations
 
@@ -19,51 +19,17 @@ from collections.abc import Iterator
 import errno
 import json
 from pathlib import Path
-import socket
-import sys
-import types
 from typing import Any
 
 import pytest
 
 from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware import transport
-
-SAMPLE = protocol.sample("compute", "GET", "/v2.1/servers/{id}", 200, 0.01, 0, 10)
-ROW = ["compute", "GET", "/v2.1/servers/{id}", 200, 0.01, 0, 10, None]
-# A submit with this clock never flushes inline.
-NO_INLINE = 0
-
-
-class Receiver:
-    """A bound unix datagram socket playing the daemon."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.socket.bind(str(path))
-        self.socket.setblocking(False)
-
-    def messages(self) -> list[dict[str, Any]]:
-        received = []
-        while True:
-            try:
-                received.append(json.loads(self.socket.recv(65536)))
-            except BlockingIOError:
-                return received
-
-    def close(self) -> None:
-        self.socket.close()
-        self.path.unlink(missing_ok=True)
-
-
-def _rows(messages: list[dict[str, Any]]) -> list[list[Any]]:
-    return [
-        row
-        for message in messages
-        if message["name"] == "batch"
-        for row in protocol.rows_of(message["action"]["value"])
-    ]
+from tests.unit.conftest import NO_INLINE
+from tests.unit.conftest import ROW
+from tests.unit.conftest import SAMPLE
+from tests.unit.conftest import DatagramSink
+from tests.unit.conftest import rows
 
 
 def _increments(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -81,8 +47,8 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def receiver(path: Path) -> Iterator[Receiver]:
-    sink = Receiver(path)
+def receiver(path: Path) -> Iterator[DatagramSink]:
+    sink = DatagramSink(path, wait=0)
     yield sink
     sink.close()
 
@@ -104,7 +70,7 @@ def make_sender(
 
 def test_delivers_queued_samples_in_one_batch(
     make_sender: Callable[..., transport.DatagramSender],
-    receiver: Receiver,
+    receiver: DatagramSink,
 ) -> None:
     sender = make_sender()
     for _ in range(3):
@@ -113,7 +79,7 @@ def test_delivers_queued_samples_in_one_batch(
     sender.flush()
     messages = receiver.messages()
     assert len(messages) == 1
-    assert _rows(messages) == [ROW] * 3
+    assert rows(messages) == [ROW] * 3
     assert sender.delivered == 3
     assert sender.held == 0
 
@@ -126,10 +92,10 @@ def test_holds_while_socket_file_is_missing(
         sender.submit(SAMPLE, NO_INLINE)
     sender.flush()
     assert sender.held == 5
-    sink = Receiver(path)
+    sink = DatagramSink(path, wait=0)
     try:
         sender.flush()
-        assert _rows(sink.messages()) == [ROW] * 5
+        assert rows(sink.messages()) == [ROW] * 5
     finally:
         sink.close()
     assert sender.held == 0
@@ -138,24 +104,24 @@ def test_holds_while_socket_file_is_missing(
 def test_holds_while_nobody_reads_a_stale_socket(
     make_sender: Callable[..., transport.DatagramSender], path: Path
 ) -> None:
-    stale = Receiver(path)
+    stale = DatagramSink(path, wait=0)
     stale.socket.close()  # the file stays: ECONNREFUSED
     sender = make_sender()
     sender.submit(SAMPLE, NO_INLINE)
     sender.flush()
     assert sender.held == 1
     path.unlink()
-    sink = Receiver(path)
+    sink = DatagramSink(path, wait=0)
     try:
         sender.flush()
-        assert _rows(sink.messages()) == [ROW]
+        assert rows(sink.messages()) == [ROW]
     finally:
         sink.close()
 
 
 def test_full_kernel_queue_holds_without_dropping(
     make_sender: Callable[..., transport.DatagramSender],
-    receiver: Receiver,
+    receiver: DatagramSink,
 ) -> None:
     sender = make_sender(buffer_size=1000)
     batches = 0
@@ -167,14 +133,14 @@ def test_full_kernel_queue_holds_without_dropping(
     assert sender.held == 1
     assert len(receiver.messages()) == batches - 1
     sender.flush()
-    assert _rows(receiver.messages()) == [ROW]
+    assert rows(receiver.messages()) == [ROW]
     assert sender.delivered == batches
     assert _increments(receiver.messages()) == {}
 
 
 def test_drop_counts_reach_a_collector_that_stays_behind(
     make_sender: Callable[..., transport.DatagramSender],
-    receiver: Receiver,
+    receiver: DatagramSink,
 ) -> None:
     sender = make_sender(buffer_size=3)
     # Fill the reader's kernel queue, then the buffer, then drop two.
@@ -205,13 +171,13 @@ def test_drops_beyond_buffer_and_reports_the_count(
         sender.submit(SAMPLE, NO_INLINE)
     sender.flush()
     assert sender.held == 4
-    sink = Receiver(path)
+    sink = DatagramSink(path, wait=0)
     try:
         sender.flush()
         messages = sink.messages()
     finally:
         sink.close()
-    assert _rows(messages) == [ROW] * 4
+    assert rows(messages) == [ROW] * 4
     key = json.dumps(
         [transport.DROPPED, {"reason": "buffer_full", "service": "compute"}],
         sort_keys=True,
@@ -224,7 +190,7 @@ def test_drops_beyond_buffer_and_reports_the_count(
 
 def test_unseen_fork_keeps_the_childs_first_sample(
     make_sender: Callable[..., transport.DatagramSender],
-    receiver: Receiver,
+    receiver: DatagramSink,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """uWSGI forks in C: no at-fork hook, the child sees a foreign pid."""
@@ -236,13 +202,13 @@ def test_unseen_fork_keeps_the_childs_first_sample(
     sender.submit(SAMPLE, NO_INLINE)
     sender.flush()
     # The parent's queue is not the child's to send; the child's sample is.
-    assert _rows(receiver.messages()) == [ROW]
+    assert rows(receiver.messages()) == [ROW]
     assert sender._pid == parent_pid + 1
 
 
 def test_send_error_drops_and_counts(
     make_sender: Callable[..., transport.DatagramSender],
-    receiver: Receiver,
+    receiver: DatagramSink,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sender = make_sender()
@@ -261,84 +227,3 @@ def test_send_error_drops_and_counts(
     )
     assert _increments(receiver.messages()) == {key: 2}
     assert sender.held == 0
-
-
-class FakeUwsgi(types.ModuleType):
-    """The parts of the ``uwsgi`` module the transport uses."""
-
-    def __init__(self, worker_id: int = 0, taken: tuple[int, ...] = ()):
-        super().__init__("uwsgi")
-        self._worker_id = worker_id
-        self.taken = set(taken)
-        self.handlers: dict[int, tuple[str, Callable[[int], None]]] = {}
-        self.timers: list[tuple[int, int]] = []
-
-    def worker_id(self) -> int:
-        return self._worker_id
-
-    def masterpid(self) -> int:
-        return 1
-
-    def signal_registered(self, signum: int) -> bool:
-        return signum in self.taken or signum in self.handlers
-
-    def register_signal(
-        self, signum: int, target: str, handler: Callable[[int], None]
-    ) -> None:
-        self.handlers[signum] = (target, handler)
-
-    def add_timer(self, signum: int, seconds: int) -> None:
-        self.timers.append((signum, seconds))
-
-
-@pytest.fixture
-def fake_uwsgi(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FakeUwsgi]:
-    monkeypatch.setattr(transport, "_uwsgi_signal", None)
-    monkeypatch.setattr(transport, "_senders", {})
-
-    def install(**kwargs: Any) -> FakeUwsgi:
-        module = FakeUwsgi(**kwargs)
-        monkeypatch.setitem(sys.modules, "uwsgi", module)
-        return module
-
-    return install
-
-
-def test_uwsgi_timer_flushes_every_worker(
-    fake_uwsgi: Callable[..., FakeUwsgi],
-    receiver: Receiver,
-    path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    uwsgi = fake_uwsgi(taken=(255,))
-    monkeypatch.setattr(
-        transport.DatagramSender, "_start_thread", lambda self: None
-    )
-    sender = transport.get_sender(str(path), 100, 60.0)
-    transport.get_sender(str(path), 100, 60.0)
-    assert uwsgi.timers == [(254, 1)]
-    assert list(uwsgi.handlers) == [254]
-    target, handler = uwsgi.handlers[254]
-    assert target == "workers"
-    sender.submit(SAMPLE, NO_INLINE)
-    handler(254)
-    assert _rows(receiver.messages()) == [ROW]
-
-
-def test_no_uwsgi_timer_when_loaded_in_a_worker(
-    fake_uwsgi: Callable[..., FakeUwsgi], path: Path
-) -> None:
-    uwsgi = fake_uwsgi(worker_id=1)
-    transport.get_sender(str(path), 100, 60.0)
-    assert uwsgi.timers == []
-    assert uwsgi.handlers == {}
-
-
-def test_no_uwsgi_timer_outside_uwsgi(
-    fake_uwsgi: Callable[..., FakeUwsgi],
-    monkeypatch: pytest.MonkeyPatch,
-    path: Path,
-) -> None:
-    monkeypatch.setitem(sys.modules, "uwsgi", None)  # import fails
-    transport.get_sender(str(path), 100, 60.0)
-    assert transport._uwsgi_signal is None
