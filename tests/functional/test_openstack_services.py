@@ -15,8 +15,9 @@
 Each service is built and driven by ``tests/openstack/drive.py`` in the
 OpenStack venv (``.venv-openstack``, made by ``tools/test.sh``; their pins
 clash with ours), sending its samples to a real collector started here.
-Every label must be the one the router's own table (or, for ironic, its
-controller tree) gives, and no id or name sent may appear in any label.
+Every label must be the one the router's own table (Routes' mapper,
+Flask's URL map, or for ironic its controller tree) gives, and no id or
+name sent may appear in any label.
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ def drive(service: str, collector: CollectorProcess, workdir: Path) -> dict[str,
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("service", ["glance", "ironic", "neutron", "nova"])
+@pytest.mark.parametrize(
+    "service",
+    ["cinder", "glance", "heat", "ironic", "keystone", "manila", "neutron", "nova"],
+)
 def test_every_label_is_the_routers_own(
     service: str, collector: CollectorProcess, tmp_path: Path
 ) -> None:

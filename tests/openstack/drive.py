@@ -33,9 +33,11 @@ from collections.abc import Iterable
 import configparser
 import gc
 import json
+import os
 from pathlib import Path
 import random
 import re
+import subprocess
 import sys
 from typing import Any
 import uuid
@@ -88,9 +90,12 @@ class Driver:
             extra["CONTENT_TYPE"] = "application/json"
         for name, value in (headers or {}).items():
             extra["HTTP_" + name.upper().replace("-", "_")] = value
-        status_line, payload = wsgi.call(
-            self.app, wsgi.environ(method, route, data, **extra)
-        )
+        try:
+            status_line, payload = wsgi.call(
+                self.app, wsgi.environ(method, route, data, **extra)
+            )
+        except Exception:  # a server answers 500; the filter counts 500
+            status_line, payload = "500 Internal Server Error", b""
         status = int(status_line.split()[0])
         self.sent.append([method, script_name + path, status, expected])
         try:
@@ -143,10 +148,47 @@ def flush_filters() -> None:
             obj.sender.flush()
 
 
+def service_conf(
+    workdir: Path, project: str, default: str = "", sections: str = ""
+) -> Path:
+    """A configuration file for ``project``: SQLite, the fake RPC transport,
+    and ``default`` and ``sections`` added to it."""
+    conf = workdir / f"{project}.conf"
+    conf.write_text(
+        f"[DEFAULT]\ntransport_url = fake:/\nrpc_response_timeout = 1\n{default}"
+        f"[database]\nconnection = sqlite:///{workdir / project}.db\n"
+        f"[oslo_concurrency]\nlock_path = {workdir}\n{sections}"
+    )
+    return conf
+
+
+def paste_app(
+    project: str, app_name: str, service: str, socket: str, workdir: Path
+) -> Driver:
+    """A driver for ``app_name`` of the project's own api-paste.ini, with
+    the filter first in every pipeline."""
+    from paste import deploy
+
+    paste = filtered_paste_file(
+        Path(sys.prefix) / f"etc/{project}/api-paste.ini",
+        workdir / "api-paste.ini",
+        service,
+        socket,
+    )
+    return Driver(deploy.loadapp(f"config:{paste}", name=app_name))
+
+
 # -- Routes: the expected label from the router's own table -----------------
 
-_VARIABLE = re.compile(r"\{(\w+)(?::[^{}]*(?:\{[^{}]*\}[^{}]*)*)?\}|:\((\w+)\)")
+# Routes' variables: {name}, {name:regex}, :(name) and the older bare :name.
+_VARIABLE = re.compile(
+    r"\{(\w+)(?::[^{}]*(?:\{[^{}]*\}[^{}]*)*)?\}|:\((\w+)\)|:(\w+)"
+)
 _PROJECT_SEGMENT = re.compile(r"^/\{(?:project_id|tenant_id)\}")
+
+
+def _name(variable: re.Match[str]) -> str:
+    return next(group for group in variable.groups() if group)
 
 
 def routes_label(mapper: Any, prefix: str, path: str, method: str) -> str:
@@ -155,9 +197,7 @@ def routes_label(mapper: Any, prefix: str, path: str, method: str) -> str:
     if not match:
         return UNMATCHED
     routepath = match[1].routepath
-    template = _VARIABLE.sub(
-        lambda m: "{" + (m.group(1) or m.group(2)) + "}", routepath
-    )
+    template = _VARIABLE.sub(lambda m: "{" + _name(m) + "}", routepath)
     template = re.sub(r"\.\{format\}$", "", template)
     template = _PROJECT_SEGMENT.sub("", template).rstrip("/")
     return prefix + template if template else prefix or "/"
@@ -167,8 +207,6 @@ def routes_label(mapper: Any, prefix: str, path: str, method: str) -> str:
 
 
 def ironic(socket: str, workdir: Path) -> Driver:
-    import subprocess
-
     fake = (
         "bios",
         "boot",
@@ -374,32 +412,28 @@ def nova(socket: str, workdir: Path) -> Driver:
     from nova import config
     from nova import objects
     from nova.api.openstack.compute import routes
-    from paste import deploy
 
-    conf = workdir / "nova.conf"
-    conf.write_text(
-        "[DEFAULT]\ntransport_url = fake:/\nrpc_response_timeout = 1\n"
-        f"[api_database]\nconnection = sqlite:///{workdir / 'api.db'}\n"
-        f"[database]\nconnection = sqlite:///{workdir / 'nova.db'}\n"
-        f"[oslo_concurrency]\nlock_path = {workdir}\n"
+    conf = service_conf(
+        workdir,
+        "nova",
+        sections=f"[api_database]\nconnection = sqlite:///{workdir / 'api.db'}\n",
     )
     config.parse_args(["nova-api", "--config-file", str(conf)])
     objects.register_all()
-    paste = filtered_paste_file(
-        Path(sys.prefix) / "etc/nova/api-paste.ini",
-        workdir / "api-paste.ini",
-        "compute",
-        socket,
-    )
-    driver = Driver(deploy.loadapp(f"config:{paste}", name="osapi_compute"))
+    driver = paste_app("nova", "osapi_compute", "compute", socket, workdir)
     mapper = routes.APIRouterV21().map
-    driver("GET", "/", "/")
     driver("GET", "/v2.1", "/v2.1")
-    send_every_route(driver, mapper, "/v2.1", lambda number: "/v2.1")
-    for junk in ("/no-such", f"/servers/{uuid.uuid4()}/no-such-thing"):
-        expected = routes_label(mapper, "/v2.1", junk, "GET")
-        driver("GET", "/v2.1" + junk, expected)
+    send_routes_api(driver, mapper, "/v2.1", "/servers")
     return driver
+
+
+def send_routes_api(driver: Driver, mapper: Any, prefix: str, resource: str) -> None:
+    """The root, every route of ``mapper`` under ``prefix``, and two paths
+    it does not have (one under ``resource``)."""
+    driver("GET", "/", "/")
+    send_every_route(driver, mapper, prefix, lambda number: prefix)
+    for junk in ("/no-such", f"{resource}/{uuid.uuid4()}/no/such/thing"):
+        driver("GET", prefix + junk, routes_label(mapper, prefix, junk, "GET"))
 
 
 def send_every_route(
@@ -413,6 +447,8 @@ def send_every_route(
     sent: set[tuple[str, str]] = set()
     for number, route in enumerate(mapper.matchlist):
         methods = (route.conditions or {}).get("method") or ["GET"]
+        if isinstance(methods, str):  # heat's "GET,POST", which Routes allows
+            methods = methods.split(",")
         key = (methods[0], route.routepath)
         if key in sent or not route.routepath.startswith("/"):
             continue
@@ -430,7 +466,7 @@ def fill_template(template: str, number: int) -> tuple[str, dict[str, str]]:
     values: dict[str, str] = {}
 
     def fill(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
+        name = _name(match)
         if name == "project_id":
             return PROJECT
         values[name] = random_id(number + len(values))
@@ -518,6 +554,134 @@ def neutron(socket: str, workdir: Path) -> Driver:
     return driver
 
 
+# -- cinder -------------------------------------------------------------------
+
+
+def cinder(socket: str, workdir: Path) -> Driver:
+    from cinder import objects
+
+    objects.register_all()  # before the API modules, which annotate with them
+    from cinder import rpc
+    from cinder.api.v3 import router
+    from cinder.common import config  # noqa: F401  (registers the options)
+    from cinder.db import migration
+    from oslo_config import cfg
+
+    conf = service_conf(workdir, "cinder", default="auth_strategy = keystone\n")
+    cfg.CONF(["--config-file", str(conf)], project="cinder")
+    migration.db_sync()
+    rpc.init(cfg.CONF)
+    driver = paste_app("cinder", "osapi_volume", "volume", socket, workdir)
+    send_routes_api(driver, router.APIRouter().map, "/v3", "/volumes")
+    return driver
+
+
+# -- manila -------------------------------------------------------------------
+
+
+def manila(socket: str, workdir: Path) -> Driver:
+    from manila import rpc
+    from manila.api.v2 import router
+    from manila.common import config
+    from oslo_config import cfg
+
+    # No schema: manila's migrations do not run on SQLite, and routing
+    # needs none (requests that reach the database answer 500).
+    conf = service_conf(workdir, "manila", default="auth_strategy = keystone\n")
+    cfg.CONF(["--config-file", str(conf)], project="manila")
+    config.set_lib_defaults()
+    rpc.init(cfg.CONF)
+    driver = paste_app("manila", "osapi_share", "share", socket, workdir)
+    send_routes_api(driver, router.APIRouter().map, "/v2", "/shares")
+    return driver
+
+
+# -- heat ---------------------------------------------------------------------
+
+
+def heat(socket: str, workdir: Path) -> Driver:
+    from heat.api.openstack import v1
+    from heat.common import config  # noqa: F401  (registers the options)
+    from heat.common import messaging
+    from heat.common import wsgi as heat_wsgi
+    from oslo_config import cfg
+    from oslo_log import log
+
+    conf = service_conf(workdir, "heat", sections="[paste_deploy]\nflavor = noauth\n")
+    log.register_options(cfg.CONF)
+    cfg.CONF(["--config-file", str(conf)], project="heat")
+    messaging.setup()
+    paste = filtered_paste_file(
+        Path(sys.prefix) / "etc/heat/api-paste.ini",
+        workdir / "api-paste.ini",
+        "orchestration",
+        socket,
+    )
+    driver = Driver(heat_wsgi.paste_deploy_app(str(paste), "heat-api", cfg.CONF))
+    # Every URL of heat's is under /v1/{tenant_id}, which the label leaves out.
+    send_routes_api(driver, v1.API(cfg.CONF).map, "/v1", f"/{PROJECT}/stacks")
+    return driver
+
+
+# -- keystone -----------------------------------------------------------------
+
+_FLASK_VARIABLE = re.compile(r"<(?:[^<>:]+:)?(\w+)>")
+
+
+def keystone(socket: str, workdir: Path) -> Driver:
+    from oslo_metrics_middleware import MetricsMiddleware
+
+    conf = workdir / "keystone.conf"
+    keys = workdir / "fernet-keys"
+    credentials = workdir / "credential-keys"
+    conf.write_text(
+        f"[database]\nconnection = sqlite:///{workdir / 'keystone.db'}\n"
+        f"[fernet_tokens]\nkey_repository = {keys}\n"
+        f"[credential]\nkey_repository = {credentials}\n"
+    )
+    manage = Path(sys.executable).with_name("keystone-manage")
+    owner = ["--keystone-user", str(os.getuid()), "--keystone-group", str(os.getgid())]
+    setups = (["db_sync"], ["fernet_setup", *owner], ["credential_setup", *owner])
+    for command in setups:
+        subprocess.run(
+            [str(manage), "--config-file", str(conf), *command],
+            check=True,
+            capture_output=True,
+        )
+    from keystone.server.flask import core
+
+    del sys.argv[1:]  # keystone parses the command line as its own
+    flask_app = core.initialize_application("public", config_files=[str(conf)])
+    # keystone has no paste pipeline: the filter wraps its WSGI application,
+    # as a deployment's WSGI script would.
+    driver = Driver(MetricsMiddleware(flask_app, filter_options("identity", socket)))
+    url_map = flask_app.url_map
+    matcher = url_map.bind("127.0.0.1")
+
+    def label(script_name: str, path: str, method: str) -> str:
+        try:
+            rule, _ = matcher.match(path, method, return_rule=True)
+        except Exception:  # werkzeug's NotFound, MethodNotAllowed, redirects
+            return UNMATCHED
+        template = _FLASK_VARIABLE.sub(r"{\1}", rule.rule).rstrip("/") or "/"
+        return script_name + template if template != "/" else script_name or "/"
+
+    for number, rule in enumerate(sorted(url_map.iter_rules(), key=str)):
+        if rule.endpoint == "static":
+            continue
+        method = sorted((rule.methods or {"GET"}) - {"HEAD", "OPTIONS"} or {"GET"})[0]
+        path, values = fill_template(_FLASK_VARIABLE.sub(r"{\1}", rule.rule), number)
+        driver.secrets.update(values.values())
+        body = {} if method in ("POST", "PUT", "PATCH") else None
+        # Served at the root and under a prefix, as deployments do.
+        script_name = ("", "/identity")[number % 2]
+        driver(method, path, label(script_name, path, method), body=body,
+               script_name=script_name)
+    for junk in ("/v3/no-such", f"/v3/users/{uuid.uuid4()}/no/such"):
+        driver("GET", junk, label("", junk, "GET"))
+    return driver
+
+
 # -- glance -------------------------------------------------------------------
 
 
@@ -563,8 +727,12 @@ def glance(socket: str, workdir: Path) -> Driver:
 
 
 SERVICES: dict[str, Callable[[str, Path], Driver]] = {
+    "cinder": cinder,
     "glance": glance,
+    "heat": heat,
     "ironic": ironic,
+    "keystone": keystone,
+    "manila": manila,
     "neutron": neutron,
     "nova": nova,
 }
