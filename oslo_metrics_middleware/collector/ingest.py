@@ -107,6 +107,7 @@ class Limits:
     max_routes: int = 1000
     max_label_values: int = 100
     max_series_per_metric: int = 10_000
+    max_request_series: int = 10_000
     max_label_length: int = MAX_LABEL_LENGTH
 
 
@@ -157,7 +158,8 @@ class Ingest:
         self._known: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
         self._known_actions: dict[tuple[Any, ...], Any] = {}
         self._known_exceptions: dict[tuple[Any, ...], Any] = {}
-        self._message_series: dict[str, set[tuple[Any, ...]]] = {}
+        # Label sets each metric holds, by metric name.
+        self._series: dict[str, set[tuple[Any, ...]]] = {}
         self.modules = _load_modules()
         self._rejected = {
             reason: api.collector_rejected_total.labels(reason) for reason in REASONS
@@ -238,11 +240,8 @@ class Ingest:
         if set(checked) != set(metric._labelnames):
             raise Rejected("bad_labels")
         series = tuple(checked[key] for key in metric._labelnames)
-        seen = self._message_series.setdefault(metric._name, set())
-        if series not in seen:
-            if len(seen) >= self.limits.max_series_per_metric:
-                raise Rejected("series_limit")
-            seen.add(series)
+        if not self._holds(metric, series, self.limits.max_series_per_metric):
+            raise Rejected("series_limit")
         child = metric.labels(*series)
         method = getattr(child, action, None)
         if method is None:
@@ -378,32 +377,64 @@ class Ingest:
         caps = self._caps_of(service)
         method = self._fold(service, "method", caps.method, method)
         route = self._fold(service, "route", caps.route, route)
-        labels = (service, method, route, status)
+        status_label = str(status)
+        durations = api.openstack_api_request_duration_seconds
+        if not self._holds_request(durations, (service, method, route, status_label)):
+            # Past the cap: one label set per service and status class,
+            # which status=~"5.." still matches.
+            method = route = OVERFLOW
+            status_label = f"{status // 100}xx"
+            api.collector_overflow_total.labels(service, "series").inc()
         children = (
-            api.openstack_api_request_duration_seconds.labels(
-                service, method, route, str(status)
-            ),
+            durations.labels(service, method, route, status_label),
             api.openstack_api_request_size_bytes.labels(service, method, route),
             api.openstack_api_response_size_bytes.labels(service, method, route),
         )
-        if labels == key:
+        if (service, method, route, status) == key:
             self._known[key] = children
         labelled = None
         if extra:
             action = self._fold(service, "action", caps.action, extra[0])
             version = self._fold(service, "microversion", caps.microversion, extra[1])
-            labelled = api.openstack_api_action_duration_seconds.labels(
-                service, method, route, action, version, str(status)
+            labelled_key = (service, method, route, action, version, status_label)
+            by_action = api.openstack_api_action_duration_seconds
+            if not self._holds_request(by_action, labelled_key):
+                action = version = OVERFLOW
+            labelled = by_action.labels(
+                service, method, route, action, version, status_label
             )
-            if (*labels, action, version) == key + extra:
+            if (service, method, route, status, action, version) == key + extra:
                 self._known_actions[key + extra] = labelled
         failed = None
         if exception is not None:
             name = self._fold(service, "exception", caps.exception, exception)
-            failed = api.openstack_api_exceptions.labels(service, method, route, name)
-            if (*labels, name) == (*key, exception):
+            exceptions = api.openstack_api_exceptions
+            if not self._holds_request(exceptions, (service, method, route, name)):
+                name = OVERFLOW
+            failed = exceptions.labels(service, method, route, name)
+            if (service, method, route, status, name) == (*key, exception):
                 self._known_exceptions[(*key, exception)] = failed
         return children, labelled, failed
+
+    def _holds_request(
+        self, metric: MetricWrapperBase, series: tuple[Any, ...]
+    ) -> bool:
+        """Whether a request metric holds ``series``, taking it if there is
+        room under max_request_series."""
+        return self._holds(metric, series, self.limits.max_request_series)
+
+    def _holds(
+        self, metric: MetricWrapperBase, series: tuple[Any, ...], cap: int
+    ) -> bool:
+        """Whether ``metric`` holds ``series``, taking it if it holds fewer
+        than ``cap`` label sets."""
+        held = self._series.setdefault(metric._name, set())
+        if series in held:
+            return True
+        if len(held) >= cap:
+            return False
+        held.add(series)
+        return True
 
     # -- labels -------------------------------------------------------------
 

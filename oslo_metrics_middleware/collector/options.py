@@ -103,6 +103,21 @@ COLLECTOR_OPTS: list[cfg.Opt] = [
         "for further label sets are refused and counted in "
         "oslo_metrics_collector_rejected_total{reason=\"series_limit\"}.",
     ),
+    cfg.IntOpt(
+        "max_request_series",
+        default=10_000,
+        min=1,
+        max=10_000_000,
+        help="Most label sets of each request metric (the duration and size "
+        "histograms, the exception counter), across every service. Each "
+        "label is capped on its own, but their combinations can still "
+        "multiply. A request that would add a duration label set beyond "
+        "this is recorded with method and route '__overflow__' and its "
+        "status class ('5xx'), one label set per service and class, and "
+        "counted in oslo_metrics_collector_overflow_total{label=\"series\"}; "
+        "its action, microversion or exception label becomes '__overflow__' "
+        "when only that metric is full.",
+    ),
 ]
 
 

@@ -130,3 +130,61 @@ def test_caps_hold_across_senders_and_overflow_is_counted(tmp_path: Path) -> Non
         series, "oslo_metrics_collector_series",
         metric="openstack_api_action_duration_seconds",
     ) == 4
+
+
+def test_label_sets_of_request_metrics_are_capped(tmp_path: Path) -> None:
+    """Routes, methods and statuses each within their caps can still
+    multiply; the request metrics hold at most max_request_series label
+    sets each, and fold the rest by service and status class."""
+    rows = [
+        collectors.row(route=f"/r{n}", status=status, method=method)
+        for n in range(4)
+        for method in ("GET", "DELETE")
+        for status in (200, 404, 503)
+    ]  # 24 label sets
+    failing = [collectors.row(route=f"/r{n}", exception="Timeout") for n in range(4)]
+    actions = [
+        [*collectors.row(route="/r0"), f"a{n}", "2.1"] for n in range(4)
+    ]
+    datagrams = [collectors.batch(rows), collectors.batch(failing),
+                 collectors.batch(actions)]
+    options = {"max_request_series": 5}
+    with CollectorProcess(workdir=tmp_path, options=options) as collector:
+        for datagram in datagrams:
+            collectors.send(collector.socket_path, datagram)
+        series = collectors.wait_datagrams(collector, len(datagrams))
+
+    counts = {
+        tuple(dict(labels)[key] for key in ("method", "route", "status")): amount
+        for (name, labels), amount in series.items()
+        if name == collectors.DURATION_COUNT
+    }
+    # The first five label sets to arrive, then one per status class.
+    assert counts == {
+        ("GET", "/r0", "200"): 1 + 1 + 4,
+        ("GET", "/r0", "404"): 1,
+        ("GET", "/r0", "503"): 1,
+        ("DELETE", "/r0", "200"): 1,
+        ("DELETE", "/r0", "404"): 1,
+        (OVERFLOW, OVERFLOW, "5xx"): 1 + 6,
+        (OVERFLOW, OVERFLOW, "4xx"): 6,
+        (OVERFLOW, OVERFLOW, "2xx"): 6 + 3,
+    }
+    assert servers.requests_counted(series) == 24 + 4 + 4
+    assert _overflow(series, "compute", "series") == 19 + 3
+    sizes = {
+        tuple(dict(labels)[key] for key in ("method", "route")): amount
+        for (name, labels), amount in series.items()
+        if name == "openstack_api_response_size_bytes_count"
+    }
+    assert sizes == {("GET", "/r0"): 8, ("DELETE", "/r0"): 2, (OVERFLOW, OVERFLOW): 22}
+    exceptions = {
+        dict(labels)["route"]: amount for (name, labels), amount in series.items()
+        if name == "openstack_api_exceptions_total"
+    }
+    assert exceptions == {"/r0": 1, OVERFLOW: 3}
+    action_sets = {
+        dict(labels)["action"]: amount for (name, labels), amount in series.items()
+        if name == "openstack_api_action_duration_seconds_count"
+    }
+    assert action_sets == {"a0": 1, "a1": 1, "a2": 1, "a3": 1}
