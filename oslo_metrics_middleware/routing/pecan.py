@@ -42,7 +42,6 @@ from oslo_metrics_middleware.routing import base
 from oslo_metrics_middleware.routing import fallback
 from oslo_metrics_middleware.routing import labels
 from oslo_metrics_middleware.routing import pecan_tree
-from oslo_metrics_middleware.routing import template
 
 MARKER = "pecan.locals"
 ADHOC = "webob.adhoc_attrs"
@@ -57,7 +56,8 @@ class PecanResolver:
 
     def __init__(self) -> None:
         self._cache: dict[tuple[str, str], str] = {}
-        self._prefix = base.MountPrefixes()
+        # Templates are already clean; only the mount point is added.
+        self._templates = base.MountedTemplates(str)
         self._trees = Trees()
 
     def resolve(self, environ: dict[str, Any], status: int) -> str | None:
@@ -94,9 +94,7 @@ class PecanResolver:
             if status == 404 and _past_resource(found):
                 cached = labels.UNMATCHED
             else:
-                cached = labels.bounded(
-                    template.join_mount(self._prefix.of(script_name), found)
-                )
+                cached = self._templates.label(script_name, found)
             if status != 404:  # the 404 rule depends on the status
                 base.store(self._cache, key, cached, raw_path=path)
         return cached
@@ -105,9 +103,7 @@ class PecanResolver:
         found = self._trees.match(path)
         if found is None:
             return labels.UNMATCHED
-        return labels.bounded(
-            template.join_mount(self._prefix.of(environ.get("SCRIPT_NAME", "")), found)
-        )
+        return self._templates.label(environ.get("SCRIPT_NAME", ""), found)
 
 
 class Trees:
