@@ -47,6 +47,8 @@ from prometheus_client import metrics
 from prometheus_client import utils
 from prometheus_client.registry import Collector
 
+from oslo_metrics_middleware.collector import histograms
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
     from _typeshed.wsgi import WSGIEnvironment
@@ -67,16 +69,10 @@ _PLAIN_BELOW = 1e6
 def _usable() -> bool:
     """Whether this prometheus_client's histograms have the parts read here."""
     probe = prometheus_client.Histogram("probe", "", ("label",), registry=None)
-    child = probe.labels("value")
     return (
         isinstance(getattr(probe, "_metrics", None), dict)
         and hasattr(probe, "_lock")
-        and callable(getattr(child, "_sum", None) and child._sum.get)
-        and all(
-            callable(getattr(bucket, "get", None))
-            and callable(getattr(bucket, "get_exemplar", None))
-            for bucket in getattr(child, "_buckets", [None])
-        )
+        and histograms.parts_have("get", "get_exemplar")
     )
 
 

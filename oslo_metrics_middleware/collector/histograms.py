@@ -42,18 +42,17 @@ from prometheus_client.samples import Exemplar
 Observers = Sequence[Sequence[Any]]
 
 
-def _usable() -> bool:
-    """Whether this prometheus_client's histograms have the parts used here."""
+def parts_have(*methods: str) -> bool:
+    """Whether this prometheus_client's histograms keep a sum and buckets
+    (``_sum``, ``_buckets``) that all have ``methods``."""
     probe = prometheus_client.Histogram("probe", "", registry=None)
     parts = [getattr(probe, "_sum", None), *getattr(probe, "_buckets", [None])]
     return all(
-        callable(getattr(part, method, None))
-        for part in parts
-        for method in ("inc", "set_exemplar")
+        callable(getattr(part, method, None)) for part in parts for method in methods
     )
 
 
-USABLE = _usable()
+USABLE = parts_have("inc", "set_exemplar")
 
 
 def bounds(upper_bounds: Sequence[float], scale: float = 1) -> tuple[float, ...]:
