@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 import gzip
 from typing import Any
-import wsgiref.util
 
 import prometheus_client
 from prometheus_client import metrics
@@ -25,6 +24,7 @@ import pytest
 
 from oslo_metrics_middleware.collector import exposition
 from oslo_metrics_middleware.collector.process import PROMETHEUS_ACCEPT
+from tests import wsgi
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 # Label values a route or an exception name may carry, escapes included.
@@ -84,23 +84,24 @@ def _fill(registry: prometheus_client.CollectorRegistry) -> list[Any]:
     return [durations, actions, empty]
 
 
-def _get(app: Any, accept: str = "", query: str = "", encoding: str = "") -> Any:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/metrics",
-        "QUERY_STRING": query,
-        "HTTP_ACCEPT": accept,
-        "HTTP_ACCEPT_ENCODING": encoding,
-    }
-    wsgiref.util.setup_testing_defaults(environ)
+def _call(
+    app: Any, method: str = "GET", path: str = "/metrics", **extra: str
+) -> dict[str, Any]:
+    """The status, headers and body ``app`` answers."""
     answer: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]]) -> None:
         answer["status"] = status
         answer["headers"] = headers
 
-    answer["body"] = b"".join(app(environ, start_response))
+    answer["body"] = b"".join(app(wsgi.environ(method, path, **extra), start_response))
     return answer
+
+
+def _get(app: Any, accept: str = "", query: str = "", encoding: str = "") -> Any:
+    return _call(
+        app, QUERY_STRING=query, HTTP_ACCEPT=accept, HTTP_ACCEPT_ENCODING=encoding
+    )
 
 
 def _families(body: bytes) -> list[str]:
@@ -194,14 +195,7 @@ def test_other_requests_answered_as_prometheus_client_does(
     method: str, path: str
 ) -> None:
     app, stock = _both_ways()
-    answers = []
-    for each in (app, stock):
-        environ: dict[str, Any] = {"REQUEST_METHOD": method, "PATH_INFO": path}
-        wsgiref.util.setup_testing_defaults(environ)
-        seen: list[Any] = []
-        body = b"".join(each(environ, lambda s, h, seen=seen: seen.extend((s, h))))
-        answers.append((seen, body))
-    assert answers[0] == answers[1]
+    assert _call(app, method, path) == _call(stock, method, path)
 
 
 def test_with_created_series_left_to_prometheus_client() -> None:
