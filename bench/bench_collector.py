@@ -241,24 +241,35 @@ def _hostile_datagrams() -> dict[str, bytes]:
         )
         for n in range(transport.ROWS_PER_DATAGRAM)
     ]
-    # Every row a new route past max_routes: each goes the slow way.
+    # Every row a new route past max_routes, so each goes the slow way (in
+    # format 1, which has no limit on label sets).
     folded = [
-        protocol.sample("compute", "GET", f"/new/{n}", 200, 0.01, 0, 100)
+        ["compute", "GET", f"/new/{n}", 200, 0.01, 0, 100, None]
         for n in range(transport.ROWS_PER_DATAGRAM)
     ]
-    empty = {"v": protocol.ROWS_FORMAT_VERSION, "rows": [[]] * 60_000}
+    rows = {"v": protocol.ROWS_FORMAT_VERSION, "rows": folded}
     return {
         "ordinary, 400 rows": protocol.encode_batch(ordinary),
-        "400 rows, each folded": protocol.split_for_datagrams(folded)[0][0],
-        "60,000 empty rows": json.dumps(
-            {
-                "module": protocol.MODULE,
-                "name": protocol.BATCH,
-                "action": {"action": "observe", "value": empty},
-                "labels": {},
-            }
-        ).encode(),
+        "400 rows, each folded": _batch_message(rows),
+        # The most that is parsed, and more than is.
+        "16,000 empty rows": _batch_message(_empty_rows(16_000)),
+        "60,000 empty rows": _batch_message(_empty_rows(60_000)),
     }
+
+
+def _empty_rows(count: int) -> dict[str, Any]:
+    return {"v": protocol.ROWS_FORMAT_VERSION, "rows": [[]] * count}
+
+
+def _batch_message(value: dict[str, Any]) -> bytes:
+    """A batch written as given, as a hostile sender could."""
+    message = {
+        "module": protocol.MODULE,
+        "name": protocol.BATCH,
+        "action": {"action": "observe", "value": value},
+        "labels": {},
+    }
+    return json.dumps(message).encode()
 
 
 def datagram(args: argparse.Namespace) -> None:

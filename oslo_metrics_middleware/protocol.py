@@ -49,6 +49,7 @@ ROWS_FORMAT_VERSION = 1
 MICROSECONDS = 1_000_000
 
 # The daemon reads with recv(65565); keep every datagram well below it.
+UPSTREAM_READ_SIZE = 65_565
 MAX_DATAGRAM = 60_000
 # Label sets per datagram, so that a key index fits in one byte.
 MAX_KEYS = 256

@@ -80,14 +80,21 @@ class Ingest:
         self._rejected = {
             reason: api.collector_rejected_total.labels(reason) for reason in REASONS
         }
-        # Service labels given their counters at zero (at most
-        # max_services and __overflow__).
+        # The overflow children of each service seen (at most max_services
+        # and __overflow__), by service and label: found without the lock
+        # of labels() for every folded row.
+        self._overflow: dict[tuple[str, str], Any] = {}
         self._seen: set[str] = set()
 
     # -- datagrams and messages ---------------------------------------------
 
     def datagram(self, data: bytes) -> None:
         """Record one datagram read from the socket."""
+        if len(data) > protocol.UPSTREAM_READ_SIZE:
+            # No sender of either daemon writes more; parsing it would only
+            # cost time.
+            self.oversized()
+            return
         try:
             self._message(data)
         except Rejected as rejected:
@@ -234,11 +241,11 @@ class Ingest:
         if histograms.USABLE and checks.in_bulk(columns):
             used = list(dict.fromkeys(indexes))
             resolved = [self._key_targets(keys[number]) for number in used]
-            found.update(zip(used, resolved, strict=True))
             recorded = [each for each in resolved if not isinstance(each, str)]
             if len(recorded) == len(resolved):
                 self._record_in_bulk(recorded, used, indexes, columns)
                 return
+            found.update(zip(used, resolved, strict=True))
         rows = zip(indexes, *columns, strict=True)
         for number, duration, request_bytes, response_bytes, request_id in rows:
             try:
@@ -266,9 +273,12 @@ class Ingest:
         indexes: bytes,
         columns: list[list[Any]],
     ) -> None:
-        # Indexes into the keys used, not into every key sent.
-        position = {number: place for place, number in enumerate(used)}
-        local = bytes(map(position.__getitem__, indexes))
+        # Indexes into the keys used, not into every key sent; a filter
+        # numbers its keys in the order of their first row, so they agree.
+        local = indexes
+        if used != list(range(len(used))):
+            position = {number: place for place, number in enumerate(used)}
+            local = bytes(map(position.__getitem__, indexes))
         record.observe_all([targets for targets, _ in resolved], local, *columns)
         if any(folds for _, folds in resolved):
             rows = collections.Counter(local)
@@ -326,23 +336,23 @@ class Ingest:
         service = self.caps.service(value, folds)
         if service not in self._seen:
             self._seen.add(service)
-            _zero(service)
+            self._zero(service)
         return service
 
-    @staticmethod
-    def _count_folds(folds: Folds, requests: float) -> None:
-        for service, label in folds:
-            api.collector_overflow_total.labels(service, label).inc(requests)
+    def _zero(self, service: str) -> None:
+        """Give a service its drop and overflow counters, at zero."""
+        for reason in protocol.DROP_REASONS:
+            api.openstack_api_metrics_dropped_samples.labels(service, reason)
+        for label in OVERFLOW_LABELS:
+            child = api.collector_overflow_total.labels(service, label)
+            self._overflow[service, label] = child
+        for counter in _PER_SERVICE:
+            counter.labels(service)
 
-
-def _zero(service: str) -> None:
-    """Give a service its drop and overflow counters, at zero."""
-    for reason in protocol.DROP_REASONS:
-        api.openstack_api_metrics_dropped_samples.labels(service, reason)
-    for label in OVERFLOW_LABELS:
-        api.collector_overflow_total.labels(service, label)
-    for counter in _PER_SERVICE:
-        counter.labels(service)
+    def _count_folds(self, folds: Folds, requests: float) -> None:
+        # A fold's service was seen first: service() folds into __overflow__.
+        for fold in folds:
+            self._overflow[fold].inc(requests)
 
 
 def _dropped(rows: int) -> None:

@@ -232,25 +232,32 @@ def test_label_values_are_bounded_in_bytes(tmp_path: Path) -> None:
 
 
 def test_rows_per_datagram_are_bounded(tmp_path: Path) -> None:
-    """At most the rows a filter puts in one datagram; more are refused
-    whole, before any row is looked at."""
-    empty_rows = collectors.message(API, protocol.BATCH, "observe", {
-        "v": protocol.ROWS_FORMAT_VERSION, "rows": [[]] * 60_000}, {})
-    assert len(empty_rows) > 150_000
+    """At most the rows a filter puts in one datagram, and the bytes the
+    upstream daemon reads; more are refused whole, before any row is
+    looked at."""
+    def empty_rows(count: int) -> bytes:
+        return collectors.message(API, protocol.BATCH, "observe", {
+            "v": protocol.ROWS_FORMAT_VERSION, "rows": [[]] * count}, {})
+
+    hostile = empty_rows(60_000)
+    assert len(hostile) > 200_000
+    readable = empty_rows(16_000)
+    assert len(readable) <= protocol.UPSTREAM_READ_SIZE
     most = collectors.batch([collectors.row()] * protocol.MAX_ROWS)
     too_many = collectors.batch([collectors.row()] * (protocol.MAX_ROWS + 1))
     with CollectorProcess(workdir=tmp_path) as collector:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
             sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
-                              2 * len(empty_rows))
-            for datagram in (empty_rows, most, too_many):
+                              2 * len(hostile))
+            for datagram in (hostile, readable, most, too_many):
                 sender.sendto(datagram, str(collector.socket_path))
-        series = collectors.wait_datagrams(collector, 3)
+        series = collectors.wait_datagrams(collector, 4)
 
+    assert servers.value(series, collectors.REJECTED, reason="oversized") == 1
     assert servers.value(series, collectors.REJECTED, reason="too_many_rows") == 2
     assert servers.value(series, collectors.REJECTED, reason="bad_row") == 0
     assert servers.value(series, DROPPED, service="", reason="malformed") == (
-        60_000 + protocol.MAX_ROWS + 1)
+        16_000 + protocol.MAX_ROWS + 1)
     assert servers.requests_counted(series) == protocol.MAX_ROWS
 
 
