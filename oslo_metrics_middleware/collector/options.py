@@ -99,7 +99,8 @@ COLLECTOR_OPTS: list[cfg.Opt] = [
         min=1,
         max=10_000_000,
         help="Most label sets of each metric sent one message per sample "
-        "(oslo.messaging's RPC metrics, the filters' counters). Messages "
+        "(oslo.messaging's RPC metrics; the filters' counters are bounded by "
+        "max_services and their closed set of reasons). Messages "
         "for further label sets are refused and counted in "
         "oslo_metrics_collector_rejected_total{reason=\"series_limit\"}.",
     ),
