@@ -60,7 +60,7 @@ _PER_SERVICE = (
     api.openstack_api_metrics_action_overflow,
     api.openstack_api_metrics_microversion_overflow,
 )
-_NO_FOLDS: Folds = []
+_NO_FOLDS: Folds = []  # of a row seen before; never appended to
 # A request row's labels, the row without its amounts.
 Key = tuple[Any, ...]
 
