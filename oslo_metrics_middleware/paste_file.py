@@ -27,6 +27,7 @@ authentication strategy or flavor.
 
 from __future__ import annotations
 
+import ast
 import configparser
 from dataclasses import dataclass
 from dataclasses import field
@@ -199,14 +200,15 @@ def _parse(lines: list[str], source: str) -> configparser.ConfigParser:
 
 
 def _one_line(exc: configparser.Error, source: str) -> str:
-    if isinstance(exc, configparser.ParsingError):
-        lineno, line = exc.errors[0]
-        return (
-            f"{source} line {lineno}: not a section, option or comment: "
-            f"{line.strip()!r}"
-        )
     if isinstance(exc, configparser.MissingSectionHeaderError):
         return f"{source} line {exc.lineno}: an option before the first section"
+    if isinstance(exc, configparser.ParsingError):
+        # configparser keeps the repr of the line.
+        lineno, line = exc.errors[0]
+        text = str(ast.literal_eval(line)).strip()
+        return (
+            f"{source} line {lineno}: not a section, option or comment: {text!r}"
+        )
     if isinstance(exc, configparser.DuplicateSectionError):
         return f"{source} line {exc.lineno}: section [{exc.section}] given twice"
     if isinstance(exc, configparser.DuplicateOptionError):
