@@ -80,6 +80,11 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         paste.filter_factory = oslo_metrics_middleware:MetricsMiddleware.factory
         service_name = compute
 
+    ``oslo-metrics-middleware paste add FILE`` puts it there.  The
+    ``service`` label is ``service_name``, else the service's oslo.config
+    project, else the project the paste file's path names; the filter does
+    not load when none of them gives one.
+
     Options in the paste section override the ``[oslo_metrics_middleware]``
     section of the service's configuration for this filter only; every value
     is checked when the pipeline loads (:class:`ConfigurationError`).  The
