@@ -78,7 +78,10 @@ class Section:
 
     @property
     def kind(self) -> str:
-        return self.name.partition(":")[0].strip()
+        """``pipeline`` for ``[pipeline:x]``; paste.deploy allows no space
+        before the colon."""
+        kind, colon, _ = self.name.partition(":")
+        return kind if colon else ""
 
     @property
     def short_name(self) -> str:
@@ -145,15 +148,31 @@ class PasteFile:
                 found.extend(
                     Pipeline(section, option)
                     for key, option in section.options.items()
-                    if key not in _FACTORY_KEYS
+                    if _is_local(key)
                 )
         for pipeline in found:
-            if not pipeline.names:
+            if pipeline.names[-1:] in ([], [FILTER]):
                 raise PasteFileError(
                     f"{self.source} line {pipeline.option.line + 1}: "
-                    f"{pipeline.label} is empty"
+                    f"{pipeline.label} " + (
+                        f"ends with {FILTER}, which is a filter, not an app"
+                        if pipeline.names else "is empty"
+                    )
                 )
         return found
+
+    def unknown_composites(self) -> list[str]:
+        """Composite values naming several objects under a factory not
+        known as a pipeline factory: left alone, and said so."""
+        return [
+            f"[{section.name}] {key}: several names, but "
+            f"{_factory(section) or 'no factory'} is not a pipeline factory; "
+            "left as it is"
+            for section in self.sections
+            if section.kind == "composite" and not _is_pipeline_factory(section)
+            for key, option in section.options.items()
+            if _is_local(key) and len(option.words) > 1
+        ]
 
     def filter_section(self) -> Section | None:
         """The ``[filter:metrics]`` section; an error if it is another
@@ -180,12 +199,18 @@ class PasteFile:
         return "\n"
 
 
+def _factory(section: Section) -> str:
+    return next(filter(None, map(section.value, _FACTORY_KEYS)), "")
+
+
 def _is_pipeline_factory(section: Section) -> bool:
-    for key in _FACTORY_KEYS:
-        factory = section.value(key)
-        if factory:
-            return "pipeline" in re.split(r"[:.#]", factory)[-1]
-    return False
+    return "pipeline" in re.split(r"[:.#]", _factory(section))[-1]
+
+
+def _is_local(key: str) -> bool:
+    """A key paste.deploy hands the factory (``set x`` and ``get x`` go to
+    the global configuration)."""
+    return key not in _FACTORY_KEYS and not key.startswith(("set ", "get "))
 
 
 def _parse(lines: list[str], source: str) -> configparser.ConfigParser:
@@ -410,7 +435,7 @@ def _meaning(paste: PasteFile) -> dict[tuple[str, str], list[str]]:
     meaning = {}
     for section in paste.parser.sections():
         kind, _, name = section.partition(":")
-        if (kind.strip(), name.strip()) == ("filter", FILTER):
+        if (kind, name.strip()) == ("filter", FILTER):
             continue
         for key in paste.parser.options(section):
             words = paste.parser.get(section, key, raw=True).split()

@@ -90,6 +90,8 @@ def _paste(args: argparse.Namespace, extra: list[str]) -> int:
         args.parser.error("--dry-run applies to add and remove, not check")
     try:
         paste = paste_file.read(args.file)
+        for note in paste.unknown_composites():
+            sys.stderr.write(f"{PROG} paste: note: {args.file}: {note}\n")
         if args.action == "check":
             problems = paste_file.check(paste, args.service_name)
             for problem in problems:

@@ -270,6 +270,9 @@ def test_service_name_is_added_to_an_existing_section(
          "[pipeline:a]\npipeline = metrics x\n[filter:metrics]\nuse = egg:Other#m\n",
          "{path} line 3: [filter:metrics] is another filter (egg:Other#m); "
          "rename it first"),
+        (["add", "{path}"], "[pipeline:a]\npipeline = cors metrics\n",
+         "{path} line 2: [pipeline:a] ends with metrics, which is a filter, "
+         "not an app"),
         (["add", "{path}", "--service-name", "two words"],
          "[pipeline:a]\npipeline = x\n",
          "--service-name 'two words': use letters, digits and '_.:-', starting "
@@ -309,6 +312,34 @@ def test_usage_errors(
     assert (status, out) == (2, "")
     assert err.splitlines()[0].startswith("usage: oslo-metrics-middleware paste ")
     assert err.splitlines()[-1] == f"oslo-metrics-middleware paste: error: {message}"
+
+
+def test_what_paste_does_not_read_as_a_pipeline_is_left_and_said(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "api-paste.ini"
+    text = (
+        "[composite:main]\nuse = call:svc.api:pipeline_factory\n"
+        "set debug = true\nkeystone = cors api\n\n"
+        "[pipeline :other]\npipeline = cors api\n\n"
+        "[composite:versions]\nuse = call:svc.api:version_factory\n"
+        "/v1 = cors api\n"
+    )
+    path.write_text(text)
+    status, out, err = run(capsys, "add", str(path))
+    assert status == 0
+    assert out.splitlines() == [
+        f"{path}: [composite:main] keystone: metrics put first",
+        f"{path}: [filter:metrics] added",
+    ]
+    assert err == (
+        f"oslo-metrics-middleware paste: note: {path}: [composite:versions] "
+        "/v1: several names, but call:svc.api:version_factory is not a "
+        "pipeline factory; left as it is\n"
+    )
+    assert path.read_text() == text.replace(
+        "keystone = cors", "keystone = metrics cors"
+    ) + f"\n[filter:metrics]\n{FACTORY_LINE}\n"
 
 
 def test_a_symbolic_link_keeps_pointing_at_the_edited_file(
