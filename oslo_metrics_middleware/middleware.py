@@ -158,8 +158,11 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
     def _service_name(self) -> str:
         """The ``service`` label: never the name of the server program,
         which uWSGI or Apache share between every service of a host."""
+        name = self._option("service_name")
+        if name == "":
+            raise _invalid("service_name", name, "a value is required")
         name = (
-            self._option("service_name")
+            name
             or getattr(self.oslo_conf, "project", None)
             or project_of_paste_file(self.conf.get("__file__"))
         )

@@ -54,6 +54,15 @@ def test_without_anything_naming_the_service_the_filter_refuses_to_load(
     assert str(raised.value) == NO_NAME
 
 
+def test_an_empty_service_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        _filter({"service_name": "", "__file__": "/etc/nova/api-paste.ini"}, tmp_path)
+    assert str(raised.value) == (
+        "Invalid value for option [oslo_metrics_middleware] service_name = '': "
+        "a value is required"
+    )
+
+
 def test_service_name_wins_over_project_and_paste_file(tmp_path: Path) -> None:
     conf = {"service_name": "compute", "__file__": "/etc/nova/api-paste.ini"}
     assert _filter(conf, tmp_path).service == "compute"
