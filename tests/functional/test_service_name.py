@@ -10,12 +10,15 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""gunicorn serving a paste file with no service_name: the label is the
-service's, never "gunicorn"; with nothing naming it, the load fails."""
+"""gunicorn and uWSGI serving a paste file with no service_name: the label
+is the service's, never the server's; with nothing naming it, the load
+fails."""
 
 from __future__ import annotations
 
 from pathlib import Path
+import signal
+import sys
 
 import pytest
 
@@ -38,14 +41,30 @@ def paste_file(path: Path, collector: CollectorProcess) -> Path:
     return path
 
 
+def serve(name: str, ini: Path, workdir: Path) -> servers.ServerProcess:
+    """gunicorn or uWSGI loading the paste file themselves."""
+    if name == "gunicorn":
+        return servers.gunicorn_server(
+            workdir, {}, workers=1, app="", extra=["--paste", str(ini)]
+        )
+    port = servers.free_port()
+    argv = [
+        str(servers.VENV_BIN / "uwsgi"), "--master", "--processes", "1",
+        "--http-socket", f"127.0.0.1:{port}", "--home", sys.prefix,
+        "--paste", f"config:{ini}", "--need-app", "--die-on-term",
+        "--disable-logging",
+    ]
+    return servers.ServerProcess(
+        "uwsgi", argv, port, workdir, {}, stop_signal=signal.SIGINT
+    )
+
+
+@pytest.mark.parametrize("server_name", ["gunicorn", "uwsgi"])
 def test_label_is_the_project_of_the_paste_file_not_the_server(
-    collector: CollectorProcess, tmp_path: Path
+    collector: CollectorProcess, tmp_path: Path, server_name: str
 ) -> None:
     ini = paste_file(tmp_path / "etc" / "nova" / "api-paste.ini", collector)
-    server = servers.gunicorn_server(
-        tmp_path, {}, workers=1, app="", extra=["--paste", str(ini)]
-    )
-    with server:
+    with serve(server_name, ini, tmp_path) as server:
         for _ in range(REQUESTS):
             status, _, _ = servers.request("GET", "/servers", server.port)
             assert status == 200
@@ -63,19 +82,18 @@ def test_label_is_the_project_of_the_paste_file_not_the_server(
     assert servers.requests_counted(series, service="nova") == REQUESTS
 
 
+@pytest.mark.parametrize("server_name", ["gunicorn", "uwsgi"])
 def test_nothing_naming_the_service_stops_the_server_with_one_line(
-    collector: CollectorProcess, tmp_path: Path
+    collector: CollectorProcess, tmp_path: Path, server_name: str
 ) -> None:
     ini = paste_file(tmp_path / "conf" / "api-paste.ini", collector)
-    server = servers.gunicorn_server(
-        tmp_path, {}, workers=1, app="", extra=["--paste", str(ini)]
-    )
+    server = serve(server_name, ini, tmp_path)
     with pytest.raises(servers.ServerError) as raised:
         server.start(timeout=30)
     server.stop()
-    # gunicorn logs the traceback; the error itself is its last line.
+    # The servers log the traceback; the error itself is one line of it.
     log = str(raised.value).splitlines()
-    lines = [line for line in log if line.startswith("oslo_metrics_middleware")]
+    lines = [line for line in log if "ConfigurationError: " in line]
     assert lines == [
         "oslo_metrics_middleware.middleware.ConfigurationError: No service name "
         "for the metrics filter: set service_name in its paste section or in "
