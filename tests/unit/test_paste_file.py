@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import configparser
 import difflib
+import io
 from pathlib import Path
 import shutil
 
@@ -368,8 +369,13 @@ _FILLER = st.lists(
 
 
 @st.composite
-def _value(draw: st.DrawFn, names: list[str]) -> str:
-    """A pipeline string, maybe over continuation lines with comments."""
+def _value(draw: st.DrawFn, names: list[str], with_filter: bool) -> str:
+    """A pipeline string, maybe over continuation lines with comments, and
+    with the filter anywhere but at the end when ``with_filter``."""
+    names = list(names)
+    if with_filter:
+        for _ in range(draw(st.integers(0, 2))):
+            names.insert(draw(st.integers(0, len(names))), paste_file.FILTER)
     words = [*names, draw(_NAME)]
     text = ""
     for number, word in enumerate(words):
@@ -383,7 +389,7 @@ def _value(draw: st.DrawFn, names: list[str]) -> str:
 
 
 @st.composite
-def paste_files(draw: st.DrawFn) -> str:
+def paste_files(draw: st.DrawFn, with_filter: bool = False) -> str:
     sections = []
     count = draw(st.integers(1, 4))
     for number in range(count):
@@ -391,20 +397,21 @@ def paste_files(draw: st.DrawFn) -> str:
         names = draw(st.lists(_NAME, max_size=3))
         kind = draw(st.sampled_from(["pipeline", "factory", "urlmap", "app"]))
         if kind == "pipeline":
-            lines += [f"[pipeline:p{number}]", "pipeline" + draw(
-                st.sampled_from([" = ", "=", " =", " : "])) + draw(_value(names))]
+            delimiter = draw(st.sampled_from([" = ", "=", " =", " : "]))
+            value = draw(_value(names, with_filter))
+            lines += [f"[pipeline:p{number}]", f"pipeline{delimiter}{value}"]
         elif kind == "factory":
             lines += [f"[composite:c{number}]", "use = call:x.auth:pipeline_factory"]
             for key in draw(st.lists(_NAME, min_size=1, max_size=3, unique=True)):
                 if key != "use":
-                    lines.append(f"{key} = " + draw(_value(names)))
+                    lines.append(f"{key} = " + draw(_value(names, with_filter)))
         elif kind == "urlmap":
             lines += [f"[composite:u{number}]", "use = egg:Paste#urlmap", "/: a b"]
         else:
             lines += [f"[app:a{number}]", "paste.app_factory = x:y"]
         lines += draw(_FILLER)
         sections.append(lines)
-    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
     text = newline.join(line for lines in sections for line in lines)
     return text + draw(st.sampled_from(["", newline, newline * 2]))
 
@@ -412,7 +419,8 @@ def paste_files(draw: st.DrawFn) -> str:
 def _words(text: str) -> dict[tuple[str, str], list[str]]:
     parser = configparser.ConfigParser()
     parser.optionxform = str  # type: ignore[assignment,method-assign]
-    parser.read_string(text)
+    # Universal newlines, as paste.deploy's open() reads the file.
+    parser.read_file(io.StringIO(text, newline=None))
     return {(section, key): parser.get(section, key, raw=True).split()
             for section in parser.sections() for key in parser.options(section)}
 
@@ -432,3 +440,22 @@ def test_generated_files_add_then_remove_is_the_identity(text: str) -> None:
         key = (pipeline.section.name, pipeline.option.key)
         assert after[key] == ["metrics", *before[key]]
     assert paste_file.remove(edited)[0] == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(paste_files(with_filter=True))
+def test_generated_files_with_the_filter_anywhere(text: str) -> None:
+    paste = paste_file.PasteFile(text, "generated.ini")
+    if not paste.pipelines():
+        return
+    added, _ = paste_file.add(paste)
+    edited = paste_file.PasteFile(added, "generated.ini")
+    assert paste_file.check(edited) == []
+    assert paste_file.add(edited) == (added, [])
+    removed, _ = paste_file.remove(edited)
+    before, after = _words(text), _words(removed)
+    assert set(after) == set(before) - {
+        key for key in before if key[0] == paste_file.SECTION
+    }
+    for key, words in after.items():
+        assert words == [word for word in before[key] if word != paste_file.FILTER]
