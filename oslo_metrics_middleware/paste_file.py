@@ -306,17 +306,44 @@ def _apply(lines: list[str], edits: list[Edit]) -> list[str]:
     return out
 
 
-def _drop(lines: list[str], word: Word, key_line: int) -> Edit:
-    """The edit taking ``word`` out of its line, with one side's spaces."""
-    line = lines[word.line]
-    body_end = len(line.rstrip("\r\n"))
-    after = len(line[word.end : body_end]) - len(line[word.end : body_end].lstrip())
-    if word.end + after < body_end:  # a word follows on this line
-        return Edit(word.line, word.start, word.end + after, "")
-    before = len(line[: word.start]) - len(line[: word.start].rstrip())
-    if word.line != key_line and before == word.start:  # alone on its line
-        return Edit(word.line, 0, len(line), "")
-    return Edit(word.line, word.start - before, word.end, "")
+def _rewrite(lines: list[str], option: Option, first: bool) -> list[Edit]:
+    """Edits that take the filter out of ``option`` and, when ``first``,
+    put it back at its head.
+
+    Each line changed keeps what comes before its first word and after its
+    last; a word kept keeps the spaces before it (the first of a line
+    takes the place of the line's first word).  So ``add`` then ``remove``
+    gives back every byte.
+    """
+    words = option.words
+    head = next((word for word in words if word.text != FILTER), None)
+    edits = []
+    for number in sorted({word.line for word in words}):
+        on_line = [word for word in words if word.line == number]
+        if all(word.text != FILTER for word in on_line) and not (
+            first and head is not None and head.line == number
+        ):
+            continue
+        line = lines[number]
+        kept: list[str] = []
+        previous_end = on_line[0].start
+        for word in on_line:
+            spaces = line[previous_end : word.start]
+            previous_end = word.end
+            if word.text == FILTER:
+                continue
+            if first and word is head:
+                kept.append(FILTER)
+                spaces = " "
+            kept.append((spaces if kept else "") + word.text)
+        start, end = on_line[0].start, on_line[-1].end
+        if kept:
+            edits.append(Edit(number, start, end, "".join(kept)))
+        elif number != option.line:  # a continuation line of the filter only
+            edits.append(Edit(number, 0, len(line), ""))
+        else:
+            edits.append(Edit(number, len(line[:start].rstrip()), end, ""))
+    return edits
 
 
 def _check_service_name(name: str) -> None:
@@ -336,15 +363,9 @@ def add(paste: PasteFile, service_name: str | None = None) -> tuple[str, list[st
     edits: list[Edit] = []
     changes: list[str] = []
     for pipeline in pipelines:
-        words = pipeline.option.words
-        later = [word for word in words[1:] if word.text == FILTER]
-        if words[0].text == FILTER and not later:
+        if pipeline.names.count(FILTER) == 1 and pipeline.names[0] == FILTER:
             continue
-        if words[0].text != FILTER:
-            first = next(word for word in words if word.text != FILTER)
-            later = [word for word in words if word.text == FILTER]
-            edits.append(Edit(first.line, first.start, first.start, FILTER + " "))
-        edits.extend(_drop(paste.lines, word, pipeline.option.line) for word in later)
+        edits.extend(_rewrite(paste.lines, pipeline.option, first=True))
         changes.append(f"{pipeline.label}: {FILTER} put first")
     lines = _apply(paste.lines, edits)
     section = paste.filter_section()
@@ -395,9 +416,8 @@ def remove(paste: PasteFile) -> tuple[str, list[str]]:
     edits: list[Edit] = []
     changes: list[str] = []
     for pipeline in _pipelines(paste):
-        found = [word for word in pipeline.option.words if word.text == FILTER]
-        edits.extend(_drop(paste.lines, word, pipeline.option.line) for word in found)
-        if found:
+        if FILTER in pipeline.names:
+            edits.extend(_rewrite(paste.lines, pipeline.option, first=False))
             changes.append(f"{pipeline.label}: {FILTER} taken out")
     lines = _apply(paste.lines, edits)
     section = paste.filter_section()
