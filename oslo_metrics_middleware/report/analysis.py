@@ -59,6 +59,7 @@ class EndpointReport:
     p50: float
     p95: float
     p99: float
+    busy_seconds: float
     concurrency: float
     busy_share: float
     bytes_in: float
@@ -166,6 +167,7 @@ def _endpoint(
         server_errors=by_class["5xx"],
         request_rate=requests / seconds,
         p50=p50, p95=p95, p99=p99,
+        busy_seconds=totals.busy_seconds,
         concurrency=totals.busy_seconds / seconds,
         busy_share=(
             totals.busy_seconds / service_busy if service_busy > 0 else 0.0

@@ -198,6 +198,7 @@ def endpoint_record(endpoint: EndpointReport) -> dict[str, Any]:
         "server_errors": endpoint.server_errors,
         "client_error_ratio": endpoint.client_error_ratio,
         "server_error_ratio": endpoint.server_error_ratio,
+        "busy_seconds": endpoint.busy_seconds,
         "concurrency": endpoint.concurrency,
         "busy_share": endpoint.busy_share,
         "bytes_in": endpoint.bytes_in, "bytes_out": endpoint.bytes_out,

@@ -180,7 +180,11 @@ def _has_duration(records: list[dict[str, Any]]) -> bool:
 def _deltas(
     records: list[dict[str, Any]], path: Path
 ) -> Iterator[tuple[int, str, dict[str, str], float]]:
-    """Counter increases per tick; a series born later counts from zero."""
+    """Counter increases per tick; a series born later counts from zero.
+
+    Increases of zero are yielded too: a histogram's empty lowest buckets
+    are what places its quantiles above them.
+    """
     previous: dict[str, dict[SeriesId, float]] = {}
     try:
         for rec in sorted(records, key=lambda r: (r["tick"], r["target"])):
@@ -194,8 +198,7 @@ def _deltas(
                     continue  # this target's baseline
                 before = seen.get(series, 0.0)
                 delta = value - before if value >= before else value
-                if delta:
-                    yield tick, name, labels, float(delta)
+                yield tick, name, labels, float(delta)
             previous[target] = {**(seen or {}), **current}
     except (KeyError, TypeError, ValueError):
         raise ReportError(f"{path} has a malformed scrape record") from None
