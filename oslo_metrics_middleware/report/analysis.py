@@ -95,15 +95,26 @@ class Report:
     notes: list[str] = dataclasses.field(default_factory=list)
     # Whether the source had any exemplars, so request ids are listed.
     exemplars: bool = False
+    # The span the data covers inside [start, end]; figures per second
+    # are averages over it.
+    data_start: float = 0.0
+    data_end: float = 0.0
 
     @property
     def seconds(self) -> float:
+        """Length of the range asked for."""
         return self.end - self.start
+
+    @property
+    def data_seconds(self) -> float:
+        """Length of the span the data covers."""
+        return self.data_end - self.data_start
 
 
 def build(raw: RawData, settings: CapacitySettings) -> Report:
     """The report, endpoints busiest first."""
-    seconds = max(raw.end - raw.start, 1e-9)
+    first, last = raw.covered()
+    seconds = max(last - first, 1e-9)
     service_busy_total: dict[str, float] = {}
     for (service, _, _), totals in raw.totals.items():
         service_busy_total[service] = (
@@ -122,7 +133,7 @@ def build(raw: RawData, settings: CapacitySettings) -> Report:
     return Report(
         raw.source, raw.start, raw.end, raw.step, raw.times, endpoints,
         services, service_busy, dict(raw.dropped), dict(raw.overflow),
-        list(raw.notes), raw.slowest is not None,
+        list(raw.notes), raw.slowest is not None, first, last,
     )
 
 
@@ -217,6 +228,7 @@ def _service(
 ) -> ServiceCapacity:
     mine = [e for e in endpoints if e.service == name]
     busy = sum(e.concurrency for e in mine)
+    trend = fit_trend(raw.times, busy_series, raw.step, *raw.covered())
     return ServiceCapacity(
         service=name,
         request_rate=sum(e.request_rate for e in mine),
@@ -224,6 +236,7 @@ def _service(
         peak_busy_workers=max(busy_series, default=busy),
         workers=settings.workers.get(name),
         target_utilisation=settings.target_utilisation,
-        trend=fit_trend(raw.times, busy_series),
-        end=raw.end,
+        trend=None if isinstance(trend, str) else trend,
+        end=raw.covered()[1],
+        trend_reason=trend if isinstance(trend, str) else "",
     )

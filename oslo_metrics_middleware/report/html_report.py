@@ -112,6 +112,8 @@ def context(report: Report, graph_limit: int = 40) -> dict[str, Any]:
         "source": report.source,
         "start": iso(report.start),
         "end": iso(report.end),
+        "coverage": formats.coverage(report),
+        "trend_lines": formats.trend_lines(report),
         "health": formats.health_lines(report),
         "left_aligned": formats.LEFT_ALIGNED,
         "capacity_headers": formats.CAPACITY_HEADERS,

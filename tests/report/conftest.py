@@ -177,9 +177,10 @@ def send_traffic(socket_path: Path, plan: dict[str, int],
 
 
 # Endpoints of known latency: (method, path, seconds slept, status, body,
-# route label the filter gives it; a 404 is __unmatched__). Every request of "slow" lies in the 100-250 ms bucket, of "medium" in
-# 50-100 ms, and the others well under 1 ms: their buckets are known
-# without reading what the filter measured.
+# route label the filter gives it; a 404 is __unmatched__). Every request
+# of "slow" lies in the 100-250 ms bucket, of "medium" in 50-100 ms, and
+# the others well under 1 ms: their buckets are known without reading what
+# the filter measured.
 PACED = {
     "slow": ("GET", "/v2.1/slow", 0.15, 200, b"", "/v2.1/slow"),
     "medium": ("POST", "/v2.1/medium", 0.075, 201, b'{"name": "vm"}',

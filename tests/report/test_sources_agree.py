@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import dataclasses
+import datetime
 import json
-from pathlib import Path
 import threading
 import time
 from typing import Any
@@ -46,14 +46,21 @@ BUCKETS = {"slow": (0.1, 0.25), "medium": (0.05, 0.1), "fast": (0.0, 0.001),
 SOURCES = ("prometheus", "victoriametrics", "scrape", "from-file")
 
 
+WORKERS = 8
+RECORDED = 6.0  # seconds, the --duration of the recording
+
+
 @dataclasses.dataclass
 class Reports:
     by_source: dict[str, dict[tuple[str, str, str], Any]]
+    documents: dict[str, Any]
     traffic: Traffic
+    # The test's clock: the first request sent, and the reports' end.
+    sent_at: float
+    end: float
 
 
-def _endpoints(path: Path) -> dict[tuple[str, str, str], Any]:
-    report = json.loads(path.read_text())
+def _endpoints(report: Any) -> dict[tuple[str, str, str], Any]:
     return {(e["service"], e["method"], e["route"]): e
             for e in report["endpoints"]}
 
@@ -68,30 +75,35 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reports]:
         stack.start_engines(1)
         start = time.time() - 1
         store, out = workdir / "scrapes.jsonl", workdir / "scrape.json"
+        workers = ["--workers", f"compute={WORKERS}", "--format", "json",
+                   "--no-progress"]
         recording = threading.Thread(target=cli.main, args=([
             "--scrape", collector.metrics_url, "--interval", "0.5s",
-            "--duration", "4s", "--store", str(store), "--format", "json",
-            "--output", str(out), "--no-progress"],))
+            "--duration", f"{RECORDED}s", "--store", str(store),
+            "--output", str(out), *workers],))
         recording.start()
         time.sleep(0.7)  # after the recording's baseline scrape
+        sent_at = time.time()
         traffic = send_paced(collector.socket_path, PLAN)
         stack.wait_for_count(sum(traffic.requests.values()))
         recording.join(30)
         assert not recording.is_alive()
         end = time.time()
-        by_source = {"scrape": _endpoints(out)}
+        documents = {"scrape": json.loads(out.read_text())}
         for name, engine in stack.engines.items():
             path = workdir / f"{name}.json"
             assert cli.main([
                 "--prometheus", engine.url, "--start", f"{start:.3f}",
-                "--end", f"{end:.3f}", "--format", "json",
-                "--output", str(path), "--no-progress"]) == 0
-            by_source[name] = _endpoints(path)
+                "--end", f"{end:.3f}", "--output", str(path),
+                *workers]) == 0
+            documents[name] = json.loads(path.read_text())
         again = workdir / "from-file.json"
-        assert cli.main(["--from-file", str(store), "--format", "json",
-                         "--output", str(again)]) == 0
-        by_source["from-file"] = _endpoints(again)
-        yield Reports(by_source, traffic)
+        assert cli.main(["--from-file", str(store), "--output", str(again),
+                         *workers]) == 0
+        documents["from-file"] = json.loads(again.read_text())
+        by_source = {name: _endpoints(document)
+                     for name, document in documents.items()}
+        yield Reports(by_source, documents, traffic, sent_at, end)
     finally:
         stack.stop()
 
@@ -150,3 +162,52 @@ def test_sources_agree_field_by_field(reports: Reports) -> None:
             # VictoriaMetrics stores floats to about 12 digits.
             assert other[key]["busy_seconds"] == pytest.approx(
                 endpoint["busy_seconds"], rel=1e-9), (source, key)
+
+
+@pytest.mark.parametrize("source", ("scrape", "from-file"))
+def test_recording_figures_are_averages_over_what_was_recorded(
+    reports: Reports, source: str
+) -> None:
+    """A recording covers exactly its --duration: rates, busy workers and
+    utilisation are what was sent and slept over those seconds."""
+    document = reports.documents[source]
+    sent = reports.traffic
+    assert document["data_seconds"] == pytest.approx(RECORDED, abs=1e-3)
+    for key, endpoint in _endpoints(document).items():
+        assert endpoint["request_rate"] == pytest.approx(
+            sent.requests[key] / RECORDED, rel=1e-3), key
+    [compute] = document["capacity"]
+    slept = sum(sent.slept.values())
+    waited = sum(sum(d) for d in sent.durations.values())
+    assert slept / RECORDED <= compute["busy_workers"] <= waited / RECORDED
+    assert (slept / RECORDED / WORKERS <= compute["utilisation"]
+            <= waited / RECORDED / WORKERS)
+    assert compute["request_rate"] == pytest.approx(
+        sum(sent.requests.values()) / RECORDED, rel=1e-3)
+    # Seconds of data, nowhere near the days a trend needs.
+    assert compute["growth_per_week"] is None
+    assert compute["trend_reason"] == (
+        "not enough history for a trend (have 6s, need 3d)")
+
+
+def test_prometheus_span_is_the_data_not_the_range(reports: Reports) -> None:
+    """The range asked starts before the first request; the data starts
+    at the first scrape after it and ends at the last scrape."""
+    document = reports.documents["prometheus"]
+    # Scraped every second: the first sample within a scrape (and a flush)
+    # of the first request, the last within a scrape of the end; the
+    # document gives instants to the second.
+    first = _instant(document["data_start"])
+    last = _instant(document["data_end"])
+    assert reports.sent_at - 1 <= first <= reports.sent_at + 1.5
+    assert reports.end - 2.5 <= last <= reports.end
+    longest = reports.end - reports.sent_at
+    shortest = longest - 3.0
+    assert shortest <= document["data_seconds"] <= longest
+    sent = sum(reports.traffic.requests.values())
+    [compute] = document["capacity"]
+    assert sent / longest <= compute["request_rate"] <= sent / shortest
+
+
+def _instant(text: str) -> float:
+    return datetime.datetime.fromisoformat(text).timestamp()

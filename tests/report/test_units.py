@@ -93,8 +93,8 @@ def test_workers_and_capacity_figures() -> None:
 def test_trend_and_run_out_date() -> None:
     times = [i * DAY / 4 for i in range(29)]  # 7 days, every 6 hours
     busy = [10 + t / DAY for t in times]  # +1 busy worker a day
-    trend = capacity.fit_trend(times, busy)
-    assert trend is not None
+    trend = capacity.fit_trend(times, busy, DAY / 4, 0.0, times[-1])
+    assert isinstance(trend, capacity.Trend)
     assert trend.slope_per_day == pytest.approx(1.0)
     assert trend.level_at_end == pytest.approx(17.0)
     assert trend.growth_per_week() == pytest.approx(7 / 17)
@@ -105,7 +105,34 @@ def test_trend_and_run_out_date() -> None:
     )
     assert service.exceeds_target_at == pytest.approx(times[-1] + DAY)
     assert service.runs_out_at == pytest.approx(times[-1] + 3 * DAY)
-    assert capacity.fit_trend(times[:4], busy[:4]) is None  # too short
+
+
+def test_no_trend_without_enough_history_or_points() -> None:
+    times = [i * DAY / 4 for i in range(29)]
+    busy = [10 + t / DAY for t in times]
+    # 15 minutes of data at the end of a week asked for.
+    assert capacity.fit_trend(times, busy, DAY / 4, times[-1] - 900,
+                              times[-1]) == (
+        "not enough history for a trend (have 15m, need 3d)")
+    assert capacity.fit_trend(times, busy, DAY / 4, times[-10],
+                              times[-1]) == (
+        "not enough history for a trend (have 2.2d, need 3d)")
+    # A week of data in daily steps: 7 points, 21 needed.
+    daily = times[4::4]
+    assert capacity.fit_trend(daily, busy[4::4], DAY, 0.0, times[-1]) == (
+        "too few points for a trend (have 7, need 21: use a smaller --step)")
+
+
+def test_forecast_reaches_at_most_twice_its_history() -> None:
+    times = [i * DAY / 4 for i in range(13)]  # 3 days
+    busy = [10 + t / DAY / 10 for t in times]  # +0.1 a day
+    trend = capacity.fit_trend(times, busy, DAY / 4, 0.0, times[-1])
+    assert isinstance(trend, capacity.Trend)
+    # 20 workers would be reached in 97 days; only 6 days may be named.
+    assert trend.date_reaching(20.0, times[-1]) == math.inf
+    assert trend.date_reaching(10.5, times[-1]) == pytest.approx(
+        times[-1] + 2 * DAY)
+    assert trend.horizon(times[-1]) == times[-1] + 6 * DAY
 
 
 def test_exact_increase_query_leaves_out_restarted_targets() -> None:
