@@ -35,6 +35,7 @@ import dataclasses
 import itertools
 import json
 import math
+from time import time as wall_clock
 from typing import Any
 import urllib.error
 import urllib.parse
@@ -450,7 +451,8 @@ class PrometheusSource:
         for name in self.services:
             if name in seen:
                 continue
-            ever = self.client.label_values("service", count, 0.0, end)
+            ever = self.client.label_values("service", count, 0.0,
+                                            max(end, wall_clock()))
             if name in ever:
                 raise ReportError(
                     f"service {name!r} has no API requests between "
