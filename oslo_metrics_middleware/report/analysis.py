@@ -219,6 +219,19 @@ def _service_busy(raw: RawData) -> dict[str, list[float]]:
     return busy
 
 
+# A step whose data covers this share of it gives a per-step average.
+WHOLE_STEP = 0.95
+
+
+def _whole_steps(raw: RawData) -> list[int]:
+    """Steps the data covers (nearly) whole: a step the data only starts
+    or ends in averages its busy time over seconds without data."""
+    first, last = raw.covered()
+    slack = (1 - WHOLE_STEP) * raw.step
+    return [index for index, t in enumerate(raw.times)
+            if t - raw.step >= first - slack and t <= last + slack]
+
+
 def _service(
     name: str,
     endpoints: list[EndpointReport],
@@ -233,7 +246,8 @@ def _service(
         service=name,
         request_rate=sum(e.request_rate for e in mine),
         busy_workers=busy,
-        peak_busy_workers=max(busy_series, default=busy),
+        peak_busy_workers=max(
+            (busy_series[i] for i in _whole_steps(raw)), default=None),
         workers=settings.workers.get(name),
         target_utilisation=settings.target_utilisation,
         trend=None if isinstance(trend, str) else trend,

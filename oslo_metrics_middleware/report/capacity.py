@@ -199,7 +199,8 @@ class ServiceCapacity:
     service: str
     request_rate: float
     busy_workers: float
-    peak_busy_workers: float
+    # None when no step lies wholly inside the data.
+    peak_busy_workers: float | None
     workers: int | None
     target_utilisation: float
     trend: Trend | None
@@ -213,7 +214,7 @@ class ServiceCapacity:
 
     @property
     def peak_utilisation(self) -> float | None:
-        if not self.workers:
+        if not self.workers or self.peak_busy_workers is None:
             return None
         return self.peak_busy_workers / self.workers
 
