@@ -22,7 +22,6 @@ from oslo_metrics_middleware.report.capacity import ServiceCapacity
 from oslo_metrics_middleware.report.capacity import fit_trend
 from oslo_metrics_middleware.report.histogram import Estimate
 from oslo_metrics_middleware.report.histogram import estimate
-from oslo_metrics_middleware.report.histogram import quantile
 from oslo_metrics_middleware.report.model import EndpointKey
 from oslo_metrics_middleware.report.model import EndpointSteps
 from oslo_metrics_middleware.report.model import EndpointTotals
@@ -40,9 +39,8 @@ class EndpointGraph:
     rate: list[float]
     client_error_rate: list[float]
     server_error_rate: list[float]
-    p50: list[float]
-    p95: list[float]
-    p99: list[float]
+    # Per quantile of QUANTILES, per step, with the bucket it lies in.
+    quantiles: tuple[list[Estimate], ...]
 
 
 @dataclasses.dataclass
@@ -194,16 +192,17 @@ def _endpoint(
 
 def _graph(steps: EndpointSteps, step: float) -> EndpointGraph:
     bounds = sorted(steps.buckets)
-    quantiles: list[list[float]] = [[], [], []]
+    quantiles: tuple[list[Estimate], ...] = tuple([] for _ in QUANTILES)
     for index, count in enumerate(steps.requests):
         cumulative = [(le, steps.buckets[le][index]) for le in bounds]
         for row, q in zip(quantiles, QUANTILES, strict=True):
-            row.append(quantile(q, cumulative) if count > 0 else math.nan)
+            row.append(estimate(q, cumulative) if count > 0
+                       else Estimate(math.nan))
     return EndpointGraph(
         rate=[count / step for count in steps.requests],
         client_error_rate=[count / step for count in steps.client_errors],
         server_error_rate=[count / step for count in steps.server_errors],
-        p50=quantiles[0], p95=quantiles[1], p99=quantiles[2],
+        quantiles=quantiles,
     )
 
 
