@@ -433,9 +433,12 @@ class PrometheusSource:
         if self.client.series_exists(_selector(count, self.matchers), start, end):
             return
         if count in self.client.metric_names():
+            ever = self.client.label_values("service", count, 0.0,
+                                            max(end, wall_clock()))
             raise ReportError(
                 f"no API requests recorded between {iso(start)} and "
-                f"{iso(end)} (empty range)"
+                f"{iso(end)}; there are some at other times (services: "
+                f"{', '.join(sorted(ever))})"
             )
         raise ReportError(
             f"metric {count} not found in Prometheus at {self.client.url}; "

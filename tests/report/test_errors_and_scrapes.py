@@ -151,6 +151,8 @@ def test_range_without_data(
                         "--end", "2001-01-02T00:00:00Z")
     assert status == 1
     assert "no API requests recorded between 2001-01-01T00:00:00Z" in err
+    assert err.endswith("; there are some at other times (services: "
+                        "compute)\n")
 
 
 def test_metric_missing(
