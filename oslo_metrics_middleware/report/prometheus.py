@@ -377,55 +377,73 @@ class PrometheusSource:
     def _coverage_jobs(self, raw: RawData, present: set[int]) -> list[Fetch]:
         """Jobs finding the first and last sample of the data.
 
-        The steps with busy time bound them; a fine range query around the
-        first and the last of those steps finds them to a scrape interval,
-        without reading the samples in between.
+        The steps with busy time bound them, so the search reads only the
+        samples near the first and the last of those steps.  Instant
+        queries, since VictoriaMetrics leaves the last 30 s out of range
+        queries, and a fresh collector's data may be all in them.
         """
         window = max(raw.step, 4 * self.scrape_interval)
         series = _selector(f"{DURATION}_count", self.matchers)
         head = tail = (raw.start, raw.end)
         if present:
             first, last = raw.times[min(present)], raw.times[max(present)]
-            head = (first - window - raw.step, first)
-            tail = (last - window, last + raw.step)
+            head = (max(raw.start, first - window - raw.step), first)
+            tail = (max(raw.start, last - window),
+                    min(raw.end, last + raw.step))
 
-        def found_start(values: list[float]) -> None:
-            raw.data_start = max(raw.start, min(values))
+        def first_sample() -> Merge:
+            found = self._first_sample(series, raw, head)
+            return lambda: setattr(raw, "data_start", found)
 
-        def found_end(values: list[float]) -> None:
-            raw.data_end = min(raw.end, max(values))
+        def last_sample() -> Merge:
+            found = self._last_sample(series, raw, tail)
+            return lambda: setattr(raw, "data_end", found)
 
-        last_sample = f"max(timestamp({series}))"
-        return [
-            self._edge_job(raw, f"min(timestamp({series}))", head,
-                           found_start),
-            # Data that runs to the end is seen by an instant query, which
-            # VictoriaMetrics answers to the newest sample (its range
-            # queries leave out the last 30 s).
-            self._edge_job(raw, last_sample, tail, found_end, last_sample),
-        ]
+        return [first_sample, last_sample]
 
-    def _edge_job(
-        self, raw: RawData, promql: str, span: tuple[float, float],
-        apply: Callable[[list[float]], None], at_end: str = "",
-    ) -> Fetch:
-        first, last = max(span[0], raw.start), min(span[1], raw.end)
+    def _first_sample(self, series: str, raw: RawData,
+                      span: tuple[float, float]) -> float | None:
+        """The range start when data runs into it, else the first sample
+        in ``span`` (the whole range when none is there), to a second or
+        1/COVERAGE_POINTS of the span, by bisection."""
+        if self.client.query(f"count({series})", raw.start):
+            return raw.start
+
+        def any_by(first: float, moment: float) -> bool:
+            window = promql_duration(moment - first)
+            return bool(self.client.query(
+                f"count(last_over_time({series}[{window}]))", moment))
+
+        first, last = span
+        if not any_by(first, last):
+            first, last = raw.start, raw.end
+            if not any_by(first, last):
+                return None
+        low, high = first, last
         resolution = max(MIN_RESOLUTION, (last - first) / COVERAGE_POINTS)
-        # Evaluated at ``last`` and back from it, so ``last`` is never
-        # skipped.
-        first = last - resolution * math.floor((last - first) / resolution)
+        while high - low > resolution:
+            middle = (low + high) / 2
+            if any_by(first, middle):
+                high = middle
+            else:
+                low = middle
+        return high
 
-        def fetch() -> Merge:
-            values = [value for _, value in (
-                self.client.query(at_end, raw.end) if at_end else [])]
-            if not values:
-                matrix = self.client.query_range(promql, first, last,
-                                                 resolution)
-                values = [value for _, points in matrix for _, value in points]
-            values = [value for value in values if math.isfinite(value)]
-            return lambda: apply(values) if values else None
-
-        return fetch
+    def _last_sample(self, series: str, raw: RawData,
+                     span: tuple[float, float]) -> float | None:
+        """The last sample: at the range's end if the data runs up to it,
+        else the newest in ``span``."""
+        newest = f"max(timestamp({series}))"
+        values = [value for _, value in self.client.query(newest, raw.end)]
+        if not values:
+            first, last = span
+            resolution = max(MIN_RESOLUTION, (last - first) / COVERAGE_POINTS)
+            # Evaluated at ``last`` and back from it, so it is not skipped.
+            first = last - resolution * math.floor((last - first) / resolution)
+            values = [value for _, points in self.client.query_range(
+                newest, first, last, resolution) for _, value in points]
+        finite = [value for value in values if math.isfinite(value)]
+        return min(raw.end, max(finite)) if finite else None
 
     def _check_metric(self, start: float, end: float) -> None:
         count = f"{DURATION}_count"

@@ -302,17 +302,19 @@ def test_service_exists_but_had_no_requests(
                         "range\n")
 
 
+@pytest.mark.parametrize("engine", ["prometheus", "victoriametrics"])
 def test_unknown_service_in_prometheus(
-    one_host: Deployment, capsys: pytest.CaptureFixture[str]
+    one_host: Deployment, capsys: pytest.CaptureFixture[str], engine: str
 ) -> None:
+    url = one_host.engines[engine].url
     range_ = ("--start", f"{one_host.start:.3f}", "--end",
               f"{one_host.end:.3f}")
-    status, err = fails(capsys, "--prometheus", one_host.prometheus.url,
-                        "--service", "image", *range_)
+    status, err = fails(capsys, "--prometheus", url, "--service", "image",
+                        *range_)
     assert status == 1
-    assert (f"--service image: no such service in Prometheus at "
-            f"{one_host.prometheus.url} (services: compute)") in err
-    status, err = fails(capsys, "--prometheus", one_host.prometheus.url,
+    assert (f"--service image: no such service in Prometheus at {url} "
+            "(services: compute)") in err
+    status, err = fails(capsys, "--prometheus", url,
                         "--service", "compute",
                         "--start", "2001-01-01T00:00:00Z",
                         "--end", "2001-01-02T00:00:00Z")
@@ -320,8 +322,8 @@ def test_unknown_service_in_prometheus(
     assert ("service 'compute' has no API requests between "
             "2001-01-01T00:00:00Z and 2001-01-02T00:00:00Z; it has some at "
             "other times") in err
-    status, err = fails(capsys, "--prometheus", one_host.prometheus.url,
-                        "--workers", "image=2", *range_)
+    status, err = fails(capsys, "--prometheus", url, "--workers", "image=2",
+                        *range_)
     assert status == 1
     assert "--workers image=2: no service 'image' in the data" in err
 

@@ -190,10 +190,13 @@ def test_recording_figures_are_averages_over_what_was_recorded(
         "not enough history for a trend (have 6s, need 3d)")
 
 
-def test_prometheus_span_is_the_data_not_the_range(reports: Reports) -> None:
+@pytest.mark.parametrize("engine", ["prometheus", "victoriametrics"])
+def test_engine_span_is_the_data_not_the_range(
+    reports: Reports, engine: str
+) -> None:
     """The range asked starts before the first request; the data starts
     at the first scrape after it and ends at the last scrape."""
-    document = reports.documents["prometheus"]
+    document = reports.documents[engine]
     # Scraped every second: the first sample within a scrape (and a flush)
     # of the first request, the last within a scrape of the end; the
     # document gives instants to the second.
