@@ -32,6 +32,11 @@ interleaved rounds, for both formats.
     .venv/bin/python bench/bench_collector.py cap [--senders N]
         [--routes-per-sender N] [--services N] [--max-routes N]
     .venv/bin/python bench/bench_collector.py scrape [--routes N] [--rounds N]
+    .venv/bin/python bench/bench_collector.py datagram [--rounds N] [--repeat N]
+
+``datagram`` times the collector's ingest of one datagram in this process,
+for an ordinary batch and for hostile ones (60,000 empty rows; a batch of
+new labels, each folded), in interleaved rounds.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 import gzip
+import json
 from pathlib import Path
 import socket
 import statistics
@@ -227,6 +233,66 @@ def scrape(args: argparse.Namespace) -> None:
             )
 
 
+def _hostile_datagrams() -> dict[str, bytes]:
+    """Datagrams by name: what a filter sends, and what an attacker might."""
+    ordinary = [
+        protocol.sample(
+            "compute", "GET", f"/v2.1/servers/{{id}}/r{n % 20}", 200, 0.01, 0, 100
+        )
+        for n in range(transport.ROWS_PER_DATAGRAM)
+    ]
+    # Every row a new route past max_routes, so each goes the slow way (in
+    # format 1, which has no limit on label sets).
+    folded = [
+        ["compute", "GET", f"/new/{n}", 200, 0.01, 0, 100, None]
+        for n in range(transport.ROWS_PER_DATAGRAM)
+    ]
+    rows = {"v": protocol.ROWS_FORMAT_VERSION, "rows": folded}
+    return {
+        "ordinary, 400 rows": protocol.encode_batch(ordinary),
+        "400 rows, each folded": _batch_message(rows),
+        # The most that is parsed, and more than is.
+        "16,000 empty rows": _batch_message(_empty_rows(16_000)),
+        "60,000 empty rows": _batch_message(_empty_rows(60_000)),
+    }
+
+
+def _empty_rows(count: int) -> dict[str, Any]:
+    return {"v": protocol.ROWS_FORMAT_VERSION, "rows": [[]] * count}
+
+
+def _batch_message(value: dict[str, Any]) -> bytes:
+    """A batch written as given, as a hostile sender could."""
+    message = {
+        "module": protocol.MODULE,
+        "name": protocol.BATCH,
+        "action": {"action": "observe", "value": value},
+        "labels": {},
+    }
+    return json.dumps(message).encode()
+
+
+def datagram(args: argparse.Namespace) -> None:
+    from oslo_metrics_middleware.collector import ingest as collector_ingest
+
+    receiver = collector_ingest.configure(collector_ingest.Limits(max_routes=20))
+    datagrams = _hostile_datagrams()
+    times: dict[str, list[float]] = {name: [] for name in datagrams}
+    for _ in range(args.rounds):
+        for name, data in datagrams.items():
+            started = time.process_time()
+            for _ in range(args.repeat):
+                receiver.datagram(data)
+            times[name].append((time.process_time() - started) / args.repeat)
+    print(f"{args.rounds} rounds of {args.repeat} datagrams each, CPU per datagram")
+    for name, seconds in times.items():
+        print(
+            f"  {name:22} {len(datagrams[name]) / 1024:6.1f} KiB  median "
+            f"{statistics.median(seconds) * 1e3:.3f} ms "
+            f"[{min(seconds) * 1e3:.3f}-{max(seconds) * 1e3:.3f}]"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     modes = parser.add_subparsers(dest="mode", required=True)
@@ -243,6 +309,10 @@ def main() -> None:
     written.add_argument("--routes", type=int, default=1000)
     written.add_argument("--rounds", type=int, default=7)
     written.set_defaults(run=scrape)
+    single = modes.add_parser("datagram", help="CPU per datagram, hostile or not")
+    single.add_argument("--rounds", type=int, default=9)
+    single.add_argument("--repeat", type=int, default=20)
+    single.set_defaults(run=datagram)
     args = parser.parse_args()
     args.run(args)
 

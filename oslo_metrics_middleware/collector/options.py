@@ -99,24 +99,39 @@ COLLECTOR_OPTS: list[cfg.Opt] = [
         min=1,
         max=10_000_000,
         help="Most label sets of each metric sent one message per sample "
-        "(oslo.messaging's RPC metrics, the filters' counters). Messages "
+        "(oslo.messaging's RPC metrics; the filters' counters are bounded by "
+        "max_services and their closed set of reasons). Messages "
         "for further label sets are refused and counted in "
         "oslo_metrics_collector_rejected_total{reason=\"series_limit\"}.",
     ),
     cfg.IntOpt(
         "max_request_series",
         default=10_000,
-        min=1,
+        min=20,
         max=10_000_000,
-        help="Most label sets of each request metric (the duration and size "
-        "histograms, the exception counter), across every service. Each "
-        "label is capped on its own, but their combinations can still "
-        "multiply. A request that would add a duration label set beyond "
-        "this is recorded with method and route '__overflow__' and its "
-        "status class ('5xx'), one label set per service and class, and "
-        "counted in oslo_metrics_collector_overflow_total{label=\"series\"}; "
-        "its action, microversion or exception label becomes '__overflow__' "
-        "when only that metric is full.",
+        help="Most label sets of each request metric (the duration, size "
+        "and action histograms, the exception counter), across every "
+        "service, '__overflow__' ones included. Each label is capped on its "
+        "own, but their combinations can still multiply. A request that "
+        "finds no room is recorded with method and route '__overflow__' and "
+        "its status class ('5xx') under its service, and counted in "
+        "oslo_metrics_collector_overflow_total{label=\"series\"}. Room for "
+        "those label sets (five per service, one in the exception counter) "
+        "is kept from a service's first label set; a service that comes when "
+        "a metric is full is recorded there under service '__overflow__'.",
+    ),
+    cfg.IntOpt(
+        "max_label_bytes",
+        default=256,
+        min=32,
+        max=4096,
+        help="Longest label value kept, in UTF-8 bytes. A longer service, "
+        "method, route, exception, action or microversion of a request is "
+        "recorded as '__overflow__' and counted in "
+        "oslo_metrics_collector_overflow_total; a longer label of any other "
+        "metric is refused and counted in "
+        "oslo_metrics_collector_rejected_total{reason=\"label_length\"}. "
+        "With the other caps it bounds the size of /metrics.",
     ),
 ]
 

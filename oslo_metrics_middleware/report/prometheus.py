@@ -713,8 +713,10 @@ def _totals_field(raw: RawData, vector: Vector, field: str) -> None:
 
 def _per_service(target: dict[str, float], vector: Vector) -> None:
     for labels, value in vector:
-        service = labels.get("service", "")
-        target[service] = target.get(service, 0.0) + _clean(value)
+        amount = _clean(value)
+        if amount:  # the collector exposes these counters at 0 from the start
+            service = labels.get("service", "")
+            target[service] = target.get(service, 0.0) + amount
 
 
 def _index(raw: RawData, timestamp: float) -> int:
