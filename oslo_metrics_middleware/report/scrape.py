@@ -48,6 +48,12 @@ EXCEPTIONS = "openstack_api_exceptions_total"
 DROPPED = "openstack_api_metrics_dropped_samples_total"
 OVERFLOW = "openstack_api_metrics_route_overflow_total"
 
+# The families read per endpoint, as the Prometheus source reads them.
+ENDPOINT_METRICS = frozenset({
+    f"{DURATION}_count", f"{DURATION}_bucket", f"{DURATION}_sum",
+    REQUEST_SIZE_SUM, RESPONSE_SIZE_SUM, EXCEPTIONS,
+})
+
 Progress = Callable[[int, int], None]
 SeriesId = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -250,12 +256,14 @@ def _apply(
     raw: RawData, index: int, name: str, labels: dict[str, str], delta: float
 ) -> None:
     service = labels.get("service", "")
-    if name == DROPPED:
-        raw.dropped[service] = raw.dropped.get(service, 0.0) + delta
+    if name in (DROPPED, OVERFLOW):
+        # The collector shows these at 0 from the start: a 0 is no event.
+        counts = raw.dropped if name == DROPPED else raw.overflow
+        if delta:
+            counts[service] = counts.get(service, 0.0) + delta
         return
-    if name == OVERFLOW:
-        raw.overflow[service] = raw.overflow.get(service, 0.0) + delta
-        return
+    if name not in ENDPOINT_METRICS:
+        return  # the page's other API families are not in the report
     key: EndpointKey = (service, labels.get("method", ""),
                         labels.get("route", ""))
     totals = raw.totals.get(key)

@@ -150,6 +150,16 @@ def test_counts_bytes_and_busy_time_are_what_was_sent(
         assert sent.slept[key] <= busy <= sum(sent.durations[key]), key
 
 
+@pytest.mark.parametrize("source", SOURCES)
+def test_nothing_dropped_or_folded(reports: Reports, source: str) -> None:
+    """The collector shows its drop and overflow counters at 0 for each
+    service it has seen; a 0 is no event in any source."""
+    document = reports.documents[source]
+    assert (document["dropped_samples"], document["route_overflow"]) == (
+        {}, {})
+    assert document["exact"] is True
+
+
 def test_sources_agree_field_by_field(reports: Reports) -> None:
     exact = ("requests", "client_errors", "server_errors", "bytes_in",
              "bytes_out", "exceptions", "p50_seconds", "p95_seconds",
