@@ -216,6 +216,9 @@ def test_dashboard_health_reads_zero_before_any_event(window: Window) -> None:
     title = "Metrics health: dropped, overflow, collector rejected"
     for ref in ("A", "B", "C"):
         values = window.panel(title, ref)
-        assert values == {("compute", "", "", "", ""): 0.0}, ref
+        # By reason or label where the collector shows them; per service
+        # from the traffic's series where it does not yet.
+        assert values and set(values.values()) == {0.0}, (ref, values)
+        assert {key[0] for key in values} == {"compute"}, (ref, values)
     rejected = window.panel(title, "D")
     assert rejected and set(rejected.values()) == {0.0}
