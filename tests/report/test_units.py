@@ -22,6 +22,7 @@ import pytest
 
 from oslo_metrics_middleware.report import capacity
 from oslo_metrics_middleware.report import exemplars
+from oslo_metrics_middleware.report import formats
 from oslo_metrics_middleware.report import scrape
 from oslo_metrics_middleware.report.histogram import Estimate
 from oslo_metrics_middleware.report.histogram import bucket_index
@@ -121,6 +122,26 @@ def test_no_trend_without_enough_history_or_points() -> None:
     daily = times[4::4]
     assert capacity.fit_trend(daily, busy[4::4], DAY, 0.0, times[-1]) == (
         "too few points for a trend (have 7, need 21: use a smaller --step)")
+
+
+def test_a_date_beyond_the_horizon_is_named_as_such() -> None:
+    times = [i * DAY / 4 for i in range(13)]  # 3 days, +0.1 a day
+    trend = capacity.fit_trend(times, [10 + t / DAY / 10 for t in times],
+                               DAY / 4, 0.0, times[-1])
+    assert isinstance(trend, capacity.Trend)
+    service = capacity.ServiceCapacity(
+        service="compute", request_rate=1.0, busy_workers=10.0,
+        peak_busy_workers=10.5, workers=20, target_utilisation=0.7,
+        trend=trend, end=times[-1],
+    )
+    row = formats.capacity_row(service)
+    # Target (14 workers) in 37 days, all 20 in 97: neither within 6 days.
+    assert row[-2:] == ("not by 1970-01-10", "not by 1970-01-10")
+    record = formats.capacity_record(service)
+    assert (record["exceeds_target_at"], record["runs_out_at"]) == (None,
+                                                                    None)
+    assert record["forecast_until"] == "1970-01-10T00:00:00Z"
+    assert record["trend_reason"] is None
 
 
 def test_forecast_reaches_at_most_twice_its_history() -> None:
