@@ -111,7 +111,10 @@ def load(path: str) -> WebConfig:
     config = WebConfig(
         cert_file=directory / str(tls["cert_file"]) if tls else None,
         key_file=directory / str(tls["key_file"]) if tls else None,
-        users={str(user): _hash(user, value, where) for user, value in users.items()},
+        users={
+            str(user): _hash(user, value, f"{where}: basic_auth_users")
+            for user, value in users.items()
+        },
     )
     config.tls()  # a certificate that does not load fails start-up
     return config
