@@ -47,6 +47,7 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
 import contextlib
+import copy
 import re
 from typing import TYPE_CHECKING
 from typing import Any
@@ -79,6 +80,8 @@ _PLAIN_BELOW = 1e6
 # Histogram children written per piece: a few hundred kB at the label
 # byte bound, so each step of writing and compressing is short.
 CHILDREN_PER_PIECE = 16
+# Samples of a family prometheus_client writes per piece, for the same reason.
+SAMPLES_PER_PIECE = 256
 # Code points a Python str can hold and UTF-8 cannot encode.
 _SURROGATES = re.compile("[\ud800-\udfff]")
 # OpenMetrics: an exemplar's label names and values, at most this many
@@ -251,6 +254,19 @@ def _encode_family(encoder: Callable[[Any], bytes], family: Any) -> bytes:
         return encoder(_One(family)).removesuffix(_EOF)
 
 
+def _family_pieces(encoder: Callable[[Any], bytes], family: Any) -> Iterator[bytes]:
+    """A family as ``encoder`` writes it, SAMPLES_PER_PIECE samples at a
+    time: its HELP and TYPE lines once, in the first piece."""
+    samples = family.samples
+    for start in range(0, max(len(samples), 1), SAMPLES_PER_PIECE):
+        piece = copy.copy(family)
+        piece.samples = samples[start : start + SAMPLES_PER_PIECE]
+        text = _encode_family(encoder, piece)
+        while start and text.startswith(b"# "):
+            text = text.partition(b"\n")[2]
+        yield text
+
+
 class _Families:
     """Histograms as prometheus_client's encoders take them, optionally
     only the samples a ``name[]`` selection names (as its registry does)."""
@@ -351,7 +367,7 @@ class MetricsApp:
         if names is not None:
             registry = self.registry.restricted_registry(names)
         for family in registry.collect():
-            yield _encode_family(encoder, family)
+            yield from _family_pieces(encoder, family)
         if names is None and _names_as_they_are(content_type):
             openmetrics = content_type.startswith(OPENMETRICS)
             for writer in self.writers:
@@ -360,6 +376,6 @@ class MetricsApp:
         else:
             histograms = (writer.histogram for writer in self.writers)
             for family in _Families(histograms, names).collect():
-                yield _encode_family(encoder, family)
+                yield from _family_pieces(encoder, family)
         if content_type.startswith(OPENMETRICS):
             yield _EOF
