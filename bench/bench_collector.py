@@ -32,14 +32,16 @@ interleaved rounds, for both formats.
     .venv/bin/python bench/bench_collector.py cap [--senders N]
         [--routes-per-sender N] [--services N] [--max-routes N]
     .venv/bin/python bench/bench_collector.py scrape [--routes N] [--rounds N]
-    .venv/bin/python bench/bench_collector.py worst [--services N] [--rounds N]
+    .venv/bin/python bench/bench_collector.py worst [--services N] [--series N]
+        [--rounds N]
 
 ``worst`` fills a real collector at its default caps with the worst labels
 it keeps: every label value (service, method, route, action, microversion,
 exception) 256 UTF-8 bytes of 4-byte characters, and every bucket with an
 exemplar of the longest request id, until each request metric holds
-``max_request_series`` label sets.  It then scrapes as a text client and as
-Prometheus does (OpenMetrics, gzip) in interleaved rounds, while a sender
+``max_request_series`` label sets (or ``--series``).  It then scrapes as a
+text client and as Prometheus does (OpenMetrics, gzip) in interleaved
+rounds, while a sender
 paces small datagrams (one every 10 ms, without blocking) into the
 socket: the page size, scrape times (median, min-max), the collector's RSS
 (idle, filled, peak) and how many sends found the socket's queue full.
@@ -308,7 +310,7 @@ class _PacedSender(threading.Thread):
 
 
 def worst(args: argparse.Namespace) -> None:
-    rows = _worst_rows(args.services, Limits().max_request_series)
+    rows = _worst_rows(args.services, args.series)
     datagrams = [datagram for datagram, _ in protocol.split_for_datagrams(rows)]
     ways = {
         "text": ("", ""),
@@ -387,6 +389,10 @@ def main() -> None:
     written.set_defaults(run=scrape)
     worst_case = modes.add_parser("worst", help="/metrics at the caps, worst labels")
     worst_case.add_argument("--services", type=int, default=10)
+    worst_case.add_argument(
+        "--series", type=int, default=Limits().max_request_series,
+        help="request label sets sent (default: the default cap)",
+    )
     worst_case.add_argument("--rounds", type=int, default=3)
     worst_case.set_defaults(run=worst)
     args = parser.parse_args()
