@@ -49,6 +49,7 @@ from oslo_metrics_middleware.collector.process import free_port
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venv-openstack"
 UWSGI = Path(sys.executable).parent / "uwsgi"
+PASTE_COMMAND = Path(sys.executable).parent / "oslo-metrics-middleware"
 PASSWORD = "tier-secret"
 REGION = "RegionOne"
 WRAPPER = "oslo_metrics_middleware.wsgi:application"
@@ -119,6 +120,8 @@ def _authtoken(keystone: Service) -> dict[str, str]:
         "project_name": "admin",
         "user_domain_id": "default",
         "project_domain_id": "default",
+        # Only public endpoints are in the catalog.
+        "interface": "public",
     }
 
 
@@ -316,6 +319,8 @@ class Server:
     def access(self) -> list[tuple[str, str, int]]:
         """(method, uri, status) of each request the server logged."""
         found = []
+        if not self.access_log.exists():  # uWSGI makes it on the first line
+            return found
         for line in self.access_log.read_text().splitlines():
             match = ACCESS.match(line)
             if match:
@@ -444,17 +449,36 @@ def build(workdir: Path, tier: Mapping[str, Service]) -> None:
         catalog.append(f"endpoint create --region {REGION} {kind} public {url}")
     with Servers(workdir, tier, filtered=False, only=("keystone",)):
         result = openstack(keystone, catalog)
+    # placement fills its tables of standard traits and resource classes
+    # when its application is built; once here, rather than by two workers
+    # racing for SQLite's lock.
+    checked(run(
+        [str(VENV / "bin" / "python"), "-c", "import placement.wsgi.api"],
+        {"OS_PLACEMENT_CONFIG_DIR": str(workdir / "placement")},
+    ))
     assert result.stdout.count("| service_type ") == len(catalog) // 2, (
         result.stdout, result.stderr)
 
 
 def copy_base(base: Path, workdir: Path, tier: Mapping[str, Service],
               socket: Path | None) -> None:
-    """A fresh copy of the built state in ``workdir``, configured for it."""
+    """A fresh copy of the built state in ``workdir``, configured for it.
+
+    With ``socket``, the filter goes into glance's and cinder's shipped
+    paste files with the pipeline command, as an operator would put it.
+    """
     for name in STATE:
         shutil.copyfile(base / name, workdir / name)
     shutil.copytree(base / "keys", workdir / "keys")
     write_configs(workdir, tier, socket)
+    if socket is None:
+        return
+    for name, paste in (("glance", "glance-api-paste.ini"),
+                        ("cinder", "api-paste.ini")):
+        checked(run([
+            str(PASTE_COMMAND), "paste", "add", str(workdir / name / paste),
+            "--service-name", tier[name].label,
+        ]))
 
 
 def logged(access: Mapping[str, Sequence[tuple[str, str, int]]],
