@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 import concurrent.futures
 import configparser
+import contextlib
 import dataclasses
 import http.client
 import os
@@ -329,10 +330,8 @@ class Server:
 
 
 def _signal(pgid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signum)
-    except ProcessLookupError:
-        pass
 
 
 class http_connection(http.client.HTTPConnection):  # noqa: N801
