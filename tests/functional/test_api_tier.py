@@ -230,13 +230,16 @@ def from_logs(
     found: Counter[tuple[str, str, str]] = Counter()
     for name, lines in access.items():
         label = services[name].label
-        for method, uri, _ in lines:
-            path = uri.partition("?")[0]
+        for method, uri, status in lines:
+            # A trailing slash is not part of a route.
+            path = uri.partition("?")[0].rstrip("/") or "/"
             route = next(
                 (r for _, s, m, r, compiled in patterns
                  if s == label and m == method and compiled.match(path)),
                 UNMATCHED,
             )
+            if status == 401:  # refused by authtoken, before any router
+                route = UNMATCHED
             found[label, method, route] += 1
     return found
 

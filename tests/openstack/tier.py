@@ -69,10 +69,12 @@ class Service:
     port: int
     module: str
     config_dir_env: str = ""
+    # Where a server that holds several services mounts this one.
+    prefix: str = ""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.port}{self.prefix}"
 
 
 def services() -> dict[str, Service]:
@@ -140,8 +142,8 @@ def write_configs(
             "metrics_socket_file": str(socket), "flush_interval": "0.05",
         }} if socket else {}
     )
-    for service in tier.values():
-        (workdir / service.name).mkdir(exist_ok=True)
+    for name in ("keystone", "glance", "placement", "cinder"):
+        (workdir / name).mkdir(exist_ok=True)
     _ini(workdir / "keystone" / "keystone.conf", {
         "database": {"connection": f"sqlite:///{workdir}/keystone.db"},
         "fernet_tokens": {"key_repository": f"{workdir}/keys/fernet"},
@@ -420,8 +422,9 @@ def manage(workdir: Path, service: str) -> list[str]:
     }[service]
 
 
-def build(workdir: Path, tier: Mapping[str, Service]) -> None:
-    """Databases, keys, the admin user and the catalog, in ``workdir``."""
+def build(workdir: Path, tier: Mapping[str, Service], catalog: bool = True) -> None:
+    """Databases, keys, the admin user and (with ``catalog``, keystone
+    under uWSGI for a moment) the catalog, in ``workdir``."""
     write_configs(workdir, tier, socket=None)
     in_parallel(*(
         (lambda name=name: checked(run(manage(workdir, name))))
@@ -440,23 +443,33 @@ def build(workdir: Path, tier: Mapping[str, Service]) -> None:
         "--bootstrap-public-url", f"{keystone.url}/v3",
         "--bootstrap-region-id", REGION,
     ]))
-    catalog = []
-    for name, kind in (("glance", "image"), ("placement", "placement"),
-                       ("cinder", "block-storage")):
-        url = tier[name].url + ("/v3" if name == "cinder" else "")
-        catalog.append(f"service create --name {name} {kind}")
-        catalog.append(f"endpoint create --region {REGION} {kind} public {url}")
-    with Servers(workdir, tier, filtered=False, only=("keystone",)):
-        result = openstack(keystone, catalog)
-    # placement fills its tables of standard traits and resource classes
-    # when its application is built; once here, rather than by two workers
-    # racing for SQLite's lock.
-    checked(run(
-        [str(VENV / "bin" / "python"), "-c", "import placement.wsgi.api"],
-        {"OS_PLACEMENT_CONFIG_DIR": str(workdir / "placement")},
-    ))
-    assert result.stdout.count("| service_type ") == len(catalog) // 2, (
-        result.stdout, result.stderr)
+    if catalog:
+        commands = catalog_commands(tier)
+        with Servers(workdir, tier, filtered=False, only=("keystone",)):
+            result = openstack(keystone, commands)
+        assert result.stdout.count("| service_type ") == len(commands) // 2, (
+            result.stdout, result.stderr)
+    if "placement" in tier:
+        # placement fills its tables of standard traits and resource
+        # classes when its application is built: once here, rather than by
+        # two workers racing for SQLite's lock.
+        checked(run(
+            [str(VENV / "bin" / "python"), "-c", "import placement.wsgi.api"],
+            {"OS_PLACEMENT_CONFIG_DIR": str(workdir / "placement")},
+        ))
+
+
+def catalog_commands(tier: Mapping[str, Service]) -> list[str]:
+    """Client commands that put every service but keystone in the catalog."""
+    commands = []
+    for service in tier.values():
+        if service.name == "keystone":
+            continue
+        kind = service.label
+        url = service.url + ("/v3" if service.name == "cinder" else "")
+        commands.append(f"service create --name {service.name} {kind}")
+        commands.append(f"endpoint create --region {REGION} {kind} public {url}")
+    return commands
 
 
 def copy_base(base: Path, workdir: Path, tier: Mapping[str, Service],
