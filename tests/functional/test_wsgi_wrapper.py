@@ -71,7 +71,6 @@ LogLevel warn
 LoadModule mpm_event_module {modules}/mod_mpm_event.so
 LoadModule authz_core_module {modules}/mod_authz_core.so
 LoadModule env_module {modules}/mod_env.so
-LoadModule log_config_module {modules}/mod_log_config.so
 LoadModule wsgi_module {modules}/mod_wsgi.so
 LogFormat "ACCESS %m %U%q %>s" access
 CustomLog {workdir}/access.log access
@@ -131,6 +130,7 @@ class ApacheRun:
     errors: str
     access: list[tuple[str, str, int]]
     series: servers.Series
+    log: str
 
 
 @pytest.fixture(scope="module")
@@ -164,12 +164,17 @@ def apache_run() -> Iterator[ApacheRun]:
             subprocess.run(["chown", "-R", "nobody:nogroup", str(workdir)],
                            check=os.getuid() == 0)
             conf = apache_conf(workdir, port, f"{tier.REPO}:{site}", services)
-            server = servers.ServerProcess(
-                "apache", [str(servers.APACHE), "-f", str(conf), "-DFOREGROUND"],
-                port, workdir, {
+            # mod_wsgi's daemon processes do not inherit Apache's
+            # environment: where a host keeps the services' files in
+            # /etc/keystone and /etc/placement, the test's are named here.
+            (site / "tier-config-dirs.pth").write_text(
+                "import os; os.environ.update(%r)\n" % {
                     "OS_KEYSTONE_CONFIG_DIR": str(workdir / "keystone"),
                     "OS_PLACEMENT_CONFIG_DIR": str(workdir / "placement"),
-                },
+                })
+            server = servers.ServerProcess(
+                "apache", [str(servers.APACHE), "-f", str(conf), "-DFOREGROUND"],
+                port, workdir, {},
             )
             with server:
                 result = tier.openstack(services["keystone"], [
@@ -195,7 +200,8 @@ def apache_run() -> Iterator[ApacheRun]:
                 collector,
                 lambda s: servers.requests_counted(s) >= len(access), 30,
             )
-            yield ApacheRun(result.stdout, result.stderr, access, series)
+            log = (workdir / "apache-error.log").read_text(errors="replace")
+            yield ApacheRun(result.stdout, result.stderr, access, series, log)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -204,7 +210,8 @@ def test_keystone_and_placement_answer_through_the_wrapper(
     apache_run: ApacheRun,
 ) -> None:
     lines = apache_run.output.splitlines()
-    assert "admin" in lines and "apache-project" in lines
+    assert "admin" in lines, (apache_run.errors, apache_run.log[-3000:])
+    assert "apache-project" in lines
     assert lines.count("apache-rp") == 2
     assert "No Project found for no-such-project" in apache_run.errors
     assert f"No resource provider with uuid {tier.MISSING}" in apache_run.errors
