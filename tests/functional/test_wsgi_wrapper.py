@@ -167,11 +167,12 @@ def apache_run() -> Iterator[ApacheRun]:
             # mod_wsgi's daemon processes do not inherit Apache's
             # environment: where a host keeps the services' files in
             # /etc/keystone and /etc/placement, the test's are named here.
+            config_dirs = {
+                "OS_KEYSTONE_CONFIG_DIR": str(workdir / "keystone"),
+                "OS_PLACEMENT_CONFIG_DIR": str(workdir / "placement"),
+            }
             (site / "tier-config-dirs.pth").write_text(
-                "import os; os.environ.update(%r)\n" % {
-                    "OS_KEYSTONE_CONFIG_DIR": str(workdir / "keystone"),
-                    "OS_PLACEMENT_CONFIG_DIR": str(workdir / "placement"),
-                })
+                f"import os; os.environ.update({config_dirs!r})\n")
             server = servers.ServerProcess(
                 "apache", [str(servers.APACHE), "-f", str(conf), "-DFOREGROUND"],
                 port, workdir, {},
