@@ -168,15 +168,17 @@ class WrappedApplication:
     """Builds the filter around the named application on its first call.
 
     The first request of each process builds it, under a lock so threads
-    of one process build it once; a failure answers 500 and is reported
-    in one line, and the next request tries again (a database that was
-    not up yet may be by then).
+    of one process build it once.  A failure answers 500 and is reported
+    in one line, then every later request of the process answers the same:
+    a service's half-run import cannot be run again cleanly (oslo.config
+    refuses to register its options twice), so only a restart can fix it.
     """
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
         self._lock = threading.Lock()
         self._app: WSGIApplication | None = None
+        self._failure: str | None = None
         self._pid = 0
         # A missing or misspelled module is known before any request.
         found = settings(environ)
@@ -198,10 +200,9 @@ class WrappedApplication:
     ) -> Iterable[bytes]:
         app = self._app
         if app is None or self._pid != os.getpid():
-            try:
-                app = self._built(environ)
-            except Exception as exc:
-                print(_message(exc), file=sys.stderr, flush=True)
+            app = self._built(environ)
+            if app is None:
+                print(self._failure, file=sys.stderr, flush=True)
                 start_response(
                     "500 Internal Server Error",
                     [("Content-Type", "text/plain"), ("Content-Length", "0")],
@@ -209,11 +210,15 @@ class WrappedApplication:
                 return [b""]
         return app(environ, start_response)
 
-    def _built(self, environ: WSGIEnvironment) -> WSGIApplication:
+    def _built(self, environ: WSGIEnvironment) -> WSGIApplication | None:
         with self._lock:
-            if self._app is None or self._pid != os.getpid():
-                self._app = self.build(environ)
+            if self._pid != os.getpid():
                 self._pid = os.getpid()
+                self._app = self._failure = None
+                try:
+                    self._app = self.build(environ)
+                except Exception as exc:
+                    self._failure = _message(exc)
             return self._app
 
 

@@ -118,7 +118,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
             series = servers.wait_for(
                 collector, lambda s: servers.requests_counted(s) >= total, 30
             )
-            prometheus.wait_for_count(servers.requests_counted(series))
+            prometheus.wait_for_count(int(servers.requests_counted(series)))
             report = _report(prometheus, start, time.time() + 2, root)
         finally:
             prometheus.stop()

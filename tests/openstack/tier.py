@@ -147,6 +147,8 @@ def write_configs(
     _ini(workdir / "keystone" / "keystone.conf", {
         "database": {"connection": f"sqlite:///{workdir}/keystone.db"},
         "fernet_tokens": {"key_repository": f"{workdir}/keys/fernet"},
+        # Read at start-up whether used or not; devstack shares the keys.
+        "fernet_receipts": {"key_repository": f"{workdir}/keys/fernet"},
         "credential": {"key_repository": f"{workdir}/keys/credential"},
         **metrics,
     })
@@ -321,7 +323,7 @@ class Server:
 
     def access(self) -> list[tuple[str, str, int]]:
         """(method, uri, status) of each request the server logged."""
-        found = []
+        found: list[tuple[str, str, int]] = []
         if not self.access_log.exists():  # uWSGI makes it on the first line
             return found
         for line in self.access_log.read_text().splitlines():

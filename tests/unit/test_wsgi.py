@@ -146,7 +146,7 @@ def test_an_app_that_cannot_be_built_answers_500_each_time(
     spec: str, reason: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = wsgi.WrappedApplication({"OSLO_METRICS_WRAP_APP": spec})
-    for _ in range(2):  # tried again: the cause may be gone by then
+    for _ in range(2):  # each 500 says why, in the first failure's words
         assert calls.call(app, calls.environ())[0] == "500 Internal Server Error"
     assert capsys.readouterr().err.splitlines() == [
         f"{PREFIX}OSLO_METRICS_WRAP_APP={spec}: {reason}"
