@@ -178,8 +178,11 @@ def apache_run() -> Iterator[ApacheRun]:
                 port, workdir, {},
             )
             with server:
+                # A session's token carries the catalog of its start.
+                catalog = tier.openstack(services["keystone"], tier.catalog_commands(
+                    {"placement": services["placement"]}))
+                assert "| service_type " in catalog.stdout, catalog.stderr
                 result = tier.openstack(services["keystone"], [
-                    *tier.catalog_commands({"placement": services["placement"]}),
                     "token issue -f value -c project_id",
                     "user list -f value -c Name",
                     "project create apache-project -f value -c name",

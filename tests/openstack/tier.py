@@ -573,7 +573,6 @@ def second_session() -> list[str]:
     ]
 
 
-PLACEMENT_VERSION = {"OS_PLACEMENT_API_VERSION": "1.18"}
 _UUID = re.compile(
     r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b"
 )
