@@ -1,0 +1,85 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The batch encoding gives the bytes json.dumps gives for the message."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from oslo_metrics_middleware import protocol
+
+_TEXT = st.text(max_size=12)
+_OPTIONAL = st.none() | _TEXT
+_NUMBER = st.integers(min_value=0, max_value=2**63) | st.floats(allow_nan=True)
+_SAMPLES = st.lists(
+    st.tuples(
+        _TEXT, _TEXT, _TEXT, st.integers(100, 599), _OPTIONAL, _OPTIONAL,
+        _OPTIONAL, _NUMBER, _NUMBER, _NUMBER, _OPTIONAL | st.just(""),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+def _by_json_dumps(samples: list[Any]) -> bytes:
+    """The batch as one json.dumps of the message, column by column."""
+    columns = list(zip(*samples, strict=True))
+    keys = list(zip(*columns[:7], strict=True))
+    index = {key: number for number, key in enumerate(dict.fromkeys(keys))}
+    value: dict[str, Any] = {
+        "v": protocol.FORMAT_VERSION,
+        "keys": list(index),
+        "k": bytes(index[key] for key in keys).hex(),
+        "d": columns[7],
+        "i": columns[8],
+        "o": columns[9],
+    }
+    if any(columns[10]):
+        value["r"] = columns[10]
+    message = {
+        "module": protocol.MODULE,
+        "name": protocol.BATCH,
+        "action": {"action": "observe", "value": value},
+        "labels": {},
+    }
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+@given(_SAMPLES)
+def test_batch_bytes_are_those_of_json_dumps(samples: list[Any]) -> None:
+    assert protocol.encode_batch(samples) == _by_json_dumps(samples)
+
+
+def test_request_ids_that_look_like_column_separators_stay_whole() -> None:
+    samples: list[Any] = [
+        protocol.sample("compute", "GET", "/v2.1", 200, 0.001, 0, 1, request_id=rid)
+        for rid in ('],[', '"],["x', "req-1")
+    ]
+    datagram = protocol.encode_batch(samples)
+    assert datagram == _by_json_dumps(samples)
+    value = json.loads(datagram)["action"]["value"]
+    assert value["r"] == ['],[', '"],["x', "req-1"]
+    assert value["d"] == [1000, 1000, 1000]
+
+
+def test_non_finite_durations_are_encoded_as_json_dumps_does() -> None:
+    samples: list[Any] = [
+        protocol.sample("compute", "GET", "/v2.1", 200, math.inf, 0, 0),
+        protocol.sample("compute", "GET", "/v2.1", 200, math.nan, 0, 0),
+    ]
+    assert protocol.encode_batch(samples) == _by_json_dumps(samples)
