@@ -126,7 +126,7 @@ def encode_batch(samples: list[Sample]) -> bytes:
         raise TooManyKeysError(f"{len(index)} label sets")
     known = _KEY_TEXTS
     key_texts = [known.get(key) or _key_text(key) for key in index]
-    numbers = (durations, request_bytes, response_bytes)
+    numbers: tuple[Any, ...] = (durations, request_bytes, response_bytes)
     if any(request_ids):
         numbers += (request_ids,)
     # One encoder call for all columns: each call costs as much as
