@@ -18,12 +18,14 @@ from collections.abc import Callable
 from collections.abc import Iterator
 import errno
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from oslo_metrics_middleware import protocol
+from oslo_metrics_middleware import spool
 from oslo_metrics_middleware import transport
 from tests.unit.conftest import NO_INLINE
 from tests.unit.conftest import ROW
@@ -227,3 +229,140 @@ def test_send_error_drops_and_counts(
     )
     assert _increments(receiver.messages()) == {key: 2}
     assert sender.held == 0
+
+
+def test_inline_flush_without_a_flusher_thread(
+    make_sender: Callable[..., transport.DatagramSender],
+    receiver: DatagramSink,
+) -> None:
+    """No thread runs (uWSGI without threads): a request past the inline
+    deadline delivers what is queued itself."""
+    sender = make_sender()
+    sender.submit(SAMPLE, NO_INLINE)
+    assert receiver.messages() == []
+    deadline = sender._inline_deadline
+    sender.submit(SAMPLE, deadline - 1)
+    assert receiver.messages() == []
+    sender.submit(SAMPLE, deadline)
+    assert rows(receiver.messages()) == [ROW] * 3
+    assert sender.held == 0
+    # The next inline flush is a few intervals away again.
+    assert sender._inline_deadline > deadline
+
+
+def _spooled(path: Path) -> list[dict[str, Any]]:
+    """The messages of every file in the spool of the socket at ``path``."""
+    directory = Path(spool.directory_of(str(path)))
+    return [
+        json.loads(line)
+        for file in sorted(directory.glob(f"*{spool.READY_SUFFIX}"))
+        for line in file.read_bytes().splitlines()
+    ]
+
+
+@pytest.fixture
+def spool_directory(path: Path) -> Path:
+    directory = Path(spool.directory_of(str(path)))
+    directory.mkdir(mode=0o2770)
+    return directory
+
+
+def _leave_while_down(
+    sender: transport.DatagramSender, samples: list[protocol.Sample]
+) -> int:
+    for sample in samples:
+        sender.submit(sample, NO_INLINE)
+    sender.flush()  # no collector: held
+    return sender.leave(0)
+
+
+def test_leaving_while_the_collector_is_away_spools_everything(
+    make_sender: Callable[..., transport.DatagramSender],
+    path: Path,
+    spool_directory: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sender = make_sender(buffer_size=3)
+    other = protocol.sample("image", "GET", "/v2/images", 200, 0.01, 0, 10)
+    with caplog.at_level(logging.INFO):
+        assert _leave_while_down(sender, [SAMPLE, other, SAMPLE, other]) == 3
+    messages = _spooled(path)
+    # The count held back by the outage first, then the samples.
+    assert _increments(messages) == {_key("image", "buffer_full"): 1}
+    assert rows(messages) == [ROW, rows_of(other), ROW]
+    assert sender.held == 0
+    assert [record.getMessage() for record in caplog.records] == [
+        f"Metrics collector at {path} unreachable (No such file or directory); "
+        "holding up to 3 samples",
+        f"3 metric samples kept in {spool_directory} for the collector (not "
+        f"reachable at {path} for 0.0 s)",
+    ]
+    # Nothing is left to spool twice.
+    assert sender.leave(0) == 0
+    assert len(list(spool_directory.iterdir())) == 1
+
+
+def test_a_full_spool_takes_the_count_of_exit_drops(
+    make_sender: Callable[..., transport.DatagramSender],
+    path: Path,
+    spool_directory: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with open(spool_directory / "filler.part", "wb") as filler:
+        filler.truncate(spool.DATA_BYTES)
+    sender = make_sender(buffer_size=4)
+    other = protocol.sample("image", "GET", "/v2/images", 200, 0.01, 0, 10)
+    with caplog.at_level(logging.WARNING):
+        lost = _leave_while_down(sender, [SAMPLE, other, SAMPLE, SAMPLE, other])
+    assert lost == 4
+    messages = _spooled(path)
+    assert rows(messages) == []
+    assert _increments(messages) == {
+        _key("compute", "exit"): 3,
+        _key("image", "exit"): 1,
+        _key("image", "buffer_full"): 1,
+    }
+    assert caplog.records[-1].getMessage() == (
+        f"4 metric samples not delivered to {path} before exit (collector "
+        f"down; waited 0.0 s); counted as dropped in {spool_directory}"
+    )
+
+
+def test_no_spool_sends_exit_drops_to_a_collector_that_is_behind(
+    make_sender: Callable[..., transport.DatagramSender],
+    receiver: DatagramSink,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sender = make_sender()
+    real_send = sender._send
+
+    def behind(datagram: bytes) -> int | None:
+        # Room for a counter's few bytes, none for a batch.
+        if b'"batch"' in datagram:
+            return errno.EAGAIN
+        return real_send(datagram)
+
+    monkeypatch.setattr(sender, "_send", behind)
+    sender.submit(SAMPLE, NO_INLINE)
+    sender.submit(SAMPLE, NO_INLINE)
+    with caplog.at_level(logging.WARNING):
+        assert sender.leave(0) == 2
+    assert _increments(receiver.messages()) == {_key("compute", "exit"): 2}
+    assert sender.held == 0
+    assert caplog.records[-1].getMessage().startswith(
+        f"2 metric samples not delivered to {receiver.path} before exit "
+        "(collector down or behind; waited 0.0 s; no spool at "
+    )
+
+
+def _key(service: str, reason: str) -> str:
+    return json.dumps(
+        [transport.DROPPED, {"reason": reason, "service": service}],
+        sort_keys=True,
+    )
+
+
+def rows_of(sample: protocol.Sample) -> list[Any]:
+    return [*sample[:3], sample[3], sample[7] / protocol.MICROSECONDS,
+            sample[8], sample[9], sample[4]]
