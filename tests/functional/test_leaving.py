@@ -30,6 +30,7 @@ import pytest
 
 from oslo_metrics_middleware import spool
 from oslo_metrics_middleware.collector.process import CollectorProcess
+from oslo_metrics_middleware.collector.spool import POLL_INTERVAL
 from tests.functional import servers
 from tests.functional.servers import REPO
 from tests.functional.servers import DatagramCollector
@@ -128,3 +129,23 @@ def test_full_spool_at_exit_is_one_line_with_the_number(tmp_path: Path) -> None:
         f"down or behind; waited 0.2 s; spool {directory} is full (1 files, "
         f"{spool.MAX_BYTES} bytes))"
     ]
+
+
+def test_a_running_collector_reads_what_appears_in_its_spool(
+    tmp_path: Path,
+) -> None:
+    """The socket is moved away under a running collector: the process
+    cannot reach it, spools, and the collector reads it within a poll."""
+    path = tmp_path / "metrics.sock"
+    with CollectorProcess(workdir=tmp_path, socket_path=path) as collector:
+        path.rename(tmp_path / "moved.sock")
+        log = leave(path, "exit", 50, grace="0.2")
+        spooled = time.monotonic()
+        series = servers.wait_for(
+            collector, lambda s: servers.requests_counted(s) >= 50, timeout=5
+        )
+        delay = time.monotonic() - spooled
+        (tmp_path / "moved.sock").rename(path)  # removed by the collector
+    assert _counted(series) == {"delivered": 50}, log
+    # One poll interval, and a margin for scrapes on a busy machine.
+    assert delay < POLL_INTERVAL + 1.0
