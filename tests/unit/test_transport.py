@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import errno
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -366,3 +367,51 @@ def _key(service: str, reason: str) -> str:
 def rows_of(sample: protocol.Sample) -> list[Any]:
     return [*sample[:3], sample[3], sample[7] / protocol.MICROSECONDS,
             sample[8], sample[9], sample[4]]
+
+
+def test_leaving_with_only_counts_spools_them(
+    make_sender: Callable[..., transport.DatagramSender],
+    path: Path,
+    spool_directory: Path,
+) -> None:
+    """Nothing held, but a count not sent yet: it is not lost either."""
+    sender = make_sender()
+    sender.count(transport.ROUTE_OVERFLOW, "compute")
+    sender.count(transport.ROUTE_OVERFLOW, "compute")
+    assert sender.leave(0) == 0
+    assert _spooled(path) == [{
+        "module": protocol.MODULE,
+        "name": transport.ROUTE_OVERFLOW,
+        "action": {"action": "inc", "value": 2},
+        "labels": {"service": "compute"},
+    }]
+
+
+def test_leaving_with_nothing_writes_nothing(
+    make_sender: Callable[..., transport.DatagramSender],
+    spool_directory: Path,
+) -> None:
+    assert make_sender().leave(0) == 0
+    assert list(spool_directory.iterdir()) == []
+
+
+@pytest.mark.parametrize(("timeout", "waited"), [(None, 0.5), (0.0, 0.0)])
+def test_leave_waits_its_grace_period_unless_told(
+    path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    timeout: float | None,
+    waited: float,
+) -> None:
+    monkeypatch.setattr(
+        transport.DatagramSender, "_start_thread", lambda self: None
+    )
+    sender = transport.DatagramSender(str(path), 10, 60.0, exit_grace_period=0.5)
+    sender.submit(SAMPLE, NO_INLINE)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        assert sender.leave(timeout) == 1
+    took = time.monotonic() - started
+    # Well short of the grace period when told not to wait.
+    assert waited <= took < waited + 0.4
+    assert f"waited {waited:.1f} s" in caplog.records[-1].getMessage()
