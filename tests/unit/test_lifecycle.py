@@ -19,7 +19,10 @@ tests/functional/test_leaving.py and test_uwsgi.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+import multiprocessing
+from pathlib import Path
 import sys
+import time
 import types
 from typing import Any
 
@@ -126,3 +129,57 @@ def test_no_uwsgi_timer_outside_uwsgi(
     monkeypatch.setitem(sys.modules, "uwsgi", None)  # import fails
     lifecycle.get_sender(str(sink.path), 100, 60.0)
     assert lifecycle._uwsgi_signal is None
+
+
+def test_flush_without_senders_of_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lifecycle, "_senders", {})
+    assert lifecycle.flush() == 0
+
+
+@pytest.fixture
+def down_sender(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> transport.DatagramSender:
+    """The one sender of the process, its collector down, grace 0.5 s."""
+    monkeypatch.setattr(lifecycle, "_senders", {})
+    monkeypatch.setattr(transport.DatagramSender, "_start_thread", lambda self: None)
+    return lifecycle.get_sender(str(tmp_path / "down.sock"), 100, 60.0, 0.5)
+
+
+def _timed_flush(timeout: float | None) -> tuple[int, float]:
+    started = time.monotonic()
+    lost = lifecycle.flush(timeout)
+    return lost, time.monotonic() - started
+
+
+def test_flush_gives_up_when_told(down_sender: transport.DatagramSender) -> None:
+    down_sender.submit(SAMPLE, NO_INLINE)
+    lost, took = _timed_flush(0)
+    assert lost == 1
+    assert took < 0.4  # well short of the grace period
+
+
+def test_flush_waits_the_grace_period_by_default(
+    down_sender: transport.DatagramSender,
+) -> None:
+    down_sender.submit(SAMPLE, NO_INLINE)
+    lost, took = _timed_flush(None)
+    assert lost == 1
+    assert 0.5 <= took < 0.9
+
+
+def test_a_multiprocessing_child_delivers_from_its_finalizers(
+    sink: DatagramSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Such a child ends with os._exit, skipping atexit."""
+    monkeypatch.setattr(lifecycle, "_senders", {})
+    sender = lifecycle.get_sender(str(sink.path), 100, 60.0, 2.0)
+    child = multiprocessing.get_context("fork").Process(
+        target=sender.submit, args=(SAMPLE, NO_INLINE)
+    )
+    child.start()
+    child.join(10)
+    assert child.exitcode == 0
+    assert rows(sink.messages()) == [ROW]

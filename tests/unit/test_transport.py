@@ -19,8 +19,8 @@ from collections.abc import Iterator
 import errno
 import json
 import logging
-import time
 from pathlib import Path
+import time
 from typing import Any
 
 import pytest
@@ -415,3 +415,93 @@ def test_leave_waits_its_grace_period_unless_told(
     # Well short of the grace period when told not to wait.
     assert waited <= took < waited + 0.4
     assert f"waited {waited:.1f} s" in caplog.records[-1].getMessage()
+
+
+def test_leave_delivers_at_once_to_a_collector_that_reads(
+    path: Path, receiver: DatagramSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        transport.DatagramSender, "_start_thread", lambda self: None
+    )
+    sender = transport.DatagramSender(str(path), 10, 60.0, exit_grace_period=0.5)
+    sender.submit(SAMPLE, NO_INLINE)
+    started = time.monotonic()
+    assert sender.leave() == 0
+    # Done once delivered, not at the end of the grace period.
+    assert time.monotonic() - started < 0.4
+    assert rows(receiver.messages()) == [ROW]
+
+
+def test_leave_while_the_flusher_is_in_a_round_waits_no_longer_than_told(
+    make_sender: Callable[..., transport.DatagramSender],
+    path: Path,
+    spool_directory: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sender = make_sender()
+    sender.submit(SAMPLE, NO_INLINE)
+    sender._flush_lock.acquire()  # a round that never ends
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO):
+        assert sender.leave(0) == 1
+    assert time.monotonic() - started < 0.5
+    assert rows(_spooled(path)) == [ROW]
+    assert caplog.records[-1].getMessage().endswith("for 0.0 s)")
+
+
+def test_exit_drops_add_up_over_two_leavings(
+    make_sender: Callable[..., transport.DatagramSender], path: Path
+) -> None:
+    """A first leaving with nowhere to go keeps its count; a second one
+    (flush() before os._exit, then atexit) adds to it."""
+    sender = make_sender()
+    sender.submit(SAMPLE, NO_INLINE)
+    assert sender.leave(0) == 1
+    sender.submit(SAMPLE, NO_INLINE)
+    Path(spool.directory_of(str(path))).mkdir(mode=0o2770)
+    with open(f"{spool.directory_of(str(path))}/filler.part", "wb") as filler:
+        filler.truncate(spool.DATA_BYTES)
+    assert sender.leave(0) == 1
+    assert _increments(_spooled(path)) == {_key("compute", "exit"): 2}
+
+
+@pytest.fixture
+def flusher(path: Path) -> Iterator[transport.DatagramSender]:
+    """A sender with its real flusher thread, stopped after the test."""
+    sender = transport.DatagramSender(str(path), 1000, 0.05)
+    yield sender
+    sender._pid = -1  # the thread's loop ends at its next wake-up
+    sender._wakeup.set()
+    if sender._thread is not None:
+        sender._thread.join(2)
+
+
+def test_the_flusher_thread_delivers_without_being_asked(
+    flusher: transport.DatagramSender, receiver: DatagramSink
+) -> None:
+    flusher.submit(SAMPLE, NO_INLINE)
+    thread = flusher._thread
+    flusher.submit(SAMPLE, NO_INLINE)
+    assert flusher._thread is thread  # one thread, started once
+    assert thread is not None and thread.name == "metrics-flusher"
+    assert thread.daemon  # never holds up the end of the process
+    deadline = time.monotonic() + 2
+    while flusher.delivered < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert rows(receiver.messages()) == [ROW] * 2
+
+
+def test_a_flusher_that_cannot_start_is_said_in_debug(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def shutting_down(thread: object) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(transport.threading.Thread, "start", shutting_down)
+    sender = transport.DatagramSender("/nonexistent/metrics.sock", 10, 60.0)
+    with caplog.at_level(logging.DEBUG, logger=transport.__name__):
+        sender.submit(SAMPLE, NO_INLINE)
+    [record] = caplog.records
+    assert record.getMessage() == "Metrics flusher not started"
+    assert record.exc_info is not None
+    assert sender.held == 1
