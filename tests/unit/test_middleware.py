@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 import contextlib
 import io
+from pathlib import Path
 import time
 from typing import Any
 
@@ -469,3 +470,128 @@ def test_options_from_the_paste_defaults_apply(sink: DatagramSink) -> None:
     mw = make(hello)
     call(mw, environ())
     assert recorded(mw, sink)[0][0] == "from-defaults"
+
+
+def _load_error(**options: str) -> str:
+    with pytest.raises(ConfigurationError) as raised:
+        MetricsMiddleware(hello, {"exit_grace_period": "0", **options})
+    return str(raised.value)
+
+
+def test_configuration_errors_name_the_option_value_and_reason(
+    tmp_path: Path,
+) -> None:
+    prefix = "Invalid value for option [oslo_metrics_middleware]"
+    assert _load_error(
+        metrics_socket_file=str(tmp_path), excluded_paths="healthcheck"
+    ) == (
+        f"{prefix} excluded_paths = 'healthcheck': each path must start with '/'"
+    )
+    assert _load_error(metrics_socket_file=str(tmp_path)) == (
+        f"{prefix} metrics_socket_file = {str(tmp_path)!r}: the path is a directory"
+    )
+    missing = tmp_path / "missing.yaml"
+    assert _load_error(
+        metrics_socket_file=str(tmp_path / "s.sock"), route_table_file=str(missing)
+    ).startswith(
+        f"{prefix} route_table_file = {str(missing)!r}: "
+    )
+    assert not _load_error(
+        metrics_socket_file=str(tmp_path / "s.sock"), route_table_file=str(missing)
+    ).endswith(": None")
+    error = _load_error(
+        metrics_socket_file=str(tmp_path / "s.sock"), route_resolvers="nonesuch"
+    )
+    assert error.startswith(f"{prefix} route_resolvers = 'nonesuch': ")
+    assert not error.endswith(("None", ": "))
+
+
+def test_excluded_paths_match_with_or_without_a_trailing_slash(
+    sink: DatagramSink,
+) -> None:
+    mw = make_filter(hello, sink, excluded_paths="/healthcheck/,/status")
+    assert mw.excluded_paths == ("/healthcheck", "/status")
+
+
+def test_a_route_table_file_names_the_routes(
+    sink: DatagramSink, tmp_path: Path
+) -> None:
+    table = tmp_path / "routes.yaml"
+    table.write_text("# nova\n/v2.1/flavors/{flavor_id}\n")
+    mw = make_filter(hello, sink, route_table_file=str(table))
+    call(mw, environ("GET", "/v2.1/flavors/m1.small"))
+    assert recorded(mw, sink)[0][2] == "/v2.1/flavors/{flavor_id}"
+
+
+def test_script_name_and_path_info_may_be_absent(sink: DatagramSink) -> None:
+    """PEP 3333 lets a server leave out an empty SCRIPT_NAME or PATH_INFO."""
+    mw = make_filter(hello, sink)
+    for env in (environ("GET", "/v2/images"), environ("GET", "")):
+        del env["SCRIPT_NAME"]
+        if not env["PATH_INFO"]:
+            del env["PATH_INFO"]
+        call(mw, env)
+    assert [row[1:4] for row in recorded(mw, sink)] == [
+        ["GET", "/v2/images", 200], ["GET", "/", 200]
+    ]
+
+
+def test_the_app_gets_the_servers_environ(sink: DatagramSink) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def keeping(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        seen.append(env)
+        start_response("200 OK", [])
+        return [b""]
+
+    for options in ({}, {"excluded_paths": "/v2"}, {"enabled": "false"}):
+        env = environ("GET", "/v2/images")
+        call(make_filter(keeping, sink, **options), env)
+        assert seen.pop() is env
+
+
+def test_no_method_is_other_and_the_duration_is_whole_microseconds(
+    sink: DatagramSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = iter([1_000_000_000, 1_002_345_999])
+    monkeypatch.setattr(middleware, "_monotonic_ns", lambda: next(clock))
+    mw = make_filter(hello, sink)
+    env = environ()
+    del env["REQUEST_METHOD"]
+    call(mw, env)
+    mw.sender.flush()
+    [message] = [m for m in sink.messages() if m["name"] == "batch"]
+    value = message["action"]["value"]
+    assert value["keys"][0][1] == middleware.OTHER_METHOD
+    assert value["d"] == [2345]
+
+
+def test_the_request_id_in_the_environ_wins_over_the_header(
+    sink: DatagramSink,
+) -> None:
+    def answering(
+        env: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        start_response("200 OK", [(middleware.REQUEST_ID_HEADER, "req-header")])
+        return [b""]
+
+    mw = make_filter(answering, sink)
+    call(mw, environ(**{middleware.REQUEST_ID_ENVIRON: "req-environ"}))
+    call(mw, environ())
+    call(mw, environ(**{middleware.REQUEST_ID_ENVIRON: 42}))
+    assert [row[-1] for row in recorded(mw, sink)] == [
+        "req-environ", "req-header", "req-header"
+    ]
+
+
+def test_the_route_is_resolved_with_the_final_status(sink: DatagramSink) -> None:
+    def failing(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        raise RuntimeError("boom")
+
+    mw = make_filter(failing, sink, route_resolvers="")
+    statuses: list[Any] = []
+    real = mw.routes.resolve
+    mw.routes.resolve = lambda env, status: statuses.append(status) or real(env, status)  # type: ignore[method-assign]
+    with contextlib.suppress(RuntimeError):
+        call(mw, environ("GET", "/v2/images"))
+    assert statuses == [500]

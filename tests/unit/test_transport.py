@@ -505,3 +505,40 @@ def test_a_flusher_that_cannot_start_is_said_in_debug(
     assert record.getMessage() == "Metrics flusher not started"
     assert record.exc_info is not None
     assert sender.held == 1
+
+
+def test_socket_paths_that_can_never_work(tmp_path: Path) -> None:
+    def refused(path: str) -> str:
+        with pytest.raises(ValueError) as raised:
+            transport.check_socket_path(path)
+        return str(raised.value)
+
+    (tmp_path / "file").write_text("")
+    longest = str(tmp_path) + "/" + "s" * (
+        transport.MAX_SOCKET_PATH - len(str(tmp_path)) - 1
+    )
+    assert refused("") == "the path is empty"
+    assert refused(longest + "s") == (
+        f"the path is longer than the {transport.MAX_SOCKET_PATH} bytes a "
+        "unix socket address holds"
+    )
+    assert refused(str(tmp_path / "file" / "s.sock")) == (
+        "a component of the path is not a directory"
+    )
+    assert refused(str(tmp_path)) == "the path is a directory"
+    assert transport.check_socket_path(longest) is None
+
+
+def test_socket_paths_that_cannot_work_yet(path: Path, tmp_path: Path) -> None:
+    assert transport.check_socket_path(str(path)) is None
+    assert transport.check_socket_path(str(tmp_path / "no" / "s.sock")) == (
+        f"its directory {tmp_path / 'no'} does not exist (yet)"
+    )
+    path.write_text("")
+    assert transport.check_socket_path(str(path)) == "it is not a socket (yet)"
+    path.unlink()
+    sink = DatagramSink(path)
+    try:
+        assert transport.check_socket_path(str(path)) is None
+    finally:
+        sink.close()
