@@ -19,6 +19,7 @@ tests/functional/test_leaving.py and test_uwsgi.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+import logging
 import multiprocessing
 from pathlib import Path
 import sys
@@ -183,3 +184,40 @@ def test_a_multiprocessing_child_delivers_from_its_finalizers(
     child.join(10)
     assert child.exitcode == 0
     assert rows(sink.messages()) == [ROW]
+
+
+def test_one_uwsgi_timer_for_every_socket(
+    fake_uwsgi: Callable[..., FakeUwsgi], sink: DatagramSink
+) -> None:
+    uwsgi = fake_uwsgi()
+    lifecycle.get_sender(str(sink.path), 100, 60.0)
+    lifecycle.get_sender(str(sink.path) + "-other", 100, 60.0)
+    assert uwsgi.timers == [(255, 1)]
+
+
+def test_uwsgi_timer_refusals_are_said(
+    fake_uwsgi: Callable[..., FakeUwsgi],
+    sink: DatagramSink,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(signum: int, seconds: int) -> None:
+        raise RuntimeError("no timers here")
+
+    with caplog.at_level(logging.DEBUG, logger=lifecycle.__name__):
+        fake_uwsgi(worker_id=1)
+        lifecycle.get_sender(str(sink.path) + "-1", 100, 60.0)
+        fake_uwsgi(taken=tuple(range(1, 256)))
+        lifecycle.get_sender(str(sink.path) + "-2", 100, 60.0)
+        monkeypatch.setattr(fake_uwsgi(), "add_timer", broken)
+        lifecycle.get_sender(str(sink.path) + "-3", 100, 60.0)
+    said = [
+        (record.levelname, record.getMessage(), bool(record.exc_info))
+        for record in caplog.records
+    ]
+    assert said == [
+        ("DEBUG", "No uWSGI flush timer: not loaded in the master", False),
+        ("WARNING", "No free uWSGI signal for the metrics flush timer", False),
+        ("WARNING", "Metrics flush timer not installed", True),
+    ]
+    assert lifecycle._uwsgi_signal is None

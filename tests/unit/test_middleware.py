@@ -595,3 +595,17 @@ def test_the_route_is_resolved_with_the_final_status(sink: DatagramSink) -> None
     with contextlib.suppress(RuntimeError):
         call(mw, environ("GET", "/v2/images"))
     assert statuses == [500]
+
+
+def test_option_errors_show_the_value_given(tmp_path: Path) -> None:
+    prefix = "Invalid value for option [oslo_metrics_middleware]"
+    socket = {"metrics_socket_file": str(tmp_path / "s.sock")}
+    error = _load_error(buffer_size="lots", **socket)
+    assert error.startswith(f"{prefix} buffer_size = 'lots': ")
+    assert not error.endswith(": None")
+    assert _load_error(flush_interval="", **socket) == (
+        f"{prefix} flush_interval = '': a value is required"
+    )
+    assert _load_error(flush_interval="nan", **socket) == (
+        f"{prefix} flush_interval = 'nan': the value must be a finite number"
+    )

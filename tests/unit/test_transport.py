@@ -542,3 +542,67 @@ def test_socket_paths_that_cannot_work_yet(path: Path, tmp_path: Path) -> None:
         assert transport.check_socket_path(str(path)) is None
     finally:
         sink.close()
+
+
+@pytest.mark.parametrize(("buffer_size", "wake_at"), [(5, 1), (13, 3)])
+def test_a_burst_of_a_quarter_buffer_wakes_the_flusher(
+    path: Path, receiver: DatagramSink, buffer_size: int, wake_at: int
+) -> None:
+    # An interval no test waits for: only a burst wakes it.
+    sender = transport.DatagramSender(str(path), buffer_size, 600.0)
+    try:
+        for _ in range(wake_at - 1):
+            sender.submit(SAMPLE, NO_INLINE)
+        time.sleep(0.3)
+        assert sender.delivered == 0
+        sender.submit(SAMPLE, NO_INLINE)
+        deadline = time.monotonic() + 2
+        while sender.delivered < wake_at and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert rows(receiver.messages()) == [ROW] * wake_at
+    finally:
+        sender._pid = -1
+        sender._wakeup.set()
+
+
+def test_flush_never_waits_for_a_round_in_progress(
+    make_sender: Callable[..., transport.DatagramSender],
+    receiver: DatagramSink,
+) -> None:
+    sender = make_sender()
+    sender.submit(SAMPLE, NO_INLINE)
+    with sender._flush_lock:
+        sender.flush()  # returns at once; the round in progress delivers
+    assert sender.held == 1
+    sender.flush()
+    assert rows(receiver.messages()) == [ROW]
+
+
+def test_a_delivery_fault_is_logged_and_never_raised(
+    make_sender: Callable[..., transport.DatagramSender],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sender = make_sender()
+
+    def broken() -> None:
+        raise RuntimeError("encoder bug")
+
+    monkeypatch.setattr(sender, "_encode_queue", broken)
+    with caplog.at_level(logging.ERROR):
+        assert sender._deliver() is False
+    [record] = caplog.records
+    assert record.getMessage() == "Metrics delivery failed"
+    assert record.exc_info is not None
+
+
+def test_a_send_error_without_errno_is_an_io_error(
+    make_sender: Callable[..., transport.DatagramSender],
+) -> None:
+    class Refusing:
+        def sendto(self, data: bytes, address: str) -> None:
+            raise OSError("no errno")
+
+    sender = make_sender()
+    sender._socket = Refusing()  # type: ignore[assignment]
+    assert sender._send(b"x") == errno.EIO
