@@ -606,3 +606,12 @@ def test_a_send_error_without_errno_is_an_io_error(
     sender = make_sender()
     sender._socket = Refusing()  # type: ignore[assignment]
     assert sender._send(b"x") == errno.EIO
+
+
+def test_the_inline_deadline_is_three_intervals_away(
+    make_sender: Callable[..., transport.DatagramSender],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transport.time, "monotonic_ns", lambda: 10**12)
+    sender = transport.DatagramSender("/nonexistent/s.sock", 10, 0.25)
+    assert sender._inline_deadline == 10**12 + 750_000_000
