@@ -509,8 +509,8 @@ def test_configuration_errors_name_the_option_value_and_reason(
 def test_excluded_paths_match_with_or_without_a_trailing_slash(
     sink: DatagramSink,
 ) -> None:
-    mw = make_filter(hello, sink, excluded_paths="/healthcheck/,/status")
-    assert mw.excluded_paths == ("/healthcheck", "/status")
+    mw = make_filter(hello, sink, excluded_paths="/healthcheck/,/status,/XX/")
+    assert mw.excluded_paths == ("/healthcheck", "/status", "/XX")
 
 
 def test_a_route_table_file_names_the_routes(
@@ -609,3 +609,20 @@ def test_option_errors_show_the_value_given(tmp_path: Path) -> None:
     assert _load_error(flush_interval="nan", **socket) == (
         f"{prefix} flush_interval = 'nan': the value must be a finite number"
     )
+
+
+def test_the_fallback_label_comes_from_the_path_the_server_gave(
+    sink: DatagramSink,
+) -> None:
+    """glance's version negotiation rewrites PATH_INFO; the label does not
+    follow it, and keeps SCRIPT_NAME."""
+    def negotiating(
+        env: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        env["SCRIPT_NAME"], env["PATH_INFO"] = "", "/"
+        start_response("200 OK", [])
+        return [b""]
+
+    mw = make_filter(negotiating, sink, route_resolvers="")
+    call(mw, environ("GET", f"/servers/{SERVER}", SCRIPT_NAME="/v2.1"))
+    assert recorded(mw, sink)[0][2] == "/v2.1/servers/{id}"
