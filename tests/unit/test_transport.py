@@ -615,3 +615,30 @@ def test_the_inline_deadline_is_three_intervals_away(
     monkeypatch.setattr(transport.time, "monotonic_ns", lambda: 10**12)
     sender = transport.DatagramSender("/nonexistent/s.sock", 10, 0.25)
     assert sender._inline_deadline == 10**12 + 750_000_000
+
+
+def test_a_send_error_is_logged_with_the_number_and_reason(
+    make_sender: Callable[..., transport.DatagramSender],
+    receiver: DatagramSink,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sender = make_sender()
+    for _ in range(3):
+        sender.submit(SAMPLE, NO_INLINE)
+    sender._encode_queue()
+    sender.submit(SAMPLE, NO_INLINE)
+    sender._encode_queue()
+    real_send = sender._send
+    failures = iter([errno.EMSGSIZE, errno.EMSGSIZE])
+    monkeypatch.setattr(
+        sender, "_send", lambda data: next(failures, None) or real_send(data)
+    )
+    with caplog.at_level(logging.ERROR):
+        sender.flush()
+    assert [record.getMessage() for record in caplog.records] == [
+        "Dropped 3 metric samples: Message too long",
+        "Dropped 1 metric samples: Message too long",
+    ]
+    # Both drops add up in the one count.
+    assert _increments(receiver.messages()) == {_key("", "send_error"): 4}
