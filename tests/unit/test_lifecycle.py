@@ -212,7 +212,7 @@ def test_uwsgi_timer_refusals_are_said(
         monkeypatch.setattr(fake_uwsgi(), "add_timer", broken)
         lifecycle.get_sender(str(sink.path) + "-3", 100, 60.0)
     said = [
-        (record.levelname, record.getMessage(), bool(record.exc_info))
+        (record.levelname, record.getMessage(), record.exc_info not in (None, False))
         for record in caplog.records
     ]
     assert said == [
