@@ -69,6 +69,15 @@ for name in api-paste.ini.sample collector.conf.sample oslo-metrics-collector.se
     test -s "assets/$name" || { echo "missing asset $name"; exit 1; }
 done
 
+step "paste (the shipped sample has the filter first everywhere; add, remove)"
+"$omm" paste check assets/api-paste.ini.sample >/dev/null
+printf '[pipeline:main]\npipeline = cors api\n' >api-paste.ini
+cp api-paste.ini api-paste.ini.orig
+"$omm" paste add api-paste.ini --service-name compute >/dev/null
+"$omm" paste check api-paste.ini --service-name compute >/dev/null
+"$omm" paste remove api-paste.ini >/dev/null
+cmp api-paste.ini api-paste.ini.orig
+
 step "collector (the shipped sample config, on a private socket and port)"
 port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 sed -e "s|^#\?metrics_socket_file = .*|metrics_socket_file = $PWD/collector.sock|" \

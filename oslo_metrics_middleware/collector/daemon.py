@@ -41,6 +41,7 @@ from oslo_metrics_middleware.collector import series
 from oslo_metrics_middleware.collector import socket_file
 from oslo_metrics_middleware.collector import spool
 from oslo_metrics_middleware.collector import systemd
+from oslo_metrics_middleware.collector import web_config
 
 LOG = logging.getLogger(__name__)
 PROG = "oslo-metrics-middleware collector"
@@ -50,6 +51,8 @@ PROG = "oslo-metrics-middleware collector"
 READ_SIZE = 256 * 1024
 # Datagrams read in a row before a waiting scrape or signal gets its turn.
 BURST = 64
+# Seconds (Python's default is 5 ms).
+SWITCH_INTERVAL = 0.001
 
 
 class _Stop:
@@ -87,7 +90,15 @@ def _run(argv: list[str], stop: _Stop) -> int:
     try:
         conf, settings = options.load(argv)
         _setup_logging(conf)
-        server = http_server.listen(settings.host, settings.port, settings.silent)
+        web = web_config.load(settings.web_config_file)
+        server = http_server.listen(
+            settings.host,
+            settings.port,
+            settings.silent,
+            settings.http_max_connections,
+            settings.http_timeout,
+            web.tls(),
+        )
         try:
             claimed = socket_file.claim(settings.socket_path, settings.socket_perm)
         except options.StartupError:
@@ -108,9 +119,11 @@ def _run(argv: list[str], stop: _Stop) -> int:
     # format 0.0.4), for a start time nobody queries.
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     server.set_app(
-        exposition.MetricsApp(
-            prometheus_client.REGISTRY,
-            series.histograms(receiver.modules.values()),
+        web.protect(
+            exposition.MetricsApp(
+                prometheus_client.REGISTRY,
+                series.histograms(receiver.modules.values()),
+            )
         )
     )
     try:
@@ -145,6 +158,10 @@ def _serve(
     spooled: spool.Spool,
 ) -> None:
     sock.setblocking(False)
+    # A scrape thread writing a large page hands the interpreter back after
+    # this long at most when the loop wakes for a datagram: well within
+    # what the socket's queue holds (a few datagrams at a time).
+    sys.setswitchinterval(SWITCH_INTERVAL)
     buffer = bytearray(READ_SIZE)
     view = memoryview(buffer)
     with selectors.DefaultSelector() as selector:
@@ -154,7 +171,13 @@ def _serve(
         while not stop.requested:
             # What processes left while the collector was away.
             spooled.poll(lambda data: _spooled(data, receiver))
-            for key, _ in selector.select(spool.POLL_INTERVAL):
+            # Woken when a client's time to send its request is up, and
+            # at least once a poll interval for the spool.
+            expiry = server.expire()
+            wait = spool.POLL_INTERVAL if expiry is None else min(
+                expiry, spool.POLL_INTERVAL
+            )
+            for key, _ in selector.select(wait):
                 if key.data == "datagram":
                     _read_burst(sock, buffer, view, receiver)
                 elif key.data == "scrape":

@@ -474,7 +474,10 @@ def test_options_from_the_paste_defaults_apply(sink: DatagramSink) -> None:
 
 def _load_error(**options: str) -> str:
     with pytest.raises(ConfigurationError) as raised:
-        MetricsMiddleware(hello, {"exit_grace_period": "0", **options})
+        MetricsMiddleware(
+            hello,
+            {"service_name": "compute", "exit_grace_period": "0", **options},
+        )
     return str(raised.value)
 
 
