@@ -73,6 +73,7 @@ def test_errors_show_the_usage_of_the_command_that_got_them(
         ("assets", "Print the installed paths of the files operators"),
         ("report", "Per-endpoint latency, errors, busy time and capacity"),
         ("paste", "add: put the metrics filter first in every pipeline"),
+        ("slo", "rules: read an objectives file and write"),
     ],
 )
 def test_each_command_help_says_what_it_does(
@@ -89,7 +90,7 @@ def test_top_level_help_lists_every_command(
 ) -> None:
     status, out, _ = _run(capsys, "--help")
     assert status == 0
-    for command in ("collector", "demo", "report", "assets", "paste"):
+    for command in ("collector", "demo", "report", "assets", "paste", "slo"):
         assert re.search(rf"^    {command}\s+\S", out, re.MULTILINE), command
 
 
