@@ -32,6 +32,7 @@ from oslo_metrics_middleware.report.timeparse import human_duration
 from oslo_metrics_middleware.report.timeparse import iso
 from oslo_metrics_middleware.report.timeparse import rough_duration
 from oslo_metrics_middleware.slo.objectives import seconds_text
+from oslo_metrics_middleware.slo.objectives import window_text
 
 ENDPOINT_HEADERS = (
     "service", "method", "route", "requests", "req/s", "p50", "p95",
@@ -120,7 +121,7 @@ def objective_row(found: Compliance) -> tuple[str, ...]:
         f"{100 * objective.target:g}",
         "-" if good_share is None else f"{100 * good_share:.3f}",
         "-" if left is None else f"{100 * left:.1f}",
-        human_duration(objective.window),
+        window_text(objective.window),
     )
 
 

@@ -71,16 +71,14 @@ class Objective:
     sli: str
     # A share in (0, 1): 0.999 for 99.9%.
     target: float
+    # The share allowed to be bad, 0.001 for 99.9%: from the percentage as
+    # written, since 1 - 0.9 is not 0.1 in binary floating point.
+    budget: float
     window: float
     method: str | None = None
     route: str | None = None
     # Seconds, one of DURATION_BUCKETS; latency objectives only.
     threshold: float | None = None
-
-    @property
-    def budget(self) -> float:
-        """The share of requests allowed to be bad."""
-        return 1.0 - self.target
 
     def matches(self, service: str, method: str, route: str) -> bool:
         """Whether an endpoint's requests count for this objective."""
@@ -95,7 +93,7 @@ class Objective:
         good = ("not 5xx" if self.sli == "availability"
                 else f"at most {seconds_text(self.threshold or 0.0)}")
         return (f"{scope}: {percent_text(self.target)} {good} over "
-                f"{human_duration(self.window)}")
+                f"{window_text(self.window)}")
 
 
 def seconds_text(seconds: float) -> str:
@@ -103,6 +101,13 @@ def seconds_text(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:g}ms"
     return f"{seconds:g}s"
+
+
+def window_text(seconds: float) -> str:
+    """``28d`` rather than ``4w``: objectives are written in days."""
+    if seconds % 86400 == 0:
+        return f"{seconds / 86400:.0f}d"
+    return human_duration(seconds)
 
 
 def percent_text(share: float) -> str:
@@ -154,11 +159,13 @@ def _objective(parser: configparser.ConfigParser, section: str) -> Objective:
     if sli not in SLIS:
         raise ObjectivesError(f"{where}: sli {sli!r} is not one of "
                               f"{', '.join(SLIS)}")
+    percent = _target(where, values["target"])
     return Objective(
         name=name,
         service=values["service"].strip(),
         sli=sli,
-        target=_target(where, values["target"]),
+        target=percent / 100,
+        budget=(100 - percent) / 100,
         window=_window(where, values.get("window", DEFAULT_WINDOW)),
         method=_method(where, values.get("method")),
         route=_optional(where, "route", values.get("route")),
@@ -184,6 +191,7 @@ def _method(where: str, text: str | None) -> str | None:
 
 
 def _target(where: str, text: str) -> float:
+    """The target as a percentage."""
     number = text.strip().removesuffix("%").strip()
     try:
         percent = float(number)
@@ -193,7 +201,7 @@ def _target(where: str, text: str) -> float:
     if not 0 < percent < 100 or not math.isfinite(percent):
         raise ObjectivesError(f"{where}: target {text.strip()!r} must lie "
                               "strictly between 0% and 100%")
-    return percent / 100
+    return percent
 
 
 def _window(where: str, text: str) -> float:

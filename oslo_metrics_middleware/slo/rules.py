@@ -30,6 +30,7 @@ from oslo_metrics_middleware.report.timeparse import human_duration
 from oslo_metrics_middleware.report.timeparse import rough_duration
 from oslo_metrics_middleware.slo.objectives import Objective
 from oslo_metrics_middleware.slo.objectives import percent_text
+from oslo_metrics_middleware.slo.objectives import window_text
 
 DURATION = "openstack_api_request_duration_seconds"
 RATIO = "slo:openstack_api_request_errors:ratio_rate"
@@ -101,7 +102,7 @@ def usable_tiers(objective: Objective,
     if objective.window < longest:
         raise RulesError(
             f"objective {objective.name}: window "
-            f"{human_duration(objective.window)} is shorter than the "
+            f"{window_text(objective.window)} is shorter than the "
             f"{human_duration(longest)} alert window (use at least that)")
     kept, notes = [], []
     for tier in tiers:
@@ -187,7 +188,7 @@ def _alert(objective: Objective, tier: Tier, scale: float) -> dict[str, Any]:
                 f"Over the last {long} and the last {short}, more than "
                 f"{percent_text(tier.burn * objective.budget)} of requests "
                 f"were bad (objective {objective.describe()}). At this "
-                f"rate the {human_duration(objective.window)} error budget "
+                f"rate the {window_text(objective.window)} error budget "
                 f"is spent in {rough_duration(spent_in)}."),
         },
     }
