@@ -101,6 +101,7 @@ EXPECTED_ASSETS = [
     "oslo-metrics-collector.service",
     "oslo-metrics-middleware.conf.sample",
     "prometheus/openstack-api.alerts.yaml",
+    "prometheus/openstack-api.objectives.ini.sample",
     "prometheus/openstack-api.rules.test.yaml",
     "prometheus/openstack-api.rules.yaml",
 ]
@@ -131,7 +132,8 @@ def test_assets_write_copies_them_and_keeps_existing_files(
     assert out == ""
     assert err == (
         "oslo-metrics-middleware assets: error: "
-        f"{tmp_path / EXPECTED_ASSETS[0]} exists (and 7 more); "
+        f"{tmp_path / EXPECTED_ASSETS[0]} exists (and {len(EXPECTED_ASSETS) - 1} "
+        "more); "
         "use --force to replace them\n"
     )
     assert edited.read_text() == "mine\n"

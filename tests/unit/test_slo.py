@@ -22,8 +22,10 @@ import subprocess
 import pytest
 import yaml
 
+from oslo_metrics_middleware import assets
 from oslo_metrics_middleware import cmd
 from oslo_metrics_middleware.report import cli as report_cli
+from oslo_metrics_middleware.slo import objectives
 
 OBJECTIVES = """\
 [objective:compute-availability]
@@ -154,6 +156,26 @@ def test_time_scale_divides_every_window(
     assert "[5m]" not in text and "[1h]" not in text
     run = subprocess.run([promtool, "test", "rules", *map(str, tests)],
                          capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_shipped_sample_gives_rules_that_pass_their_tests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    promtool = _promtool()
+    sample = assets.path("prometheus/openstack-api.objectives.ini.sample")
+    status, out, err = _slo(capsys, str(sample), "--output-dir",
+                            str(tmp_path))
+    assert (status, err) == (0, "")
+    rules, *tests = (Path(line) for line in out.splitlines())
+    assert [o.name for o in objectives.load(sample)] == [
+        "compute-availability", "compute-latency",
+        "compute-server-list-latency"]
+    check = subprocess.run([promtool, "check", "rules", str(rules)],
+                           capture_output=True, text=True, timeout=60)
+    assert "SUCCESS: 18 rules found" in check.stdout, check.stdout
+    run = subprocess.run([promtool, "test", "rules", *map(str, tests)],
+                         capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
 
 
