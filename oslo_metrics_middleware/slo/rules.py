@@ -26,6 +26,7 @@ import json
 import math
 from typing import Any
 
+from oslo_metrics_middleware.collector.exposition import go_string
 from oslo_metrics_middleware.report.timeparse import human_duration
 from oslo_metrics_middleware.report.timeparse import rough_duration
 from oslo_metrics_middleware.slo.objectives import Objective
@@ -34,6 +35,7 @@ from oslo_metrics_middleware.slo.objectives import window_text
 
 DURATION = "openstack_api_request_duration_seconds"
 RATIO = "slo:openstack_api_request_errors:ratio_rate"
+SERVER_ERRORS = 'status=~"5.."'
 EVALUATION = 60.0
 # Requests per step in the generated tests; any count gives the same
 # ratios, a round one keeps the series readable.
@@ -116,25 +118,22 @@ def usable_tiers(objective: Objective,
     return kept, notes
 
 
-def _selector(objective: Objective, **extra: str) -> str:
+def _scope(objective: Objective) -> dict[str, str]:
+    """The labels that pick the objective's requests."""
     labels = {"service": objective.service}
     if objective.method is not None:
         labels["method"] = objective.method
     if objective.route is not None:
         labels["route"] = objective.route
-    labels.update(extra)
-    inner = ",".join(
-        f"{name}=~{json.dumps(value[1:])}" if value.startswith("~")
-        else f"{name}={json.dumps(value)}"
-        for name, value in labels.items())
-    return "{" + inner + "}"
+    return labels
 
 
-def _le(bound: float) -> str:
-    """The ``le`` label the collector writes for a bucket bound."""
-    from oslo_metrics_middleware.collector.exposition import go_string
+def _matchers(labels: dict[str, str]) -> list[str]:
+    return [f"{name}={json.dumps(value)}" for name, value in labels.items()]
 
-    return go_string(bound)
+
+def _selector(objective: Objective, *extra: str) -> str:
+    return "{" + ",".join([*_matchers(_scope(objective)), *extra]) + "}"
 
 
 def error_ratio(objective: Objective, window: str) -> str:
@@ -142,25 +141,24 @@ def error_ratio(objective: Objective, window: str) -> str:
     total = (f"sum(rate({DURATION}_count{_selector(objective)}"
              f"[{window}]))")
     if objective.sli == "availability":
-        errors = (f"sum(rate({DURATION}_count"
-                  f"{_selector(objective, status='~5..')}[{window}]))")
+        server_errors = _selector(objective, SERVER_ERRORS)
+        errors = f"sum(rate({DURATION}_count{server_errors}[{window}]))"
         # No 5xx series at all is no error, not no data.
         return f"(\n  {errors}\n  or vector(0)\n)\n/\n{total}"
     assert objective.threshold is not None
-    good = (f"sum(rate({DURATION}_bucket"
-            f"{_selector(objective, le=_le(objective.threshold))}"
-            f"[{window}]))")
+    fast = _selector(objective, f"le={_le(objective.threshold)}")
+    good = f"sum(rate({DURATION}_bucket{fast}[{window}]))"
     return f"1 - (\n  {good}\n  /\n  {total}\n)"
 
 
+def _le(bound: float) -> str:
+    """The ``le`` matcher's value, as the collector writes the bound."""
+    return json.dumps(go_string(bound))
+
+
 def rule_labels(objective: Objective) -> dict[str, str]:
-    labels = {"slo": objective.name, "sli": objective.sli,
-              "service": objective.service}
-    if objective.method is not None:
-        labels["method"] = objective.method
-    if objective.route is not None:
-        labels["route"] = objective.route
-    return labels
+    return {"slo": objective.name, "sli": objective.sli,
+            **_scope(objective)}
 
 
 def _threshold(objective: Objective, tier: Tier) -> str:
@@ -248,13 +246,13 @@ def _input(objective: Objective,
            bad: Sequence[tuple[float, int]]) -> list[dict[str, str]]:
     """Counters of requests where ``bad`` gives the bad ones per step."""
     steps = sum(count for _, count in bad)
-    labels = {"service": objective.service,
-              "method": objective.method or "GET",
-              "route": objective.route or "/"}
+    labels = _scope(objective)
+    # Any method and route will do for an objective that names none.
+    labels.setdefault("method", "GET")
+    labels.setdefault("route", "/")
 
     def series(name: str, **extra: str) -> str:
-        every = {**labels, **extra}
-        inner = ",".join(f"{k}={json.dumps(v)}" for k, v in every.items())
+        inner = ",".join(_matchers({**labels, **extra}))
         return f"{DURATION}_{name}{{{inner}}}"
 
     good = [(TEST_REQUESTS - errors, count) for errors, count in bad]
@@ -270,7 +268,7 @@ def _input(objective: Objective,
         {"series": series("count", status="200"),
          "values": _values([(TEST_REQUESTS, steps)])},
         {"series": series("bucket", status="200",
-                          le=_le(objective.threshold)),
+                          le=go_string(objective.threshold)),
          "values": _values(good)},
     ]
 
