@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from oslo_metrics_middleware.report import analysis
+from oslo_metrics_middleware.report import cli
 from oslo_metrics_middleware.report import formats
 from oslo_metrics_middleware.report import html_report
 from oslo_metrics_middleware.report.capacity import CapacitySettings
@@ -151,3 +152,17 @@ def test_a_latency_objective_needs_its_bucket(tmp_path: Path) -> None:
     assert str(error.value) == (
         "objective servers-latency: compute GET /v2.1/servers has no "
         "le=0.25 bucket in the data")
+
+
+def test_service_option_leaves_out_other_services_objectives(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "objectives.ini"
+    source.write_text(OBJECTIVES)
+    args = cli.build_parser().parse_args([
+        "--from-file", "x", "--objectives", str(source),
+        "--service", "network"])
+    assert [o.name for o in cli._objectives(args)] == [
+        "network-availability"]
+    args.service = []
+    assert len(cli._objectives(args)) == 3
