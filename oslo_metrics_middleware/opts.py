@@ -160,8 +160,10 @@ METRICS_OPTS = [
         "multiprocessing child, or a call to "
         "oslo_metrics_middleware.flush() before os._exit) keeps delivering "
         "the samples it holds to a collector that is behind or down. What "
-        "is still held then is counted as dropped (reason 'exit') and "
-        "logged in one line with its number.",
+        "is still held then goes to the collector's spool directory next to "
+        "the socket, read when the collector is back; when the spool has no "
+        "room it keeps only their count as dropped (reason 'exit'). One log "
+        "line gives the number.",
     ),
 ]
 

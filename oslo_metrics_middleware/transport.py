@@ -32,6 +32,7 @@ from __future__ import annotations
 import collections
 import errno
 import importlib.util
+import json
 import logging
 import os
 import socket
@@ -41,6 +42,7 @@ import threading
 import time
 
 from oslo_metrics_middleware import protocol
+from oslo_metrics_middleware import spool
 
 LOG = logging.getLogger(__name__)
 
@@ -197,21 +199,54 @@ class DatagramSender:
             self._flush_lock.release()
 
     def _give_up(self, waited: float) -> int:
-        """Count what is still held as dropped and say so once."""
+        """Spool what is still held, or count it as dropped; say so once.
+
+        The collector reads the spool when it is back (see spool.py).  A
+        spool without room for the samples takes their count instead, as
+        dropped with reason "exit"; with no spool at all that count goes
+        to the socket if the collector takes it, and to the log.
+        """
+        with self._counts_lock:
+            pending = bool(self._counts)
         lost = self.held
-        if not lost:
+        if not lost and not pending:
             return 0
-        self._queue.clear()
+        self._encode_queue()
+        datagrams = [datagram for datagram, _ in self._unsent]
+        held = _services(datagrams)
         self._unsent.clear()
         self._unsent_samples = 0
         with self._counts_lock:
-            self._counts[(DROPPED, "", "exit")] += lost
-        self._send_counts()
-        LOG.warning(
-            "%d metric samples not delivered to %s before exit "
-            "(collector down or behind; waited %.1f s)",
-            lost, self.socket_path, waited,
-        )
+            counts = [_increment(*item) for item in self._counts.items()]
+            for service, amount in held.items():
+                self._counts[(DROPPED, service, "exit")] += amount
+            dropped = [_increment(*item) for item in self._counts.items()]
+        try:
+            whole = spool.put(self.socket_path, counts + datagrams, dropped)
+        except spool.SpoolError as exc:
+            self._send_counts()
+            if lost:
+                LOG.warning(
+                    "%d metric samples not delivered to %s before exit "
+                    "(collector down or behind; waited %.1f s; %s)",
+                    lost, self.socket_path, waited, exc,
+                )
+            return lost
+        with self._counts_lock:
+            self._counts.clear()
+        if lost and whole:
+            LOG.info(
+                "%d metric samples kept in %s for the collector (not "
+                "reachable at %s for %.1f s)", lost,
+                spool.directory_of(self.socket_path), self.socket_path, waited,
+            )
+        elif lost:
+            LOG.warning(
+                "%d metric samples not delivered to %s before exit "
+                "(collector down; waited %.1f s); counted as dropped in %s",
+                lost, self.socket_path, waited,
+                spool.directory_of(self.socket_path),
+            )
         return lost
 
     def _encode_queue(self) -> None:
@@ -261,14 +296,10 @@ class DatagramSender:
         """Send the transport counters; True when all of them went."""
         with self._counts_lock:
             pending = list(self._counts.items())
-        for (counter, service, reason), amount in pending:
-            labels = {"service": service}
-            if counter == DROPPED:
-                labels["reason"] = reason
-            if self._send(protocol.encode_increment(counter, amount, labels)):
+        for key, amount in pending:
+            if self._send(_increment(key, amount)):
                 return False
             with self._counts_lock:
-                key = (counter, service, reason)
                 self._counts[key] -= amount
                 if self._counts[key] <= 0:
                     del self._counts[key]
@@ -314,6 +345,24 @@ class DatagramSender:
     def held(self) -> int:
         """Samples waiting for delivery."""
         return len(self._queue) + self._unsent_samples
+
+
+def _increment(key: tuple[str, str, str], amount: int) -> bytes:
+    """The datagram adding ``amount`` to the transport counter ``key``."""
+    counter, service, reason = key
+    labels = {"service": service}
+    if counter == DROPPED:
+        labels["reason"] = reason
+    return protocol.encode_increment(counter, amount, labels)
+
+
+def _services(datagrams: list[bytes]) -> collections.Counter[str]:
+    """Requests per service in batch ``datagrams``."""
+    found: collections.Counter[str] = collections.Counter()
+    for datagram in datagrams:
+        value = json.loads(datagram)["action"]["value"]
+        found.update(row[0] for row in protocol.rows_of(value))
+    return found
 
 
 def check_socket_path(path: str) -> str | None:

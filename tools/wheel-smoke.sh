@@ -69,6 +69,11 @@ for name in api-paste.ini.sample collector.conf.sample oslo-metrics-collector.se
     test -s "assets/$name" || { echo "missing asset $name"; exit 1; }
 done
 
+step "slo rules from the shipped sample objectives"
+"$omm" slo rules assets/prometheus/openstack-api.objectives.ini.sample \
+    --output-dir slo >/dev/null
+test -s slo/openstack-api-slo.rules.yaml || { echo "no slo rules"; exit 1; }
+
 step "paste (the shipped sample has the filter first everywhere; add, remove)"
 "$omm" paste check assets/api-paste.ini.sample >/dev/null
 printf '[pipeline:main]\npipeline = cors api\n' >api-paste.ini

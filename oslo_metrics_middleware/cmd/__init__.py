@@ -117,6 +117,21 @@ def _paste(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _slo(args: argparse.Namespace, extra: list[str]) -> int:
+    from oslo_metrics_middleware.slo import files
+
+    try:
+        paths, notes = files.write(args.objectives, args.output_dir,
+                                   args.time_scale, args.all_tiers,
+                                   args.force)
+    except files.FilesError as exc:
+        return _fail("slo", str(exc))
+    for note in notes:
+        sys.stderr.write(f"{PROG} slo: note: {note}\n")
+    print("\n".join(str(path) for path in paths))
+    return 0
+
+
 def _fail(command: str, message: str) -> int:
     sys.stderr.write(f"{PROG} {command}: error: {message}\n")
     return 1
@@ -136,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(commands)
     _add_assets(commands)
     _add_paste(commands)
+    _add_slo(commands)
     return parser
 
 
@@ -259,6 +275,52 @@ def _add_paste(commands: argparse._SubParsersAction[_Parser]) -> None:
     paste.set_defaults(handler=_paste, passthrough=False, parser=paste)
 
 
+def _add_slo(commands: argparse._SubParsersAction[_Parser]) -> None:
+    slo = commands.add_parser(
+        "slo",
+        allow_abbrev=False,
+        help="Prometheus rules and burn-rate alerts for service level "
+        "objectives",
+        description="rules: read an objectives file and write, below DIR, "
+        "Prometheus recording rules for the share of bad requests of each "
+        "objective, multi-window burn-rate alerts on them (page on a 14.4x "
+        "burn over 1h and 5m, ticket on 6x over 6h and 30m), and promtool "
+        "unit tests that check each alert fires on a burn and stays silent "
+        "without one: promtool test rules DIR/*.test.yaml.",
+    )
+    slo.add_argument("action", choices=("rules",), metavar="{rules}",
+                     help="what to do")
+    slo.add_argument("objectives", type=Path, metavar="OBJECTIVES",
+                     help="the objectives file (INI, [objective:NAME] "
+                     "sections)")
+    slo.add_argument("--output-dir", type=Path, metavar="DIR",
+                     required=True, help="folder for the rules and tests")
+    slo.add_argument("--all-tiers", action="store_true",
+                     help="also ticket on 3x over 1d and 2h and on 1x over "
+                     "3d and 6h")
+    slo.add_argument("--time-scale", type=_scale, default=1.0,
+                     metavar="N",
+                     help="divide every window and the evaluation interval "
+                     "by N (1 to 300), to try the alerts in minutes on a "
+                     "test Prometheus; never for production")
+    slo.add_argument("--force", action="store_true",
+                     help="replace files that already exist")
+    slo.set_defaults(handler=_slo, passthrough=False)
+
+
+def _scale(text: str) -> float:
+    from oslo_metrics_middleware.slo import rules
+
+    try:
+        value = float(text)
+        rules.check_time_scale(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            str(exc) if isinstance(exc, rules.RulesError)
+            else f"not a number: {text!r}") from None
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -274,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if args.command is None:
         parser.error(
-            "a command is required: collector, demo, report, assets or paste"
+            "a command is required: collector, demo, report, assets, paste or slo"
         )
     try:
         return int(args.handler(args, extra))

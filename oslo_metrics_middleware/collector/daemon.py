@@ -39,6 +39,7 @@ from oslo_metrics_middleware.collector import ingest
 from oslo_metrics_middleware.collector import options
 from oslo_metrics_middleware.collector import series
 from oslo_metrics_middleware.collector import socket_file
+from oslo_metrics_middleware.collector import spool
 from oslo_metrics_middleware.collector import systemd
 from oslo_metrics_middleware.collector import web_config
 
@@ -103,6 +104,12 @@ def _run(argv: list[str], stop: _Stop) -> int:
         except options.StartupError:
             server.server_close()
             raise
+        try:
+            spooled = spool.prepare(settings.socket_path, settings.socket_perm)
+        except options.StartupError:
+            server.server_close()
+            claimed.release()
+            raise
     except options.StartupError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
@@ -126,11 +133,12 @@ def _run(argv: list[str], stop: _Stop) -> int:
             http_server.display(settings.host, server.server_port),
         )
         systemd.notify("READY=1")
-        _serve(claimed.socket, server, receiver, stop)
+        _serve(claimed.socket, server, receiver, stop, spooled)
         systemd.notify("STOPPING=1")
     finally:
         server.server_close()
         claimed.release()
+        spooled.close()
     LOG.info("Collector stopped")
     return 0
 
@@ -147,6 +155,7 @@ def _serve(
     server: http_server.MetricsServer,
     receiver: ingest.Ingest,
     stop: _Stop,
+    spooled: spool.Spool,
 ) -> None:
     sock.setblocking(False)
     # A scrape thread writing a large page hands the interpreter back after
@@ -160,8 +169,15 @@ def _serve(
         selector.register(server.socket, selectors.EVENT_READ, "scrape")
         selector.register(stop.reader, selectors.EVENT_READ, "signal")
         while not stop.requested:
-            # Woken when a client's time to send its request is up.
-            for key, _ in selector.select(server.expire()):
+            # What processes left while the collector was away.
+            spooled.poll(lambda data: _spooled(data, receiver))
+            # Woken when a client's time to send its request is up, and
+            # at least once a poll interval for the spool.
+            expiry = server.expire()
+            wait = spool.POLL_INTERVAL if expiry is None else min(
+                expiry, spool.POLL_INTERVAL
+            )
+            for key, _ in selector.select(wait):
                 if key.data == "datagram":
                     _read_burst(sock, buffer, view, receiver)
                 elif key.data == "scrape":
@@ -185,6 +201,14 @@ def _read_burst(
             receiver.oversized()
             continue
         receiver.datagram(bytes(view[:size]))
+
+
+def _spooled(data: bytes, receiver: ingest.Ingest) -> None:
+    """One datagram from the spool, bounded as one from the socket."""
+    if len(data) > READ_SIZE:
+        receiver.oversized()
+    else:
+        receiver.datagram(data)
 
 
 def _drain(reader: int) -> None:

@@ -14,9 +14,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import dataclasses
 import math
 
+from oslo_metrics_middleware.report import compliance
 from oslo_metrics_middleware.report.capacity import CapacitySettings
 from oslo_metrics_middleware.report.capacity import ServiceCapacity
 from oslo_metrics_middleware.report.capacity import fit_trend
@@ -28,6 +30,7 @@ from oslo_metrics_middleware.report.model import EndpointTotals
 from oslo_metrics_middleware.report.model import RawData
 from oslo_metrics_middleware.report.model import SlowRequest
 from oslo_metrics_middleware.report.model import status_class
+from oslo_metrics_middleware.slo.objectives import Objective
 
 QUANTILES = (0.50, 0.95, 0.99)
 
@@ -97,6 +100,9 @@ class Report:
     # are averages over it.
     data_start: float = 0.0
     data_end: float = 0.0
+    # Per objective of --objectives, in the file's order.
+    objectives: list[compliance.Compliance] = dataclasses.field(
+        default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -109,7 +115,8 @@ class Report:
         return self.data_end - self.data_start
 
 
-def build(raw: RawData, settings: CapacitySettings) -> Report:
+def build(raw: RawData, settings: CapacitySettings,
+          objectives: Sequence[Objective] = ()) -> Report:
     """The report, endpoints busiest first."""
     first, last = raw.covered()
     seconds = max(last - first, 1e-9)
@@ -132,6 +139,7 @@ def build(raw: RawData, settings: CapacitySettings) -> Report:
         raw.source, raw.start, raw.end, raw.step, raw.times, endpoints,
         services, service_busy, dict(raw.dropped), dict(raw.overflow),
         list(raw.notes), raw.slowest is not None, first, last,
+        compliance.build(objectives, raw),
     )
 
 

@@ -30,6 +30,8 @@ from oslo_metrics_middleware.report.progress import ProgressBar
 from oslo_metrics_middleware.report.timeparse import iso
 from oslo_metrics_middleware.report.timeparse import parse_duration
 from oslo_metrics_middleware.report.timeparse import parse_instant
+from oslo_metrics_middleware.slo import objectives
+from oslo_metrics_middleware.slo.objectives import Objective
 
 PROG = "oslo-metrics-middleware report"
 FORMATS = ("table", "markdown", "json", "csv", "html")
@@ -95,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--target-utilisation", type=float,
                       help="utilisation to stay under (default: "
                       f"{capacity.DEFAULT_TARGET})")
+    parser.add_argument("--objectives", type=Path, metavar="FILE",
+                        help="objectives file (see 'slo rules'): adds "
+                        "each objective's compliance and error budget left "
+                        "over the range")
     out = parser.add_argument_group("output")
     out.add_argument("--format", choices=FORMATS, default="table")
     out.add_argument("--output", "-o", default="-",
@@ -258,17 +264,30 @@ def _write(text: str, output: str) -> None:
         raise ReportError(f"cannot write {output}: {exc.strerror}") from None
 
 
+def _objectives(args: argparse.Namespace) -> list[Objective]:
+    """The objectives of --objectives for the services reported on."""
+    if args.objectives is None:
+        return []
+    try:
+        found = objectives.load(args.objectives)
+    except objectives.ObjectivesError as exc:
+        raise ReportError(str(exc)) from None
+    return [o for o in found
+            if not args.service or o.service in args.service]
+
+
 def run(args: argparse.Namespace) -> int:
     if args.graph_limit < 0:
         raise UsageError(f"--graph-limit must be 0 or more: {args.graph_limit}")
     settings = _settings(args)
+    wanted = _objectives(args)
     raw = _raw(args)
     _keep_services(raw, args.service)
     _check_traffic(raw)
     settings.check_services({service for service, _, _ in raw.totals},
                             set(settings.workers) - set(args.service)
                             if args.service else set())
-    report = analysis.build(raw, settings)
+    report = analysis.build(raw, settings, wanted)
     _write(render(report, args), args.output)
     return 0
 

@@ -25,11 +25,14 @@ from typing import Any
 from oslo_metrics_middleware.report.analysis import EndpointReport
 from oslo_metrics_middleware.report.analysis import Report
 from oslo_metrics_middleware.report.capacity import ServiceCapacity
+from oslo_metrics_middleware.report.compliance import Compliance
 from oslo_metrics_middleware.report.histogram import Estimate
 from oslo_metrics_middleware.report.histogram import latency_text
 from oslo_metrics_middleware.report.timeparse import human_duration
 from oslo_metrics_middleware.report.timeparse import iso
 from oslo_metrics_middleware.report.timeparse import rough_duration
+from oslo_metrics_middleware.slo.objectives import seconds_text
+from oslo_metrics_middleware.slo.objectives import window_text
 
 ENDPOINT_HEADERS = (
     "service", "method", "route", "requests", "req/s", "p50", "p95",
@@ -39,6 +42,10 @@ CAPACITY_HEADERS = (
     "service", "req/s", "busy", "peak busy", "workers", "util %",
     "peak util %", "headroom", "saturates at req/s", "workers needed",
     "growth/week", "exceeds target", "runs out",
+)
+OBJECTIVE_HEADERS = (
+    "objective", "requests to", "good when", "requests", "bad", "target %",
+    "compliance %", "budget left %", "window",
 )
 LEFT_ALIGNED = 3
 
@@ -101,6 +108,37 @@ def capacity_row(service: ServiceCapacity) -> tuple[str, ...]:
     )
 
 
+def objective_row(found: Compliance) -> tuple[str, ...]:
+    objective = found.objective
+    good_share, left = found.good_share, found.budget_left
+    return (
+        objective.name,
+        " ".join(part for part in (objective.service, objective.method,
+                                   objective.route) if part),
+        "not 5xx" if objective.threshold is None
+        else f"<= {seconds_text(objective.threshold)}",
+        f"{found.requests:.0f}", f"{found.bad:.0f}",
+        f"{100 * objective.target:g}",
+        "-" if good_share is None else f"{100 * good_share:.3f}",
+        "-" if left is None else f"{100 * left:.1f}",
+        window_text(objective.window),
+    )
+
+
+def objective_lines(report: Report) -> list[str]:
+    """What the objective figures cover; none without objectives."""
+    if not report.objectives:
+        return []
+    return [
+        "Objectives: compliance = good requests / requests over the data "
+        "span above; budget left = 1 - bad / (allowed share x requests), "
+        "negative once spent; over the objective's window only when the "
+        "range is that window.",
+        *(f"{found.objective.name}: no requests in the range"
+          for found in report.objectives if found.requests <= 0),
+    ]
+
+
 def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
     lines = []
@@ -157,6 +195,10 @@ def text(report: Report) -> str:
         f"utilisation {_target(report)})", *_aligned(capacity),
         *trend_lines(report),
     ]
+    if report.objectives:
+        parts += ["", *objective_lines(report),
+                  *_aligned([OBJECTIVE_HEADERS,
+                             *map(objective_row, report.objectives)])]
     health = health_lines(report)
     if health:
         parts += ["", *health]
@@ -185,6 +227,10 @@ def markdown(report: Report) -> str:
         *_markdown_table([CAPACITY_HEADERS,
                           *map(capacity_row, report.services)]),
         *(["", *trend_lines(report)] if trend_lines(report) else []),
+        *(["", "## Objectives", "", *objective_lines(report), "",
+            *_markdown_table([OBJECTIVE_HEADERS,
+                              *map(objective_row, report.objectives)])]
+          if report.objectives else []),
         "", "## Endpoints", "",
         *_markdown_table([ENDPOINT_HEADERS,
                           *map(endpoint_row, report.endpoints)]),
@@ -260,6 +306,18 @@ def capacity_record(service: ServiceCapacity) -> dict[str, Any]:
     }
 
 
+def objective_record(found: Compliance) -> dict[str, Any]:
+    objective = found.objective
+    return {
+        "name": objective.name, "service": objective.service,
+        "method": objective.method, "route": objective.route,
+        "sli": objective.sli, "threshold_seconds": objective.threshold,
+        "target": objective.target, "window_seconds": objective.window,
+        "requests": found.requests, "bad_requests": found.bad,
+        "good_share": found.good_share, "budget_left": found.budget_left,
+    }
+
+
 def _maybe_iso(timestamp: float | None) -> str | None:
     """An instant, or null: none ahead, or not before ``forecast_until``."""
     if timestamp is None or math.isinf(timestamp):
@@ -281,6 +339,7 @@ def as_json(report: Report) -> str:
         ],
         "exemplars": report.exemplars,
         "capacity": [capacity_record(s) for s in report.services],
+        "objectives": [objective_record(o) for o in report.objectives],
         "exact": not report.notes,
         "notes": report.notes,
         "dropped_samples": report.dropped,

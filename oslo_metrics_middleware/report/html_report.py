@@ -143,6 +143,10 @@ def context(report: Report, graph_limit: int = 40) -> dict[str, Any]:
         "capacity_headers": formats.CAPACITY_HEADERS,
         "capacity_rows": [formats.capacity_row(s) for s in report.services],
         "services": [_service(report, s) for s in report.services],
+        "objective_lines": formats.objective_lines(report),
+        "objective_headers": formats.OBJECTIVE_HEADERS,
+        "objective_rows": [formats.objective_row(o)
+                           for o in report.objectives],
         "endpoint_headers": formats.ENDPOINT_HEADERS,
         "endpoint_rows": [formats.endpoint_row(e) for e in report.endpoints],
         "endpoints": [_endpoint(report, e) for e in shown],

@@ -151,13 +151,17 @@ def _signal_group(pgid: int, signum: int) -> None:
 
 
 def server_env(
-    socket_path: Path, buffer_size: int = 10000, flush_interval: float = 0.05
+    socket_path: Path,
+    buffer_size: int = 10000,
+    flush_interval: float = 0.05,
+    exit_grace: float = 3.0,
 ) -> dict[str, str]:
     """The environment that configures tests.functional.apps.paste_app."""
     return {
         apps.SOCKET_ENV: str(socket_path),
         apps.BUFFER_SIZE_ENV: str(buffer_size),
         apps.FLUSH_INTERVAL_ENV: str(flush_interval),
+        apps.EXIT_GRACE_ENV: str(exit_grace),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
 

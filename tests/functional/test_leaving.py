@@ -19,13 +19,19 @@ every request when the process ends.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
+from oslo_metrics_middleware import spool
+from oslo_metrics_middleware.collector.process import CollectorProcess
+from oslo_metrics_middleware.collector.spool import POLL_INTERVAL
+from tests.functional import servers
 from tests.functional.servers import REPO
 from tests.functional.servers import DatagramCollector
 
@@ -66,3 +72,80 @@ def test_collector_down_at_exit_is_one_line_with_the_number(
     lines = [line for line in log.splitlines() if "not delivered" in line]
     assert len(lines) == 1, log
     assert re.match(r"50 metric samples not delivered to \S+nobody.sock", lines[0])
+
+
+def _counted(series: servers.Series) -> dict[str, float]:
+    """Requests the collector counted, delivered and dropped by reason."""
+    counted = {"delivered": servers.requests_counted(series)}
+    for (name, labels), amount in series.items():
+        if name == servers.DROPPED and amount:
+            found = dict(labels)
+            counted[f"{found['service']}/{found['reason']}"] = amount
+    return counted
+
+
+@pytest.mark.parametrize(
+    ("filled", "expected"),
+    [
+        (0, {"delivered": 50}),
+        # Room for a count, none for the samples: dropped, with their reason.
+        (spool.DATA_BYTES, {"delivered": 0, "compute/exit": 50}),
+    ],
+)
+def test_collector_down_at_exit_hears_of_every_request_when_back(
+    tmp_path: Path, filled: int, expected: dict[str, float]
+) -> None:
+    path = tmp_path / "metrics.sock"
+    collector = CollectorProcess(workdir=tmp_path, socket_path=path)
+    collector.start()  # makes the spool
+    collector.stop()
+    with open(f"{spool.directory_of(str(path))}/filler.part", "wb") as filler:
+        filler.truncate(filled)
+    log = leave(path, "exit", 50, grace="0.2")
+    try:
+        collector.start()
+        series = servers.wait_for(
+            collector, lambda s: sum(_counted(s).values()) >= 50, timeout=5
+        )
+        time.sleep(0.2)  # nothing more may arrive
+        series = servers.scrape(collector)
+    finally:
+        collector.stop()
+    assert _counted(series) == expected, log
+    # The spool is left empty but for the filler.
+    assert os.listdir(spool.directory_of(str(path))) == ["filler.part"]
+
+
+def test_full_spool_at_exit_is_one_line_with_the_number(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.sock"
+    directory = Path(spool.directory_of(str(path)))
+    directory.mkdir(mode=0o2770)
+    with open(directory / "filler.part", "wb") as filler:
+        filler.truncate(spool.MAX_BYTES)
+    log = leave(path, "exit", 50, grace="0.2")
+    lines = [line for line in log.splitlines() if "not delivered" in line]
+    assert lines == [
+        f"50 metric samples not delivered to {path} before exit (collector "
+        f"down or behind; waited 0.2 s; spool {directory} is full (1 files, "
+        f"{spool.MAX_BYTES} bytes))"
+    ]
+
+
+def test_a_running_collector_reads_what_appears_in_its_spool(
+    tmp_path: Path,
+) -> None:
+    """The socket is moved away under a running collector: the process
+    cannot reach it, spools, and the collector reads it within a poll."""
+    path = tmp_path / "metrics.sock"
+    with CollectorProcess(workdir=tmp_path, socket_path=path) as collector:
+        path.rename(tmp_path / "moved.sock")
+        log = leave(path, "exit", 50, grace="0.2")
+        spooled = time.monotonic()
+        series = servers.wait_for(
+            collector, lambda s: servers.requests_counted(s) >= 50, timeout=5
+        )
+        delay = time.monotonic() - spooled
+        (tmp_path / "moved.sock").rename(path)  # removed by the collector
+    assert _counted(series) == {"delivered": 50}, log
+    # One poll interval, and a margin for scrapes on a busy machine.
+    assert delay < POLL_INTERVAL + 1.0

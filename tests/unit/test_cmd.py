@@ -73,6 +73,7 @@ def test_errors_show_the_usage_of_the_command_that_got_them(
         ("assets", "Print the installed paths of the files operators"),
         ("report", "Per-endpoint latency, errors, busy time and capacity"),
         ("paste", "add: put the metrics filter first in every pipeline"),
+        ("slo", "rules: read an objectives file and write"),
     ],
 )
 def test_each_command_help_says_what_it_does(
@@ -89,7 +90,7 @@ def test_top_level_help_lists_every_command(
 ) -> None:
     status, out, _ = _run(capsys, "--help")
     assert status == 0
-    for command in ("collector", "demo", "report", "assets", "paste"):
+    for command in ("collector", "demo", "report", "assets", "paste", "slo"):
         assert re.search(rf"^    {command}\s+\S", out, re.MULTILINE), command
 
 
@@ -100,6 +101,7 @@ EXPECTED_ASSETS = [
     "oslo-metrics-collector.service",
     "oslo-metrics-middleware.conf.sample",
     "prometheus/openstack-api.alerts.yaml",
+    "prometheus/openstack-api.objectives.ini.sample",
     "prometheus/openstack-api.rules.test.yaml",
     "prometheus/openstack-api.rules.yaml",
 ]
@@ -130,7 +132,8 @@ def test_assets_write_copies_them_and_keeps_existing_files(
     assert out == ""
     assert err == (
         "oslo-metrics-middleware assets: error: "
-        f"{tmp_path / EXPECTED_ASSETS[0]} exists (and 7 more); "
+        f"{tmp_path / EXPECTED_ASSETS[0]} exists (and {len(EXPECTED_ASSETS) - 1} "
+        "more); "
         "use --force to replace them\n"
     )
     assert edited.read_text() == "mine\n"

@@ -15,6 +15,9 @@
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
+import re
 from typing import Any
 
 import prometheus_client
@@ -193,3 +196,65 @@ def test_rows_of_reads_what_encode_batch_writes() -> None:
             "Timeout", "os-start", "2.79", "req-1",
         ],
     ]
+
+
+METRICS_PAGE = Path(__file__).resolve().parents[2] / "doc/source/metrics.rst"
+
+
+def _documented_bounds() -> tuple[list[float], list[float]]:
+    """The duration and size bucket bounds metrics.rst gives, in seconds
+    and bytes: read from the page, not from the code."""
+    text = " ".join(METRICS_PAGE.read_text().split())
+    found = re.search(r"The duration buckets are (.*?) ms, (.*?) s\.", text)
+    assert found, "metrics.rst no longer lists the duration buckets"
+
+    def numbers(listed: str) -> list[float]:
+        return [float(item) for item in re.split(r",\s*|\s+and\s+", listed)]
+
+    durations = [
+        *(value / 1000 for value in numbers(found[1])), *numbers(found[2])
+    ]
+    sizes = re.search(r"buckets (\d+) B \.\. (\d+) GB \(powers of ten\)", text)
+    assert sizes, "metrics.rst no longer gives the size buckets"
+    low, high = round(math.log10(int(sizes[1]))), round(math.log10(int(sizes[2]) * 1e9))
+    return durations, [float(10**exponent) for exponent in range(low, high + 1)]
+
+
+def _buckets(name: str, **labels: str) -> dict[float, float]:
+    """Cumulative counts by bucket bound of one histogram child, as
+    exposed (without +Inf)."""
+    [family] = [
+        family for family in prometheus_client.REGISTRY.collect()
+        if family.name == name
+    ]
+    return {
+        float(sample.labels["le"]): sample.value for sample in family.samples
+        if sample.name == f"{name}_bucket"
+        and labels.items() <= sample.labels.items()
+        and sample.labels["le"] != "+Inf"
+    }
+
+
+def test_bucket_bounds_are_the_documented_ones() -> None:
+    """Each request lasting exactly a documented bound is counted in that
+    bound's bucket, in the bulk path (format 2) as on the page."""
+    durations, sizes = _documented_bounds()
+    assert len(durations) == 15 and len(sizes) == 10  # as metrics.rst counts
+    samples = [
+        protocol.sample("bounds", "GET", "/", 200, bound, int(size), int(size))
+        for bound, size in zip(durations, [*sizes, *sizes], strict=False)
+    ]
+    receiver = ingest.Ingest(ingest.Limits())
+    for datagram, _ in protocol.split_for_datagrams(samples):
+        receiver.datagram(datagram)
+    route = {"service": "bounds", "method": "GET", "route": "/"}
+    timed = _buckets("openstack_api_request_duration_seconds", **route)
+    assert timed == {
+        bound: number for number, bound in enumerate(durations, start=1)
+    }
+    # Sizes go round twice: 15 requests on 10 bounds.
+    sized = _buckets("openstack_api_request_size_bytes", **route)
+    assert sized == {
+        bound: number + min(number, len(durations) - len(sizes))
+        for number, bound in enumerate(sizes, start=1)
+    }

@@ -19,7 +19,11 @@ tests/functional/test_leaving.py and test_uwsgi.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+import logging
+import multiprocessing
+from pathlib import Path
 import sys
+import time
 import types
 from typing import Any
 
@@ -125,4 +129,95 @@ def test_no_uwsgi_timer_outside_uwsgi(
 ) -> None:
     monkeypatch.setitem(sys.modules, "uwsgi", None)  # import fails
     lifecycle.get_sender(str(sink.path), 100, 60.0)
+    assert lifecycle._uwsgi_signal is None
+
+
+def test_flush_without_senders_of_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lifecycle, "_senders", {})
+    assert lifecycle.flush() == 0
+
+
+@pytest.fixture
+def down_sender(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> transport.DatagramSender:
+    """The one sender of the process, its collector down, grace 0.5 s."""
+    monkeypatch.setattr(lifecycle, "_senders", {})
+    monkeypatch.setattr(transport.DatagramSender, "_start_thread", lambda self: None)
+    return lifecycle.get_sender(str(tmp_path / "down.sock"), 100, 60.0, 0.5)
+
+
+def _timed_flush(timeout: float | None) -> tuple[int, float]:
+    started = time.monotonic()
+    lost = lifecycle.flush(timeout)
+    return lost, time.monotonic() - started
+
+
+def test_flush_gives_up_when_told(down_sender: transport.DatagramSender) -> None:
+    down_sender.submit(SAMPLE, NO_INLINE)
+    lost, took = _timed_flush(0)
+    assert lost == 1
+    assert took < 0.4  # well short of the grace period
+
+
+def test_flush_waits_the_grace_period_by_default(
+    down_sender: transport.DatagramSender,
+) -> None:
+    down_sender.submit(SAMPLE, NO_INLINE)
+    lost, took = _timed_flush(None)
+    assert lost == 1
+    assert 0.5 <= took < 0.9
+
+
+def test_a_multiprocessing_child_delivers_from_its_finalizers(
+    sink: DatagramSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Such a child ends with os._exit, skipping atexit."""
+    monkeypatch.setattr(lifecycle, "_senders", {})
+    sender = lifecycle.get_sender(str(sink.path), 100, 60.0, 2.0)
+    child = multiprocessing.get_context("fork").Process(
+        target=sender.submit, args=(SAMPLE, NO_INLINE)
+    )
+    child.start()
+    child.join(10)
+    assert child.exitcode == 0
+    assert rows(sink.messages()) == [ROW]
+
+
+def test_one_uwsgi_timer_for_every_socket(
+    fake_uwsgi: Callable[..., FakeUwsgi], sink: DatagramSink
+) -> None:
+    uwsgi = fake_uwsgi()
+    lifecycle.get_sender(str(sink.path), 100, 60.0)
+    lifecycle.get_sender(str(sink.path) + "-other", 100, 60.0)
+    assert uwsgi.timers == [(255, 1)]
+
+
+def test_uwsgi_timer_refusals_are_said(
+    fake_uwsgi: Callable[..., FakeUwsgi],
+    sink: DatagramSink,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(signum: int, seconds: int) -> None:
+        raise RuntimeError("no timers here")
+
+    with caplog.at_level(logging.DEBUG, logger=lifecycle.__name__):
+        fake_uwsgi(worker_id=1)
+        lifecycle.get_sender(str(sink.path) + "-1", 100, 60.0)
+        fake_uwsgi(taken=tuple(range(1, 256)))
+        lifecycle.get_sender(str(sink.path) + "-2", 100, 60.0)
+        monkeypatch.setattr(fake_uwsgi(), "add_timer", broken)
+        lifecycle.get_sender(str(sink.path) + "-3", 100, 60.0)
+    said = [
+        (record.levelname, record.getMessage(), record.exc_info not in (None, False))
+        for record in caplog.records
+    ]
+    assert said == [
+        ("DEBUG", "No uWSGI flush timer: not loaded in the master", False),
+        ("WARNING", "No free uWSGI signal for the metrics flush timer", False),
+        ("WARNING", "Metrics flush timer not installed", True),
+    ]
     assert lifecycle._uwsgi_signal is None

@@ -17,6 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
+import contextlib
+import io
+from pathlib import Path
 import time
 from typing import Any
 
@@ -24,7 +27,13 @@ from paste.deploy import loadwsgi
 import pytest
 
 from oslo_metrics_middleware import MetricsMiddleware
+from oslo_metrics_middleware import middleware
+from oslo_metrics_middleware import opts
+from oslo_metrics_middleware import protocol
+from oslo_metrics_middleware.body import CountingInput
+from oslo_metrics_middleware.body import HeadKeepingInput
 from oslo_metrics_middleware.demo import sample_api
+from oslo_metrics_middleware.middleware import ConfigurationError
 from tests.conftest import PASTE_SAMPLE
 from tests.unit.conftest import DatagramSink
 from tests.unit.conftest import make_filter
@@ -244,3 +253,379 @@ def test_paste_sample_loads_with_the_filter_first() -> None:
     assert isinstance(app, MetricsMiddleware)
     assert app.service == "compute"
     assert app.excluded_paths == ("/healthcheck",)
+
+
+# -- what the server hands in goes back out unchanged ---------------------
+
+
+def test_start_response_reaches_the_server_with_every_argument(
+    sink: DatagramSink,
+) -> None:
+    headers = [("Content-Type", "text/plain")]
+    error = (ValueError, ValueError("late"), None)
+
+    def failing_late(
+        env: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        start_response("299 Late Answer", headers, error)
+        return [b""]
+
+    seen: list[tuple[Any, ...]] = []
+    mw = make_filter(failing_late, sink)
+    mw(environ(), lambda *args: seen.append(args))
+    assert seen == [("299 Late Answer", headers, error)]
+    assert seen[0][1] is headers
+    assert recorded(mw, sink)[0][3] == 299
+
+
+def test_legacy_write_reaches_the_server_and_every_call_counts(
+    sink: DatagramSink,
+) -> None:
+    written: list[bytes] = []
+
+    def writer(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        write = start_response("200 OK", [])
+        write(b"0123")
+        write(b"45")
+        return []
+
+    mw = make_filter(writer, sink)
+    mw(environ(), lambda *args: written.append)
+    assert written == [b"0123", b"45"]
+    assert recorded(mw, sink)[0][6] == 6
+
+
+def test_status_lines_are_parsed_once_and_remembered(
+    sink: DatagramSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[str] = []
+    real = middleware.status_code
+    monkeypatch.setattr(middleware, "_STATUS_CODES", {})
+    monkeypatch.setattr(
+        middleware, "status_code", lambda status: parsed.append(status) or real(status)
+    )
+
+    def teapot(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        start_response("418 I'm a teapot", [])
+        return [b""]
+
+    mw = make_filter(teapot, sink)
+    call(mw, environ())
+    call(mw, environ())
+    assert parsed == ["418 I'm a teapot"]
+    assert middleware._STATUS_CODES == {"418 I'm a teapot": 418}
+    assert [row[3] for row in recorded(mw, sink)] == [418, 418]
+
+
+def test_status_code_and_its_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(middleware, "_STATUS_CODES", {})
+    assert middleware.status_code("503 Service Unavailable") == 503
+    assert middleware.status_code("OK") == 0
+    assert middleware.status_code(b"200 OK") == 200  # type: ignore[arg-type]
+    # Only str lines are kept, and only so many of them.
+    assert middleware._STATUS_CODES == {"503 Service Unavailable": 503}
+    for number in range(2 * middleware._MAX_STATUS_LINES):
+        middleware.status_code(f"200 Custom {number}")
+    assert len(middleware._STATUS_CODES) == middleware._MAX_STATUS_LINES
+
+
+def test_no_response_started_is_a_500(sink: DatagramSink) -> None:
+    def silent(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        return []
+
+    mw = make_filter(silent, sink)
+    mw(environ(), lambda *args: None)
+    assert recorded(mw, sink)[0][3] == 500
+
+
+def test_head_closed_before_the_response_started_is_499(sink: DatagramSink) -> None:
+    mw = make_filter(_chunks, sink)
+    mw(environ("HEAD", "/v2/images"), lambda *a: None).close()  # type: ignore[attr-defined]
+    assert recorded(mw, sink)[0][3] == 499
+
+
+@pytest.mark.parametrize("length", [None, "0", ""])
+def test_a_body_that_cannot_exist_is_not_wrapped(
+    sink: DatagramSink, length: str | None
+) -> None:
+    seen: list[Any] = []
+
+    def reader(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        seen.append(env["wsgi.input"])
+        start_response("200 OK", [])
+        return [b""]
+
+    env = environ("GET", "/v2/images")
+    if length is not None:
+        env["CONTENT_LENGTH"] = length
+    server_input = env["wsgi.input"]
+    call(make_filter(reader, sink), env)
+    assert seen == [server_input]
+
+
+def test_an_action_body_is_peeked_only_with_the_action_label(
+    sink: DatagramSink,
+) -> None:
+    seen: list[type] = []
+
+    def reader(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        seen.append(type(env["wsgi.input"]))
+        env["wsgi.input"].read()
+        start_response("202 Accepted", [])
+        return [b""]
+
+    body = b'{"reboot": {"type": "SOFT"}}'
+    for action_label in ("false", "true"):
+        mw = make_filter(reader, sink, action_label=action_label)
+        call(mw, environ("POST", f"/v2.1/servers/{SERVER}/action", body))
+    assert seen == [CountingInput, HeadKeepingInput]
+
+
+def test_action_and_microversion_overflow_counted_for_the_service(
+    sink: DatagramSink,
+) -> None:
+    def reading(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        env["wsgi.input"].read()
+        start_response("202 Accepted", [])
+        return [b""]
+
+    mw = make_filter(
+        reading, sink, service_name="compute", action_label="true",
+        microversion_label="true", max_label_values="1",
+    )
+    for action, version in (("reboot", "2.1"), ("pause", "2.2")):
+        call(mw, environ(
+            "POST", f"/v2.1/servers/{SERVER}/action",
+            b'{"%s": null}' % action.encode(),
+            HTTP_OPENSTACK_API_VERSION=f"compute {version}",
+        ))
+    mw.sender.flush()
+    counted = {
+        (message["name"], message["labels"]["service"]): message["action"]["value"]
+        for message in sink.messages() if message["action"]["action"] == "inc"
+    }
+    assert counted == {
+        (protocol.ACTION_OVERFLOW, "compute"): 1,
+        (protocol.MICROVERSION_OVERFLOW, "compute"): 1,
+    }
+
+
+def test_the_servers_file_wrapper_gets_the_block_size_and_comes_back(
+    sink: DatagramSink,
+) -> None:
+    made: list[tuple[Any, ...]] = []
+
+    class ServerWrapper:
+        def __init__(self, filelike: Any, *block_size: Any) -> None:
+            made.append(block_size)
+            self.filelike = filelike
+
+        def __iter__(self) -> Iterator[bytes]:
+            return iter([self.filelike.read()])
+
+        def close(self) -> None:
+            self.filelike.close()
+
+    def sending(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        wrapped: Iterable[bytes] = env["wsgi.file_wrapper"](io.BytesIO(b"data"), 8192)
+        return wrapped
+
+    def failing(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        raise RuntimeError("before any body")
+
+    for app in (sending, failing):
+        env = environ("GET", "/v2/images/x/file")
+        env["wsgi.file_wrapper"] = ServerWrapper
+        with contextlib.suppress(RuntimeError):
+            call(make_filter(app, sink), env)
+        # The server reads its own wrapper back, whatever the app did.
+        assert env["wsgi.file_wrapper"] is ServerWrapper
+    assert made == [(8192,)]
+
+
+def test_the_request_id_header_is_found_by_name_not_length() -> None:
+    name = middleware.REQUEST_ID_HEADER
+    same_length = "x" * len(name)
+    headers = [(same_length, "not-it"), (name.title(), "req-1")]
+    assert middleware.request_id_in(headers) == "req-1"
+    assert middleware.request_id_in([(same_length, "not-it")]) is None
+
+
+def test_unknown_option_names_every_known_one() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        MetricsMiddleware.factory({}, metrics_socket_flie="/x")
+    known = ", ".join(opt.dest for opt in opts.METRICS_OPTS)
+    assert str(raised.value) == (
+        "Unknown option metrics_socket_flie = '/x' for the metrics filter "
+        f"(known: {known})"
+    )
+
+
+def test_options_from_the_paste_defaults_apply(sink: DatagramSink) -> None:
+    make = MetricsMiddleware.factory(
+        {"service_name": "from-defaults", "exit_grace_period": "0"},
+        metrics_socket_file=str(sink.path),
+    )
+    mw = make(hello)
+    call(mw, environ())
+    assert recorded(mw, sink)[0][0] == "from-defaults"
+
+
+def _load_error(**options: str) -> str:
+    with pytest.raises(ConfigurationError) as raised:
+        MetricsMiddleware(
+            hello,
+            {"service_name": "compute", "exit_grace_period": "0", **options},
+        )
+    return str(raised.value)
+
+
+def test_configuration_errors_name_the_option_value_and_reason(
+    tmp_path: Path,
+) -> None:
+    prefix = "Invalid value for option [oslo_metrics_middleware]"
+    assert _load_error(
+        metrics_socket_file=str(tmp_path), excluded_paths="healthcheck"
+    ) == (
+        f"{prefix} excluded_paths = 'healthcheck': each path must start with '/'"
+    )
+    assert _load_error(metrics_socket_file=str(tmp_path)) == (
+        f"{prefix} metrics_socket_file = {str(tmp_path)!r}: the path is a directory"
+    )
+    missing = tmp_path / "missing.yaml"
+    assert _load_error(
+        metrics_socket_file=str(tmp_path / "s.sock"), route_table_file=str(missing)
+    ).startswith(
+        f"{prefix} route_table_file = {str(missing)!r}: "
+    )
+    assert not _load_error(
+        metrics_socket_file=str(tmp_path / "s.sock"), route_table_file=str(missing)
+    ).endswith(": None")
+    error = _load_error(
+        metrics_socket_file=str(tmp_path / "s.sock"), route_resolvers="nonesuch"
+    )
+    assert error.startswith(f"{prefix} route_resolvers = 'nonesuch': ")
+    assert not error.endswith(("None", ": "))
+
+
+def test_excluded_paths_match_with_or_without_a_trailing_slash(
+    sink: DatagramSink,
+) -> None:
+    mw = make_filter(hello, sink, excluded_paths="/healthcheck/,/status,/XX/")
+    assert mw.excluded_paths == ("/healthcheck", "/status", "/XX")
+
+
+def test_a_route_table_file_names_the_routes(
+    sink: DatagramSink, tmp_path: Path
+) -> None:
+    table = tmp_path / "routes.yaml"
+    table.write_text("# nova\n/v2.1/flavors/{flavor_id}\n")
+    mw = make_filter(hello, sink, route_table_file=str(table))
+    call(mw, environ("GET", "/v2.1/flavors/m1.small"))
+    assert recorded(mw, sink)[0][2] == "/v2.1/flavors/{flavor_id}"
+
+
+def test_script_name_and_path_info_may_be_absent(sink: DatagramSink) -> None:
+    """PEP 3333 lets a server leave out an empty SCRIPT_NAME or PATH_INFO."""
+    mw = make_filter(hello, sink)
+    for env in (environ("GET", "/v2/images"), environ("GET", "")):
+        del env["SCRIPT_NAME"]
+        if not env["PATH_INFO"]:
+            del env["PATH_INFO"]
+        call(mw, env)
+    assert [row[1:4] for row in recorded(mw, sink)] == [
+        ["GET", "/v2/images", 200], ["GET", "/", 200]
+    ]
+
+
+def test_the_app_gets_the_servers_environ(sink: DatagramSink) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def keeping(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        seen.append(env)
+        start_response("200 OK", [])
+        return [b""]
+
+    for options in ({}, {"excluded_paths": "/v2"}, {"enabled": "false"}):
+        env = environ("GET", "/v2/images")
+        call(make_filter(keeping, sink, **options), env)
+        assert seen.pop() is env
+
+
+def test_no_method_is_other_and_the_duration_is_whole_microseconds(
+    sink: DatagramSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = iter([1_000_000_000, 1_002_345_999])
+    monkeypatch.setattr(middleware, "_monotonic_ns", lambda: next(clock))
+    mw = make_filter(hello, sink)
+    env = environ()
+    del env["REQUEST_METHOD"]
+    call(mw, env)
+    mw.sender.flush()
+    [message] = [m for m in sink.messages() if m["name"] == "batch"]
+    value = message["action"]["value"]
+    assert value["keys"][0][1] == middleware.OTHER_METHOD
+    assert value["d"] == [2345]
+
+
+def test_the_request_id_in_the_environ_wins_over_the_header(
+    sink: DatagramSink,
+) -> None:
+    def answering(
+        env: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        start_response("200 OK", [(middleware.REQUEST_ID_HEADER, "req-header")])
+        return [b""]
+
+    mw = make_filter(answering, sink)
+    call(mw, environ(**{middleware.REQUEST_ID_ENVIRON: "req-environ"}))
+    call(mw, environ())
+    call(mw, environ(**{middleware.REQUEST_ID_ENVIRON: 42}))
+    assert [row[-1] for row in recorded(mw, sink)] == [
+        "req-environ", "req-header", "req-header"
+    ]
+
+
+def test_the_route_is_resolved_with_the_final_status(sink: DatagramSink) -> None:
+    def failing(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        raise RuntimeError("boom")
+
+    mw = make_filter(failing, sink, route_resolvers="")
+    statuses: list[Any] = []
+    real = mw.routes.resolve
+    mw.routes.resolve = lambda env, status: statuses.append(status) or real(env, status)  # type: ignore[method-assign]
+    with contextlib.suppress(RuntimeError):
+        call(mw, environ("GET", "/v2/images"))
+    assert statuses == [500]
+
+
+def test_option_errors_show_the_value_given(tmp_path: Path) -> None:
+    prefix = "Invalid value for option [oslo_metrics_middleware]"
+    socket = {"metrics_socket_file": str(tmp_path / "s.sock")}
+    error = _load_error(buffer_size="lots", **socket)
+    assert error.startswith(f"{prefix} buffer_size = 'lots': ")
+    assert not error.endswith(": None")
+    assert _load_error(flush_interval="", **socket) == (
+        f"{prefix} flush_interval = '': a value is required"
+    )
+    assert _load_error(flush_interval="nan", **socket) == (
+        f"{prefix} flush_interval = 'nan': the value must be a finite number"
+    )
+
+
+def test_the_fallback_label_comes_from_the_path_the_server_gave(
+    sink: DatagramSink,
+) -> None:
+    """glance's version negotiation rewrites PATH_INFO; the label does not
+    follow it, and keeps SCRIPT_NAME."""
+    def negotiating(
+        env: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        env["SCRIPT_NAME"], env["PATH_INFO"] = "", "/"
+        start_response("200 OK", [])
+        return [b""]
+
+    mw = make_filter(negotiating, sink, route_resolvers="")
+    call(mw, environ("GET", f"/servers/{SERVER}", SCRIPT_NAME="/v2.1"))
+    assert recorded(mw, sink)[0][2] == "/v2.1/servers/{id}"

@@ -17,7 +17,8 @@ filter's options come through paste's global_conf:
 
 - ``METRICS_TEST_SOCKET``: the collector's socket (required);
 - ``METRICS_TEST_FLUSH_INTERVAL``: seconds between flushes (default 0.05);
-- ``METRICS_TEST_BUFFER_SIZE``: samples held per process (default 10000).
+- ``METRICS_TEST_BUFFER_SIZE``: samples held per process (default 10000);
+- ``METRICS_TEST_EXIT_GRACE``: the exit grace period (default 3).
 
 Every response carries ``X-Worker-Pid`` so a test can tell which process of
 a multi-process server answered.
@@ -33,6 +34,7 @@ from paste.deploy import loadapp
 
 from oslo_metrics_middleware import assets
 from tests.functional.apps import BUFFER_SIZE_ENV
+from tests.functional.apps import EXIT_GRACE_ENV
 from tests.functional.apps import FLUSH_INTERVAL_ENV
 from tests.functional.apps import PID_HEADER
 from tests.functional.apps import SOCKET_ENV
@@ -51,6 +53,7 @@ def filter_options() -> dict[str, str]:
         "metrics_socket_file": os.environ[SOCKET_ENV],
         "flush_interval": os.environ.get(FLUSH_INTERVAL_ENV, "0.05"),
         "buffer_size": os.environ.get(BUFFER_SIZE_ENV, "10000"),
+        "exit_grace_period": os.environ.get(EXIT_GRACE_ENV, "3"),
     }
 
 
