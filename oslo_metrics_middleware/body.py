@@ -24,11 +24,22 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 import os
 from typing import IO
-from typing import TYPE_CHECKING
 from typing import Any
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from oslo_metrics_middleware.middleware import Exchange
+
+class Exchange(Protocol):
+    """What the wrappers need of the request they measure: its response
+    byte count and the call that ends it (the filter's ``Exchange``).
+
+    Declared here so that this module imports nothing of the filter.
+    """
+
+    response_bytes: int
+
+    def finish(
+        self, exception: BaseException | None, *, closed_early: bool = False
+    ) -> None: ...
 
 
 class CountingInput:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from wsgiref.util import FileWrapper
 
 import pytest
 
+from oslo_metrics_middleware import body
 from tests.functional.apps.conformance import Chunks
 from tests.functional.apps.conformance import Sized
 from tests.unit.conftest import DatagramSink
@@ -198,3 +200,16 @@ def test_raising_iter_is_recorded_as_500(sink: DatagramSink) -> None:
     mw.sender.flush()
     [row] = rows(sink.messages())
     assert (row[3], row[7]) == (500, "ValueError")
+
+
+def test_body_imports_nothing_of_the_filter() -> None:
+    """The wrappers sit below the filter: no import leads back up to it."""
+    tree = ast.parse(Path(body.__file__).read_text())
+    imported = [
+        node.module for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    ] + [
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+        for alias in node.names
+    ]
+    assert not [name for name in imported if name.startswith("oslo_metrics")]
