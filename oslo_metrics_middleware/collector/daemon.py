@@ -52,7 +52,12 @@ BURST = 64
 
 
 class _Stop:
-    """SIGTERM and SIGINT, turned into a readable pipe and a flag."""
+    """SIGTERM and SIGINT, turned into a readable pipe and a flag.
+
+    SIGHUP, which would otherwise end the process and leave its socket
+    file behind, is logged and ignored: the configuration is read only at
+    start, so a change takes a restart.
+    """
 
     def __init__(self) -> None:
         self.requested = False
@@ -63,6 +68,7 @@ class _Stop:
         signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._handle)
+        signal.signal(signal.SIGHUP, _hangup)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.requested = True
@@ -71,6 +77,13 @@ class _Stop:
         signal.set_wakeup_fd(-1)
         os.close(self.reader)
         os.close(self._writer)
+
+
+def _hangup(signum: int, frame: FrameType | None) -> None:
+    LOG.warning(
+        "SIGHUP ignored: the configuration is read at start only; restart "
+        "the collector to apply a change"
+    )
 
 
 def run(argv: list[str]) -> int:
@@ -125,7 +138,7 @@ def _run(argv: list[str], stop: _Stop) -> int:
 def _setup_logging(conf: cfg.ConfigOpts) -> None:
     try:
         log.setup(conf, "oslo-metrics-middleware")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, log.LogConfigError) as exc:
         raise options.StartupError(f"cannot set up logging: {exc}") from None
 
 
