@@ -133,9 +133,15 @@ class SocketTrust:
             directory = parent
 
     def _owners(self) -> str:
-        known = "" if user_id(self.owner) is not None else " (no such user)"
-        configured = f"{self.owner}{known}, " if self.owner else ""
-        return f"{configured}root or {_user(os.geteuid())}"
+        names = ["root"]
+        if os.geteuid() != 0:
+            names.append(_user(os.geteuid()))
+        if self.owner:
+            known = "" if user_id(self.owner) is not None else " (no such user)"
+            names.insert(0, f"{self.owner}{known}")
+        if len(names) == 1:
+            return names[0]
+        return ", ".join(names[:-1]) + " or " + names[-1]
 
     def _announce(self) -> None:
         """Log a refusal once, and its end once."""

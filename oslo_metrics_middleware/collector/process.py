@@ -87,6 +87,7 @@ class CollectorProcess:
         options: Mapping[str, object] | None = None,
         command: Sequence[str] = COLLECTOR,
         env: Mapping[str, str] | None = None,
+        run_as: Sequence[str] = (),
     ) -> None:
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
@@ -101,6 +102,8 @@ class CollectorProcess:
         self.options = dict(options or {})
         self.command = tuple(command)
         self.env = dict(env) if env is not None else None
+        # A prefix such as setpriv's that runs it as another user.
+        self.run_as = tuple(run_as)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -120,7 +123,8 @@ class CollectorProcess:
         )
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, *self.command, "--config-file", str(self.config_path)],
+                [*self.run_as, sys.executable, *self.command,
+                 "--config-file", str(self.config_path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
