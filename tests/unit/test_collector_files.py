@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import configparser
 from pathlib import Path
+import re
 import shlex
 import subprocess
 import sys
+
+import pytest
 
 from oslo_metrics_middleware import assets
 from oslo_metrics_middleware.collector import options
@@ -62,3 +65,34 @@ def test_generated_sample_is_up_to_date(tmp_path: Path) -> None:
     )
     shipped = assets.path("collector.conf.sample")
     assert generated.read_text() == shipped.read_text()
+
+
+def test_every_option_of_the_sample_and_of_oslo_log_is_accepted(
+    tmp_path: Path,
+) -> None:
+    sample = assets.path("collector.conf.sample").read_text()
+    text = re.sub(r"^#(\w+ = )", r"\1", sample, flags=re.MULTILINE).replace(
+        "[DEFAULT]\n",
+        # logfile: oslo.log's deprecated name of log_file.
+        "[DEFAULT]\ndebug = true\nlogfile = /var/log/c.log\nuse_stderr = false\n",
+    )
+    config = tmp_path / "collector.conf"
+    config.write_text(text)
+    conf, settings = options.load(["--config-file", str(config)])
+    assert conf.debug is True
+    assert conf.log_file == "/var/log/c.log"
+    assert settings.socket_path == "/run/oslo-metrics/metrics_collector.sock"
+    assert settings.port == 3000
+    assert settings.limits.max_routes == 1000
+
+
+def test_unknown_names_are_refused_before_any_value_is_used(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "collector.conf"
+    config.write_text("[oslo_metrics]\nprometheus_port = 99999\n[oslo_metric]\n")
+    with pytest.raises(options.StartupError) as raised:
+        options.load(["--config-file", str(config)])
+    assert str(raised.value) == (
+        f"unknown section [oslo_metric] in {config} (did you mean oslo_metrics?)"
+    )
