@@ -66,14 +66,19 @@ class _Stop:
         os.set_blocking(writer, False)
         self._writer = writer
         signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._handle)
-        signal.signal(signal.SIGHUP, _hangup)
+        # Put back on close: the collector may run inside another program.
+        self._previous = {
+            signum: signal.signal(signum, self._handle)
+            for signum in (signal.SIGTERM, signal.SIGINT)
+        }
+        self._previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _hangup)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.requested = True
 
     def close(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
         signal.set_wakeup_fd(-1)
         os.close(self.reader)
         os.close(self._writer)

@@ -29,6 +29,7 @@ from typing import Any
 from oslo_config import cfg
 from oslo_log import log
 
+from oslo_metrics_middleware import version
 from oslo_metrics_middleware.collector.ingest import Limits
 
 UPSTREAM_GROUP = "oslo_metrics"
@@ -153,7 +154,12 @@ def load(argv: list[str]) -> tuple[cfg.ConfigOpts, Settings]:
     conf.register_opts(COLLECTOR_OPTS, group=GROUP)
     log.register_options(conf)
     try:
-        conf(argv, project="oslo-metrics-middleware", default_config_files=[])
+        conf(
+            argv,
+            project="oslo-metrics-middleware",
+            version=version.version_string(),
+            default_config_files=[],
+        )
     except cfg.ConfigFilesNotFoundError as exc:
         files = ", ".join(exc.config_files)
         raise StartupError(f"configuration file not found: {files}") from None
