@@ -13,7 +13,8 @@
 """The collector's configuration: read, checked, and turned into settings.
 
 ``[oslo_metrics]`` holds the upstream daemon's options under their upstream
-names and defaults, so one configuration file serves either daemon.
+names and defaults, but for the socket's directory, so one configuration
+file serves either daemon.
 ``[collector]`` holds the caps only this collector has.
 """
 
@@ -40,8 +41,12 @@ UPSTREAM_OPTS: list[cfg.Opt] = [
         "metrics_socket_file",
         default="/run/oslo-metrics/metrics_collector.sock",
         help="Unix datagram socket the API processes send to. Its directory "
-        "must exist. A socket file left by a stopped collector is replaced; "
-        "anything else at that path makes the collector refuse to start.",
+        "must exist: the shipped systemd unit makes /run/oslo-metrics, which "
+        "only root and the collector may write to. A socket file left by a "
+        "stopped collector is replaced; anything else at that path makes the "
+        "collector refuse to start. The upstream daemon's default is "
+        "/var/tmp/metrics_collector.sock, in a directory every user may "
+        "write to.",
     ),
     cfg.IntOpt(
         "metrics_socket_perm",
