@@ -21,8 +21,8 @@ is either not writable by everyone or sticky (where only a file's owner
 may remove or rename it, so the trusted owner of the socket guarantees it).
 
 The verdict is kept for the socket file it was made on and made again only
-when a ``stat`` shows another file (inode) or a changed one (ctime), so a
-delivery round costs one ``stat``.
+when a ``stat`` shows another file (inode) or a changed one (ctime), so
+each datagram sent costs one ``stat`` and a request nothing.
 """
 
 from __future__ import annotations

@@ -223,23 +223,35 @@ def test_private_directory_lets_the_api_group_in_and_keeps_strangers_out(
             timeout=collectors.WAIT,
         )
         assert servers.requests_counted(series) == 4
-        # The stranger can neither send nor put a socket of its own there.
-        probe = subprocess.run(
-            [*stranger.command(), sys.executable, "-c", _PROBE, str(path)],
-            capture_output=True, text=True, timeout=collectors.WAIT,
-        )
-        assert probe.stdout.splitlines() == [
+        # The API's group may send and look, not put a file there; the
+        # stranger may do none of it.
+        assert _probe(api_user, path) == [
+            "send: allowed", "bind: PermissionError", "list: allowed",
+        ]
+        assert _probe(stranger, path) == [
             "send: PermissionError", "bind: PermissionError",
+            "list: PermissionError",
         ]
         assert path.lstat().st_ino == found.st_ino
 
 
-# Tries to send to the socket at argv[1], then to bind a socket beside it.
+def _probe(user: local_users.User | None, path: Path) -> list[str]:
+    prefix = user.command() if user is not None else []
+    probe = subprocess.run(
+        [*prefix, sys.executable, "-c", _PROBE, str(path)],
+        capture_output=True, text=True, timeout=collectors.WAIT,
+    )
+    return probe.stdout.splitlines()
+
+
+# Tries to send to the socket at argv[1], to bind a socket beside it and
+# to list its directory.
 _PROBE = """
 import os, socket, sys
 for what, call in (
     ("send", lambda s: s.sendto(b"{}", sys.argv[1])),
     ("bind", lambda s: s.bind(os.path.join(os.path.dirname(sys.argv[1]), "x"))),
+    ("list", lambda s: os.listdir(os.path.dirname(sys.argv[1]))),
 ):
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         try:
@@ -252,11 +264,9 @@ for what, call in (
 
 def test_probe_reports_what_it_may_do(tmp_path: Path) -> None:
     # The probe above says "allowed" when allowed, so its refusals mean
-    # something: root may do both.
+    # something: root may do all three.
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
         listener.bind(str(tmp_path / "s"))
-        probe = subprocess.run(
-            [sys.executable, "-c", _PROBE, str(tmp_path / "s")],
-            capture_output=True, text=True, timeout=collectors.WAIT,
-        )
-    assert probe.stdout.splitlines() == ["send: allowed", "bind: allowed"]
+        assert _probe(None, tmp_path / "s") == [
+            "send: allowed", "bind: allowed", "list: allowed",
+        ]
