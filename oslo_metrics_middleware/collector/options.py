@@ -199,9 +199,10 @@ def _check_names(conf: cfg.ConfigOpts) -> None:
     oslo.config ignores them, so a typo (``[oslo_metric]``,
     ``prometheus_prot``) would start the collector on its defaults.
     """
+    # Every registered group, so options added to load() are known here.
+    groups = [name for name in conf if isinstance(conf[name], cfg.ConfigOpts.GroupAttr)]
     known = {
-        group: _option_names(conf, group)
-        for group in ("DEFAULT", UPSTREAM_GROUP, GROUP)
+        group: _option_names(conf, group) for group in ["DEFAULT", *groups]
     }
     for path in _files(conf):
         sections: dict[str, dict[str, Any]] = {}
