@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from collections.abc import Sequence
 import logging
 import math
-import os
-import sys
+from pathlib import PurePath
+import re
 import time
 from typing import TYPE_CHECKING
 from typing import Any
@@ -81,6 +81,11 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         paste.filter_factory = oslo_metrics_middleware:MetricsMiddleware.factory
         service_name = compute
 
+    ``oslo-metrics-middleware paste add FILE`` puts it there.  The
+    ``service`` label is ``service_name``, else the service's oslo.config
+    project, else the project the paste file's path names; the filter does
+    not load when none of them gives one.
+
     Options in the paste section override the ``[oslo_metrics_middleware]``
     section of the service's configuration for this filter only; every value
     is checked when the pipeline loads (:class:`ConfigurationError`).  The
@@ -110,9 +115,7 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         self._app = application
         self.oslo_conf.register_opts(opts.METRICS_OPTS, group=opts.GROUP)
         self.enabled: bool = self._option("enabled")
-        self.service: str = labels.bounded(
-            self._option("service_name") or _default_service(self.oslo_conf)
-        )
+        self.service: str = labels.bounded(self._service_name())
         self.excluded_paths = self._excluded_paths()
         self.routes = self._route_resolver()
         self.action_label: bool = self._option("action_label")
@@ -152,6 +155,26 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         if isinstance(value, float) and not math.isfinite(value):
             raise _invalid(name, raw, "the value must be a finite number")
         return value
+
+    def _service_name(self) -> str:
+        """The ``service`` label: never the name of the server program,
+        which uWSGI or Apache share between every service of a host."""
+        name = self._option("service_name")
+        if name == "":
+            raise _invalid("service_name", name, "a value is required")
+        name = (
+            name
+            or getattr(self.oslo_conf, "project", None)
+            or project_of_paste_file(self.conf.get("__file__"))
+        )
+        if not name:
+            raise ConfigurationError(
+                f"No service name for the metrics filter: set service_name in "
+                f"its paste section or in [{opts.GROUP}] of the service's "
+                "configuration (it is not an oslo.config project and its "
+                "paste file's path names none)"
+            )
+        return str(name)
 
     def _excluded_paths(self) -> tuple[str, ...]:
         paths = self._option("excluded_paths")
@@ -267,11 +290,24 @@ def _invalid(name: str, value: Any, reason: str) -> ConfigurationError:
     )
 
 
-def _default_service(conf: cfg.ConfigOpts) -> str:
-    project = getattr(conf, "project", None)
-    if project:
-        return str(project)
-    return os.path.basename(sys.argv[0]) or "openstack"
+# <project>-api-paste.ini, <project>-paste.ini (glance-api-paste.ini)
+_PROJECT_PASTE_FILE = re.compile(r"^(?!api-)([a-z][a-z0-9_]*)(?:-api)?-paste\.ini$")
+_PROJECT = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def project_of_paste_file(path: object) -> str | None:
+    """The project a paste file belongs to, from where it is installed:
+    ``.../etc/<project>/...paste.ini`` (packages, devstack, kolla,
+    openstack-ansible) or a ``<project>-api-paste.ini`` file name."""
+    if not isinstance(path, str) or not path:
+        return None
+    parts = PurePath(path).parts
+    named = _PROJECT_PASTE_FILE.match(parts[-1])
+    if named:
+        return named.group(1)
+    if len(parts) >= 3 and parts[-3] == "etc" and _PROJECT.match(parts[-2]):
+        return parts[-2]
+    return None
 
 
 class Exchange:

@@ -69,7 +69,12 @@ METRICS_OPTS = [
     cfg.StrOpt(
         "service_name",
         help="Value of the 'service' label, for example 'compute'. When "
-        "unset, the name of the running program is used.",
+        "unset: the service's oslo.config project ('nova'), else the "
+        "project the paste file's path names (/etc/<project>/... or "
+        "<project>-api-paste.ini). The name of the server program "
+        "(gunicorn, uwsgi, httpd) is never used: when nothing names the "
+        "service, the pipeline fails to load with an error naming this "
+        "option.",
     ),
     cfg.ListOpt(
         "excluded_paths",

@@ -49,9 +49,19 @@ ROWS_FORMAT_VERSION = 1
 MICROSECONDS = 1_000_000
 
 # The daemon reads with recv(65565); keep every datagram well below it.
+UPSTREAM_READ_SIZE = 65_565
 MAX_DATAGRAM = 60_000
 # Label sets per datagram, so that a key index fits in one byte.
 MAX_KEYS = 256
+# Most requests a sender puts in one datagram (the transport sends at most
+# this many at a time); the collector refuses a batch with more unread, so
+# that no datagram costs it more than this many rows.
+MAX_ROWS = 400
+# Why a sender counts a request as dropped, in
+# openstack_api_metrics_dropped_samples_total{reason}: the buffer was
+# full, the socket refused the datagram, the process exited first, or the
+# socket was not the collector's (socket_trust.py).
+DROP_REASONS = ("buffer_full", "send_error", "exit", "untrusted_socket")
 
 # What one request is labelled with (the last three None when absent);
 # a batch lists each distinct key once.

@@ -37,7 +37,6 @@ LOG = logging.getLogger(__name__)
 
 # The user and group the shipped systemd unit and sysusers.d file create.
 DEFAULT_OWNER = "oslo-metrics"
-DROP_REASON = "untrusted_socket"
 
 
 def user_id(name: str) -> int | None:
@@ -150,8 +149,8 @@ class SocketTrust:
         if self._verdict is not None:
             LOG.error(
                 "Not sending metrics to %s: %s; samples are dropped and "
-                "counted with reason %s until the socket is replaced",
-                self.path, self._verdict, DROP_REASON,
+                "counted with reason untrusted_socket until the socket is "
+                "replaced", self.path, self._verdict,
             )
         else:
             LOG.info("Metrics socket %s is trusted again", self.path)

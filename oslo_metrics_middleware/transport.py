@@ -255,7 +255,7 @@ class DatagramSender:
                     LOG.info("Metrics delivery to %s works", self.socket_path)
             elif error == _UNTRUSTED:  # socket_trust has said why, once
                 with self._counts_lock:
-                    self._counts[(DROPPED, "", socket_trust.DROP_REASON)] += samples
+                    self._counts[(DROPPED, "", "untrusted_socket")] += samples
             else:
                 LOG.error(
                     "Dropped %d metric samples: %s", samples, os.strerror(error)

@@ -82,6 +82,15 @@ if command -v systemd-analyze >/dev/null; then
         && [ -z "$complaints" ] || { echo "$complaints"; exit 1; }
 fi
 
+step "paste (the shipped sample has the filter first everywhere; add, remove)"
+"$omm" paste check assets/api-paste.ini.sample >/dev/null
+printf '[pipeline:main]\npipeline = cors api\n' >api-paste.ini
+cp api-paste.ini api-paste.ini.orig
+"$omm" paste add api-paste.ini --service-name compute >/dev/null
+"$omm" paste check api-paste.ini --service-name compute >/dev/null
+"$omm" paste remove api-paste.ini >/dev/null
+cmp api-paste.ini api-paste.ini.orig
+
 step "collector (the shipped sample config, on a private socket and port)"
 port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 sed -e "s|^#\?metrics_socket_file = .*|metrics_socket_file = $PWD/collector.sock|" \

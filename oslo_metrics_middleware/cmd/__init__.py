@@ -83,6 +83,42 @@ def _assets(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _paste(args: argparse.Namespace, extra: list[str]) -> int:
+    from oslo_metrics_middleware import paste_file
+
+    if args.service_name is not None and args.action == "remove":
+        args.parser.error("--service-name applies to add and check, not remove")
+    if args.dry_run and args.action == "check":
+        args.parser.error("--dry-run applies to add and remove, not check")
+    try:
+        paste = paste_file.read(args.file)
+        for note in paste.unknown_composites():
+            sys.stderr.write(f"{PROG} paste: note: {args.file}: {note}\n")
+        if args.action == "check":
+            problems = paste_file.check(paste, args.service_name)
+            for problem in problems:
+                print(f"{args.file}: {problem}")
+            if not problems:
+                count = len(paste.pipelines())
+                print(f"{args.file}: {paste_file.FILTER} is first in all "
+                      f"{count} pipelines")
+            return 1 if problems else 0
+        if args.action == "add":
+            text, changes = paste_file.add(paste, args.service_name)
+        else:
+            text, changes = paste_file.remove(paste)
+        if args.dry_run:
+            sys.stdout.write(paste_file.diff(paste.text, text, args.file))
+            return 0
+        if changes:
+            paste_file.write(args.file, text)
+    except paste_file.PasteFileError as exc:
+        return _fail("paste", str(exc))
+    for change in changes or ["unchanged"]:
+        print(f"{args.file}: {change}")
+    return 0
+
+
 def _fail(command: str, message: str) -> int:
     sys.stderr.write(f"{PROG} {command}: error: {message}\n")
     return 1
@@ -104,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_report(commands)
     _add_assets(commands)
+    _add_paste(commands)
     return parser
 
 
@@ -191,6 +228,42 @@ def _add_assets(commands: argparse._SubParsersAction[_Parser]) -> None:
     assets.set_defaults(handler=_assets, passthrough=False)
 
 
+def _add_paste(commands: argparse._SubParsersAction[_Parser]) -> None:
+    paste = commands.add_parser(
+        "paste",
+        allow_abbrev=False,
+        help="put the metrics filter in every pipeline of an api-paste.ini",
+        description="add: put the metrics filter first in every pipeline of "
+        "a paste file ([pipeline:*] sections, and each pipeline of a "
+        "[composite:*] whose factory is a pipeline factory, as nova, "
+        "cinder, glance, neutron, heat and manila use) and define its "
+        "[filter:metrics] section; nothing else in the file changes, and "
+        "adding twice changes nothing more. remove: take the filter out of "
+        "every pipeline and remove its section, which gives back the file "
+        "as it was before add. check: print each pipeline the filter is "
+        "not first in and exit with status 1 if there is one.",
+    )
+    paste.add_argument(
+        "action", choices=("add", "remove", "check"), metavar="{add,remove,check}",
+        help="what to do",
+    )
+    paste.add_argument("file", type=Path, metavar="FILE", help="the paste file")
+    paste.add_argument(
+        "--service-name",
+        metavar="NAME",
+        help="add: the value of the service label, set in [filter:metrics]; "
+        "check: also check that it is set to NAME (default: the filter "
+        "finds the service's name itself, see the service_name option)",
+    )
+    paste.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="add, remove: print the change as a unified diff and leave the "
+        "file as it is",
+    )
+    paste.set_defaults(handler=_paste, passthrough=False, parser=paste)
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -205,7 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command is None:
-        parser.error("a command is required: collector, demo, report or assets")
+        parser.error(
+            "a command is required: collector, demo, report, assets or paste"
+        )
     try:
         return int(args.handler(args, extra))
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ default registry, which the daemon serves on its Prometheus port.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import prometheus_client
@@ -147,20 +148,20 @@ class _Batch:
     """The ``batch`` metric: a receiver for request rows, not a series.
 
     The upstream daemon calls ``batch.labels().observe(value)``; the rows
-    go through the same checks and caps as in this project's collector.
+    go to ``receiver``, which collector/ingest.py sets when it is imported,
+    so they get the same checks and caps under either daemon.
     """
+
+    def __init__(self) -> None:
+        self.receiver: Callable[[Any], None] | None = None
 
     def labels(self, **_labels: Any) -> _Batch:
         return self
 
     def observe(self, value: Any) -> None:
-        from oslo_metrics_middleware.collector import ingest
-
-        receiver = ingest.shared()
-        try:
-            receiver.batch(value)
-        except ingest.Rejected as rejected:
-            receiver.reject(rejected.reason)
+        if self.receiver is None:
+            raise RuntimeError("request rows arrived before the collector's ingest")
+        self.receiver(value)
 
 
 batch = _Batch()

@@ -108,26 +108,71 @@ COLLECTOR_OPTS: list[cfg.Opt] = [
         min=1,
         max=10_000_000,
         help="Most label sets of each metric sent one message per sample "
-        "(oslo.messaging's RPC metrics, the filters' counters). Messages "
+        "(oslo.messaging's RPC metrics; the filters' counters are bounded by "
+        "max_services and their closed set of reasons). Messages "
         "for further label sets are refused and counted in "
         "oslo_metrics_collector_rejected_total{reason=\"series_limit\"}.",
     ),
     cfg.IntOpt(
         "max_request_series",
         default=10_000,
-        min=1,
+        min=20,
         max=10_000_000,
-        help="Most label sets of each request metric (the duration and size "
-        "histograms, the exception counter), across every service. Each "
-        "label is capped on its own, but their combinations can still "
-        "multiply. A request that would add a duration label set beyond "
-        "this is recorded with method and route '__overflow__' and its "
-        "status class ('5xx'), one label set per service and class, and "
-        "counted in oslo_metrics_collector_overflow_total{label=\"series\"}; "
-        "its action, microversion or exception label becomes '__overflow__' "
-        "when only that metric is full.",
+        help="Most label sets of each request metric (the duration, size "
+        "and action histograms, the exception counter), across every "
+        "service, '__overflow__' ones included. Each label is capped on its "
+        "own, but their combinations can still multiply. A request that "
+        "finds no room is recorded with method and route '__overflow__' and "
+        "its status class ('5xx') under its service, and counted in "
+        "oslo_metrics_collector_overflow_total{label=\"series\"}. Room for "
+        "those label sets (five per service, one in the exception counter) "
+        "is kept from a service's first label set; a service that comes when "
+        "a metric is full is recorded there under service '__overflow__'.",
+    ),
+    cfg.IntOpt(
+        "max_label_bytes",
+        default=256,
+        min=32,
+        max=4096,
+        help="Longest label value kept, in UTF-8 bytes. A longer service, "
+        "method, route, exception, action or microversion of a request is "
+        "recorded as '__overflow__' and counted in "
+        "oslo_metrics_collector_overflow_total; a longer label of any other "
+        "metric is refused and counted in "
+        "oslo_metrics_collector_rejected_total{reason=\"label_length\"}. "
+        "With the other caps it bounds the size of /metrics.",
+    ),
+    cfg.IntOpt(
+        "http_max_connections",
+        default=64,
+        min=1,
+        max=10_000,
+        help="Most HTTP connections to /metrics open at once, each served in "
+        "a thread. When all are taken, the oldest one that has not sent its "
+        "request yet is closed to make room; if every one is being answered, "
+        "the new connection is closed. The collector needs this many file "
+        "descriptors and 64 more (LimitNOFILE), and checks it on start.",
+    ),
+    cfg.FloatOpt(
+        "http_timeout",
+        default=10.0,
+        min=0.1,
+        max=3600.0,
+        help="Seconds an HTTP client has to send its whole request after "
+        "connecting, and to take each piece of the answer; slower clients "
+        "are disconnected.",
+    ),
+    cfg.StrOpt(
+        "web_config_file",
+        default="",
+        help="YAML file enabling TLS and basic authentication on /metrics, "
+        "in the layout of the Prometheus exporters' --web.config.file "
+        "(tls_server_config: cert_file, key_file; basic_auth_users: user "
+        "name to bcrypt hash). Empty serves plain HTTP to anyone.",
     ),
 ]
+# Options of COLLECTOR_OPTS that are not caps of what is recorded.
+HTTP_OPTS = ("http_max_connections", "http_timeout", "web_config_file")
 
 
 class StartupError(Exception):
@@ -142,6 +187,9 @@ class Settings:
     port: int
     silent: bool
     limits: Limits
+    http_max_connections: int
+    http_timeout: float
+    web_config_file: str
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
@@ -180,6 +228,7 @@ def load(argv: list[str]) -> tuple[cfg.ConfigOpts, Settings]:
     _check_names(conf)
     upstream = _values(conf, UPSTREAM_GROUP, UPSTREAM_OPTS)
     ours = _values(conf, GROUP, COLLECTOR_OPTS)
+    http = {name: ours.pop(name) for name in HTTP_OPTS}
     settings = Settings(
         socket_path=upstream["metrics_socket_file"],
         socket_perm=upstream["metrics_socket_perm"],
@@ -187,6 +236,7 @@ def load(argv: list[str]) -> tuple[cfg.ConfigOpts, Settings]:
         port=upstream["prometheus_port"],
         silent=upstream["wsgi_silent_server"],
         limits=Limits(**ours),
+        **http,
     )
     if not settings.socket_path:
         raise StartupError(f"[{UPSTREAM_GROUP}] metrics_socket_file is empty")

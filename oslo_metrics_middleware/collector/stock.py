@@ -34,6 +34,9 @@ def main(argv: list[str]) -> None:
     """Start the upstream daemon with ``argv`` as its command line."""
     from oslo_metrics import message_router
 
+    # Attaches the checks and caps to the batch metric.
+    from oslo_metrics_middleware.collector import ingest  # noqa: F401
+
     if METRICS_MODULE not in message_router.MODULE_LISTS:
         message_router.MODULE_LISTS.append(METRICS_MODULE)
     # Importing the daemon module registers its options and logging.

@@ -22,7 +22,6 @@ from oslo_metrics_middleware.report.capacity import ServiceCapacity
 from oslo_metrics_middleware.report.capacity import fit_trend
 from oslo_metrics_middleware.report.histogram import Estimate
 from oslo_metrics_middleware.report.histogram import estimate
-from oslo_metrics_middleware.report.histogram import quantile
 from oslo_metrics_middleware.report.model import EndpointKey
 from oslo_metrics_middleware.report.model import EndpointSteps
 from oslo_metrics_middleware.report.model import EndpointTotals
@@ -40,9 +39,8 @@ class EndpointGraph:
     rate: list[float]
     client_error_rate: list[float]
     server_error_rate: list[float]
-    p50: list[float]
-    p95: list[float]
-    p99: list[float]
+    # Per quantile of QUANTILES, per step, with the bucket it lies in.
+    quantiles: tuple[list[Estimate], ...]
 
 
 @dataclasses.dataclass
@@ -59,6 +57,7 @@ class EndpointReport:
     p50: float
     p95: float
     p99: float
+    busy_seconds: float
     concurrency: float
     busy_share: float
     bytes_in: float
@@ -94,15 +93,26 @@ class Report:
     notes: list[str] = dataclasses.field(default_factory=list)
     # Whether the source had any exemplars, so request ids are listed.
     exemplars: bool = False
+    # The span the data covers inside [start, end]; figures per second
+    # are averages over it.
+    data_start: float = 0.0
+    data_end: float = 0.0
 
     @property
     def seconds(self) -> float:
+        """Length of the range asked for."""
         return self.end - self.start
+
+    @property
+    def data_seconds(self) -> float:
+        """Length of the span the data covers."""
+        return self.data_end - self.data_start
 
 
 def build(raw: RawData, settings: CapacitySettings) -> Report:
     """The report, endpoints busiest first."""
-    seconds = max(raw.end - raw.start, 1e-9)
+    first, last = raw.covered()
+    seconds = max(last - first, 1e-9)
     service_busy_total: dict[str, float] = {}
     for (service, _, _), totals in raw.totals.items():
         service_busy_total[service] = (
@@ -121,7 +131,7 @@ def build(raw: RawData, settings: CapacitySettings) -> Report:
     return Report(
         raw.source, raw.start, raw.end, raw.step, raw.times, endpoints,
         services, service_busy, dict(raw.dropped), dict(raw.overflow),
-        list(raw.notes), raw.slowest is not None,
+        list(raw.notes), raw.slowest is not None, first, last,
     )
 
 
@@ -166,6 +176,7 @@ def _endpoint(
         server_errors=by_class["5xx"],
         request_rate=requests / seconds,
         p50=p50, p95=p95, p99=p99,
+        busy_seconds=totals.busy_seconds,
         concurrency=totals.busy_seconds / seconds,
         busy_share=(
             totals.busy_seconds / service_busy if service_busy > 0 else 0.0
@@ -181,16 +192,17 @@ def _endpoint(
 
 def _graph(steps: EndpointSteps, step: float) -> EndpointGraph:
     bounds = sorted(steps.buckets)
-    quantiles: list[list[float]] = [[], [], []]
+    quantiles: tuple[list[Estimate], ...] = tuple([] for _ in QUANTILES)
     for index, count in enumerate(steps.requests):
         cumulative = [(le, steps.buckets[le][index]) for le in bounds]
         for row, q in zip(quantiles, QUANTILES, strict=True):
-            row.append(quantile(q, cumulative) if count > 0 else math.nan)
+            row.append(estimate(q, cumulative) if count > 0
+                       else Estimate(math.nan))
     return EndpointGraph(
         rate=[count / step for count in steps.requests],
         client_error_rate=[count / step for count in steps.client_errors],
         server_error_rate=[count / step for count in steps.server_errors],
-        p50=quantiles[0], p95=quantiles[1], p99=quantiles[2],
+        quantiles=quantiles,
     )
 
 
@@ -206,6 +218,19 @@ def _service_busy(raw: RawData) -> dict[str, list[float]]:
     return busy
 
 
+# A step whose data covers this share of it gives a per-step average.
+WHOLE_STEP = 0.95
+
+
+def _whole_steps(raw: RawData) -> list[int]:
+    """Steps the data covers (nearly) whole: a step the data only starts
+    or ends in averages its busy time over seconds without data."""
+    first, last = raw.covered()
+    slack = (1 - WHOLE_STEP) * raw.step
+    return [index for index, t in enumerate(raw.times)
+            if t - raw.step >= first - slack and t <= last + slack]
+
+
 def _service(
     name: str,
     endpoints: list[EndpointReport],
@@ -215,13 +240,16 @@ def _service(
 ) -> ServiceCapacity:
     mine = [e for e in endpoints if e.service == name]
     busy = sum(e.concurrency for e in mine)
+    trend = fit_trend(raw.times, busy_series, raw.step, *raw.covered())
     return ServiceCapacity(
         service=name,
         request_rate=sum(e.request_rate for e in mine),
         busy_workers=busy,
-        peak_busy_workers=max(busy_series, default=busy),
+        peak_busy_workers=max(
+            (busy_series[i] for i in _whole_steps(raw)), default=None),
         workers=settings.workers.get(name),
         target_utilisation=settings.target_utilisation,
-        trend=fit_trend(raw.times, busy_series),
-        end=raw.end,
+        trend=None if isinstance(trend, str) else trend,
+        end=raw.covered()[1],
+        trend_reason=trend if isinstance(trend, str) else "",
     )

@@ -27,11 +27,15 @@ from pathlib import Path
 import statistics
 
 from oslo_metrics_middleware.report.model import ReportError
+from oslo_metrics_middleware.report.timeparse import rough_duration
 
 DAY = 86400.0
-# A trend over less than a day mostly measures the daily cycle.
-TREND_MIN_SPAN = DAY
-TREND_MIN_POINTS = 10
+# A trend over less than a few days mostly measures the daily cycle, and a
+# line through a few points is whatever those points happen to be.
+TREND_MIN_HISTORY = 3 * DAY
+TREND_POINTS_PER_DAY = 3
+# A forecast reaches at most this many times its history ahead.
+FORECAST_MULTIPLE = 2.0
 DEFAULT_TARGET = 0.7
 
 
@@ -41,6 +45,26 @@ class CapacitySettings:
 
     workers: dict[str, int] = dataclasses.field(default_factory=dict)
     target_utilisation: float = DEFAULT_TARGET
+    # Where each service's workers were given, for errors that name it.
+    given_in: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def check_services(self, known: set[str], left_out: set[str]) -> None:
+        """Fail on workers for a service the data does not hold.
+
+        Services in ``left_out`` (excluded with ``--service``) are
+        dropped instead: a config file may well list every service.
+        """
+        for service in sorted(self.workers):
+            if service in known:
+                continue
+            if service in left_out:
+                del self.workers[service]
+                continue
+            raise ReportError(
+                f"{self.given_in.get(service, '--workers')}: no service "
+                f"{service!r} in the data (services: "
+                f"{', '.join(sorted(known)) or 'none'})"
+            )
 
 
 def parse_workers(text: str) -> tuple[str, int]:
@@ -63,16 +87,25 @@ def _worker_count(spec: str) -> int:
     return count
 
 
+# Sections of a capacity config and their keys; None: any key (services).
+CONFIG_KEYS: dict[str, tuple[str, ...] | None] = {
+    "workers": None, "capacity": ("target_utilisation",),
+}
+
+
 def load_settings(path: Path) -> CapacitySettings:
     """``[workers]`` service = PxT lines and ``[capacity]`` target."""
     parser = configparser.ConfigParser()
     try:
         with open(path, encoding="utf-8") as config:
             parser.read_file(config)
+        _check_names(parser)
         settings = CapacitySettings()
         if parser.has_section("workers"):
             for service, spec in parser.items("workers"):
                 settings.workers[service] = _worker_count(spec)
+                settings.given_in[service] = (
+                    f"capacity config {path} [workers] {service}")
         settings.target_utilisation = parser.getfloat(
             "capacity", "target_utilisation", fallback=DEFAULT_TARGET
         )
@@ -81,12 +114,32 @@ def load_settings(path: Path) -> CapacitySettings:
     return settings
 
 
+def _check_names(parser: configparser.ConfigParser) -> None:
+    """Unknown sections and keys are errors: a typo must not be ignored."""
+    known = ", ".join(f"[{name}]" for name in CONFIG_KEYS)
+    for section in parser.sections():
+        if section not in CONFIG_KEYS:
+            raise ValueError(f"unknown section [{section}] (known: {known})")
+    for key in parser.defaults():
+        raise ValueError(f"unknown key {key!r} in [DEFAULT] (known "
+                         f"sections: {known})")
+    for section, keys in CONFIG_KEYS.items():
+        if keys is None or not parser.has_section(section):
+            continue
+        for key in parser.options(section):
+            if key not in keys:
+                raise ValueError(f"unknown key {key!r} in [{section}] "
+                                 f"(known: {', '.join(keys)})")
+
+
 @dataclasses.dataclass
 class Trend:
     """A least-squares line through busy workers over time."""
 
     slope_per_day: float
     level_at_end: float
+    # Seconds of data the line was fitted to.
+    history: float
 
     def growth_per_week(self) -> float:
         """Fractional growth per week relative to the current level."""
@@ -94,34 +147,49 @@ class Trend:
             return math.nan
         return 7 * self.slope_per_day / self.level_at_end
 
+    def horizon(self, end: float) -> float:
+        """The furthest date a forecast from this line may name."""
+        return end + FORECAST_MULTIPLE * self.history
+
     def date_reaching(self, level: float, end: float) -> float | None:
-        """Unix time the line crosses ``level``; None if never ahead."""
+        """Unix time the line crosses ``level``: None if never ahead,
+        ``inf`` if not before :meth:`horizon`."""
         if self.level_at_end >= level:
             return end
         if self.slope_per_day <= 0:
             return None
-        return end + (level - self.level_at_end) / self.slope_per_day * DAY
+        when = end + (level - self.level_at_end) / self.slope_per_day * DAY
+        return when if when <= self.horizon(end) else math.inf
 
 
 def fit_trend(
-    times: Sequence[float], values: Sequence[float]
-) -> Trend | None:
-    """The trend, or None when the span or the points are too few."""
+    times: Sequence[float], values: Sequence[float], step: float,
+    first: float, last: float,
+) -> Trend | str:
+    """The trend of the steps inside the data's span ``[first, last]``,
+    or why there is none: too short a history or too few points."""
+    history = last - first
+    if history < TREND_MIN_HISTORY:
+        return (f"not enough history for a trend (have "
+                f"{rough_duration(history)}, need "
+                f"{rough_duration(TREND_MIN_HISTORY)})")
+    # A step counts when most of it lies inside the data's span.
     points = [
         (t, v) for t, v in zip(times, values, strict=True)
-        if not math.isnan(v)
+        if not math.isnan(v) and first <= t - step / 2 <= last
     ]
-    if len(points) < TREND_MIN_POINTS:
-        return None
-    if points[-1][0] - points[0][0] < TREND_MIN_SPAN:
-        return None
+    needed = math.ceil(TREND_POINTS_PER_DAY * history / DAY)
+    if len(points) < needed:
+        return (f"too few points for a trend (have {len(points)}, need "
+                f"{needed}: use a smaller --step)")
     # Seconds from the first point keep the fit away from 1e9-sized times.
-    first, last = points[0][0], points[-1][0]
+    start, end = points[0][0], points[-1][0]
     slope, intercept = statistics.linear_regression(
-        [t - first for t, _ in points], [v for _, v in points]
+        [t - start for t, _ in points], [v for _, v in points]
     )
     return Trend(slope_per_day=slope * DAY,
-                 level_at_end=intercept + slope * (last - first))
+                 level_at_end=intercept + slope * (end - start),
+                 history=history)
 
 
 @dataclasses.dataclass
@@ -131,11 +199,14 @@ class ServiceCapacity:
     service: str
     request_rate: float
     busy_workers: float
-    peak_busy_workers: float
+    # None when no step lies wholly inside the data.
+    peak_busy_workers: float | None
     workers: int | None
     target_utilisation: float
     trend: Trend | None
     end: float
+    # Why there is no trend; empty when there is one.
+    trend_reason: str = ""
 
     @property
     def utilisation(self) -> float | None:
@@ -143,7 +214,7 @@ class ServiceCapacity:
 
     @property
     def peak_utilisation(self) -> float | None:
-        if not self.workers:
+        if not self.workers or self.peak_busy_workers is None:
             return None
         return self.peak_busy_workers / self.workers
 

@@ -27,6 +27,7 @@ from oslo_metrics_middleware.report import formats
 from oslo_metrics_middleware.report.model import RawData
 from oslo_metrics_middleware.report.model import ReportError
 from oslo_metrics_middleware.report.progress import ProgressBar
+from oslo_metrics_middleware.report.timeparse import iso
 from oslo_metrics_middleware.report.timeparse import parse_duration
 from oslo_metrics_middleware.report.timeparse import parse_instant
 
@@ -76,7 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--duration", default="10m",
                         help="how long to record (default: %(default)s)")
     record.add_argument("--store", type=Path, default=Path("api-scrapes.jsonl"),
-                        help="file for the scrapes (default: %(default)s)")
+                        help="file for the scrapes, which must not exist "
+                        "yet (default: %(default)s)")
+    keep = record.add_mutually_exclusive_group()
+    keep.add_argument("--append", action="store_true",
+                      help="add the scrapes to an existing --store file "
+                      "recorded with the same --scrape and --interval")
+    keep.add_argument("--force", action="store_true",
+                      help="overwrite an existing --store file")
     plan = parser.add_argument_group("capacity")
     plan.add_argument("--workers", action="append", default=[],
                       metavar="SERVICE=PxT",
@@ -125,6 +133,7 @@ def _settings(args: argparse.Namespace) -> capacity.CapacitySettings:
         except ValueError as exc:
             raise UsageError(f"--workers: {exc}") from None
         settings.workers[service] = count
+        settings.given_in[service] = f"--workers {spec}"
     if args.target_utilisation is not None:
         settings.target_utilisation = args.target_utilisation
     if not 0 < settings.target_utilisation <= 1:
@@ -184,7 +193,8 @@ def _from_scrapes(args: argparse.Namespace) -> RawData:
     duration = _duration("--duration", args.duration)
     bar = _progress(args, "scraping")
     try:
-        scrape.record(args.scrape, interval, duration, args.store, bar,
+        store = scrape.Store(args.store, args.append, args.force)
+        scrape.record(args.scrape, interval, duration, store, bar,
                       timeout=min(args.timeout, max(interval, 1.0)))
     finally:
         if bar is not None:
@@ -204,13 +214,29 @@ def _raw(args: argparse.Namespace) -> RawData:
 
 def _keep_services(raw: RawData, services: list[str]) -> None:
     """--service for file sources; Prometheus filters in the query."""
+    known = {service for service, _, _ in raw.totals}
+    for name in services:
+        if name not in known:
+            raise ReportError(
+                f"--service {name}: no such service in {raw.source} "
+                f"(services: {', '.join(sorted(known)) or 'none'})")
     if not services:
         return
     for mapping in (raw.totals, raw.steps):
         for key in [k for k in mapping if k[0] not in services]:
             del mapping[key]
-    if not raw.totals:
-        raise ReportError(f"no API requests for service {services}")
+
+
+def _check_traffic(raw: RawData) -> None:
+    """An empty report says which services exist and had no requests."""
+    if any(sum(t.requests_by_status.values()) for t in raw.totals.values()):
+        return
+    services = sorted({service for service, _, _ in raw.totals})
+    raise ReportError(
+        f"no API requests between {iso(raw.start)} and {iso(raw.end)} in "
+        f"{raw.source}: service {', '.join(services)} exists but served "
+        "none in that range"
+    )
 
 
 def render(report: analysis.Report, args: argparse.Namespace) -> str:
@@ -238,6 +264,10 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     raw = _raw(args)
     _keep_services(raw, args.service)
+    _check_traffic(raw)
+    settings.check_services({service for service, _, _ in raw.totals},
+                            set(settings.workers) - set(args.service)
+                            if args.service else set())
     report = analysis.build(raw, settings)
     _write(render(report, args), args.output)
     return 0

@@ -50,19 +50,25 @@ class Endpoint:
         return (self.service, self.method, self.route)
 
 
-def parse_samples(text: str) -> list[Sample]:
-    """The samples of the API metric families, ``_created`` left out."""
+def parse_page(text: str) -> tuple[set[str], list[Sample]]:
+    """The API metric families declared on a page, even those without
+    samples yet, and their samples, ``_created`` left out."""
     try:
-        families = list(text_string_to_metric_families(text))
+        families = [family for family in text_string_to_metric_families(text)
+                    if family.name.startswith(FAMILY_PREFIX)]
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise ExpositionError(f"not Prometheus text format: {exc}") from None
-    return [
+    return {family.name for family in families}, [
         (sample.name, dict(sample.labels), float(sample.value))
         for family in families
-        if family.name.startswith(FAMILY_PREFIX)
         for sample in family.samples
         if not sample.name.endswith("_created")
     ]
+
+
+def parse_samples(text: str) -> list[Sample]:
+    """The samples of the API metric families, ``_created`` left out."""
+    return parse_page(text)[1]
 
 
 def parse_endpoints(text: str) -> dict[tuple[str, str, str], Endpoint]:

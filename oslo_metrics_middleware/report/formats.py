@@ -29,6 +29,7 @@ from oslo_metrics_middleware.report.histogram import Estimate
 from oslo_metrics_middleware.report.histogram import latency_text
 from oslo_metrics_middleware.report.timeparse import human_duration
 from oslo_metrics_middleware.report.timeparse import iso
+from oslo_metrics_middleware.report.timeparse import rough_duration
 
 ENDPOINT_HEADERS = (
     "service", "method", "route", "requests", "req/s", "p50", "p95",
@@ -65,6 +66,13 @@ def _date(timestamp: float | None) -> str:
     return "-" if timestamp is None else iso(timestamp)[:10]
 
 
+def _forecast(service: ServiceCapacity, timestamp: float | None) -> str:
+    """A date, ``-`` for none, or how far the forecast may reach."""
+    if timestamp is not None and math.isinf(timestamp) and service.trend:
+        return f"not by {_date(service.trend.horizon(service.end))}"
+    return _date(timestamp)
+
+
 def endpoint_row(endpoint: EndpointReport) -> tuple[str, ...]:
     return (
         endpoint.service, endpoint.method, endpoint.route,
@@ -88,7 +96,8 @@ def capacity_row(service: ServiceCapacity) -> tuple[str, ...]:
         _number(service.saturation_rate, 1),
         str(service.workers_needed),
         "-" if growth is None or math.isnan(growth) else f"{growth:+.1%}",
-        _date(service.exceeds_target_at), _date(service.runs_out_at),
+        _forecast(service, service.exceeds_target_at),
+        _forecast(service, service.runs_out_at),
     )
 
 
@@ -110,8 +119,22 @@ def _summary(report: Report) -> str:
     return (
         f"{report.source}, {iso(report.start)} to {iso(report.end)} "
         f"({human_duration(round(report.seconds))}), "
-        f"step {human_duration(round(report.step, 3))}"
+        f"step {human_duration(round(report.step, 3))}; {coverage(report)}"
     )
+
+
+def coverage(report: Report) -> str:
+    """The span the data covers, next to the range asked for."""
+    share = report.data_seconds / report.seconds if report.seconds else 1.0
+    return (f"data from {iso(report.data_start)} to {iso(report.data_end)} "
+            f"({rough_duration(report.data_seconds)}, {share:.1%} of the "
+            "range); rates and busy workers are averages over it")
+
+
+def trend_lines(report: Report) -> list[str]:
+    """Why growth and run-out dates are missing, per service."""
+    return [f"{service.service}: {service.trend_reason}"
+            for service in report.services if service.trend_reason]
 
 
 def health_lines(report: Report) -> list[str]:
@@ -132,6 +155,7 @@ def text(report: Report) -> str:
         _summary(report), "", *_aligned(endpoints), "",
         "Capacity (busy = average busy workers, by Little's law; target "
         f"utilisation {_target(report)})", *_aligned(capacity),
+        *trend_lines(report),
     ]
     health = health_lines(report)
     if health:
@@ -160,6 +184,7 @@ def markdown(report: Report) -> str:
         "## Capacity", "",
         *_markdown_table([CAPACITY_HEADERS,
                           *map(capacity_row, report.services)]),
+        *(["", *trend_lines(report)] if trend_lines(report) else []),
         "", "## Endpoints", "",
         *_markdown_table([ENDPOINT_HEADERS,
                           *map(endpoint_row, report.endpoints)]),
@@ -198,6 +223,7 @@ def endpoint_record(endpoint: EndpointReport) -> dict[str, Any]:
         "server_errors": endpoint.server_errors,
         "client_error_ratio": endpoint.client_error_ratio,
         "server_error_ratio": endpoint.server_error_ratio,
+        "busy_seconds": endpoint.busy_seconds,
         "concurrency": endpoint.concurrency,
         "busy_share": endpoint.busy_share,
         "bytes_in": endpoint.bytes_in, "bytes_out": endpoint.bytes_out,
@@ -226,19 +252,28 @@ def capacity_record(service: ServiceCapacity) -> dict[str, Any]:
         "growth_per_week": None if trend is None
         else _finite(trend.growth_per_week()),
         "busy_slope_per_day": None if trend is None else trend.slope_per_day,
+        "trend_reason": service.trend_reason or None,
+        "forecast_until": None if trend is None
+        else iso(trend.horizon(service.end)),
         "exceeds_target_at": _maybe_iso(service.exceeds_target_at),
         "runs_out_at": _maybe_iso(service.runs_out_at),
     }
 
 
 def _maybe_iso(timestamp: float | None) -> str | None:
-    return None if timestamp is None else iso(timestamp)
+    """An instant, or null: none ahead, or not before ``forecast_until``."""
+    if timestamp is None or math.isinf(timestamp):
+        return None
+    return iso(timestamp)
 
 
 def as_json(report: Report) -> str:
     document = {
         "source": report.source, "start": iso(report.start),
         "end": iso(report.end), "seconds": report.seconds,
+        "data_start": iso(report.data_start),
+        "data_end": iso(report.data_end),
+        "data_seconds": report.data_seconds,
         "step_seconds": report.step,
         "endpoints": [
             {**endpoint_record(e), "slowest_requests": slowest_record(e)}

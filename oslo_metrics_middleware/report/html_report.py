@@ -18,7 +18,9 @@ shows.  A new section is a block in the template and a key in ``context``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import functools
+import math
 from typing import Any
 
 import jinja2
@@ -29,13 +31,16 @@ from oslo_metrics_middleware.report import svg
 from oslo_metrics_middleware.report.analysis import EndpointReport
 from oslo_metrics_middleware.report.analysis import Report
 from oslo_metrics_middleware.report.capacity import ServiceCapacity
+from oslo_metrics_middleware.report.histogram import Estimate
 from oslo_metrics_middleware.report.histogram import latency_text
 from oslo_metrics_middleware.report.timeparse import iso
 
 TEMPLATE = "report.html.j2"
 P50, P95, P99 = "#2f9e44", "#f08c00", "#e03131"
 RATE, CLIENT_ERRORS, SERVER_ERRORS = "#1971c2", "#ae3ec9", "#c92a2a"
-BUSY, WORKERS, TARGET = "#1971c2", "#495057", "#f08c00"
+BUSY, WORKERS, TARGET = "#0c8599", "#495057", "#f08c00"
+# The capacity graph is drawn this wide and scaled to the page's width.
+WIDE = 1280
 
 
 @functools.cache
@@ -51,24 +56,40 @@ def environment() -> jinja2.Environment:
     )
 
 
-def _graph(report: Report, lines: list[svg.Line], unit: str,
-           css: str) -> Markup:
+def _graph(report: Report, lines: list[svg.Line], unit: str, css: str,
+           bands: Sequence[svg.Band] = (), width: int = svg.WIDTH) -> Markup:
     # svg escapes its own text; the chart goes into the page as it is.
-    chart = svg.chart(report.times, lines, unit, css)
-    return Markup(chart + svg.legend(lines))  # noqa: S704
+    chart = svg.chart(report.times, lines, unit, css, bands=bands,
+                      width=width)
+    return Markup(chart + svg.legend(lines, bands))  # noqa: S704
+
+
+def _quantile(name: str, color: str,
+              estimates: list[Estimate]) -> tuple[svg.Line, svg.Band]:
+    """A line where the quantile is interpolated; a band over its bucket
+    where only the bound is known, as the table shows ``<= 250 ms``."""
+    line = [e.value * 1000 if not e.bounded else math.nan for e in estimates]
+    lower = [e.lower * 1000 if e.bounded else math.nan for e in estimates]
+    upper = [e.upper * 1000 if e.bounded else math.nan for e in estimates]
+    return (svg.Line(name, color, line),
+            svg.Band(f"{name} bucket (bound only)", color, lower, upper))
 
 
 def _endpoint(report: Report, endpoint: EndpointReport) -> dict[str, Any]:
     graph = endpoint.graph
-    latency = [
-        svg.Line("p50", P50, [v * 1000 for v in graph.p50]),
-        svg.Line("p95", P95, [v * 1000 for v in graph.p95]),
-        svg.Line("p99", P99, [v * 1000 for v in graph.p99]),
-    ]
+    lines, bands = zip(*(
+        _quantile(name, color, estimates) for name, color, estimates in zip(
+            ("p50", "p95", "p99"), (P50, P95, P99), graph.quantiles,
+            strict=True)), strict=True)
+    # Every line stays visible where another covers it (an endpoint whose
+    # requests are all 4xx): the rate is wide and solid, the errors thin,
+    # dashed and dotted on top of it.
     traffic = [
-        svg.Line("requests/s", RATE, graph.rate),
-        svg.Line("4xx/s", CLIENT_ERRORS, graph.client_error_rate),
-        svg.Line("5xx/s", SERVER_ERRORS, graph.server_error_rate),
+        svg.Line("requests/s", RATE, graph.rate, width=5.0),
+        svg.Line("4xx/s", CLIENT_ERRORS, graph.client_error_rate,
+                 dashes="6 4"),
+        svg.Line("5xx/s", SERVER_ERRORS, graph.server_error_rate,
+                 dashes="2 3"),
     ]
     return {
         "title": f"{endpoint.method} {endpoint.route}",
@@ -83,7 +104,8 @@ def _endpoint(report: Report, endpoint: EndpointReport) -> dict[str, Any]:
             f"{r.request_id} ({r.seconds * 1000:.1f} ms, {iso(r.time)})"
             for r in endpoint.slowest
         ],
-        "latency": _graph(report, latency, "latency ms", "latency"),
+        "latency": _graph(report, list(lines), "latency ms", "latency",
+                          bands),
         "traffic": _graph(report, traffic, "requests/s", "traffic"),
     }
 
@@ -94,14 +116,16 @@ def _service(report: Report, service: ServiceCapacity) -> dict[str, Any]:
     if service.workers:
         count = len(report.times)
         lines.append(svg.Line(f"workers ({service.workers})", WORKERS,
-                              [float(service.workers)] * count, dashed=True))
+                              [float(service.workers)] * count,
+                              dashes="6 4"))
         lines.append(svg.Line(
             f"target {service.target_utilisation:.0%}", TARGET,
             [service.workers * service.target_utilisation] * count,
-            dashed=True,
+            dashes="6 4",
         ))
     return {"title": service.service,
-            "chart": _graph(report, lines, "busy workers", "busy")}
+            "chart": _graph(report, lines, "busy workers", "busy",
+                            width=WIDE)}
 
 
 def context(report: Report, graph_limit: int = 40) -> dict[str, Any]:
@@ -112,6 +136,8 @@ def context(report: Report, graph_limit: int = 40) -> dict[str, Any]:
         "source": report.source,
         "start": iso(report.start),
         "end": iso(report.end),
+        "coverage": formats.coverage(report),
+        "trend_lines": formats.trend_lines(report),
         "health": formats.health_lines(report),
         "left_aligned": formats.LEFT_ALIGNED,
         "capacity_headers": formats.CAPACITY_HEADERS,

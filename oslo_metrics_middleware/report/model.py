@@ -105,6 +105,16 @@ class RawData:
     # Slowest recent requests per endpoint from exemplars; None when the
     # source had none (no exemplar storage, or no request ids sent).
     slowest: dict[EndpointKey, list[SlowRequest]] | None = None
+    # The first and last sample of the data inside [start, end]; rates
+    # and busy workers are averages over this span, not the range asked.
+    data_start: float | None = None
+    data_end: float | None = None
+
+    def covered(self) -> tuple[float, float]:
+        """The span the data covers, the whole range when unknown."""
+        first = self.start if self.data_start is None else self.data_start
+        last = self.end if self.data_end is None else self.data_end
+        return (first, last) if first < last else (self.start, self.end)
 
     def steps_for(self, key: EndpointKey) -> EndpointSteps:
         series = self.steps.get(key)

@@ -35,6 +35,7 @@ import dataclasses
 import itertools
 import json
 import math
+from time import time as wall_clock
 from typing import Any
 import urllib.error
 import urllib.parse
@@ -69,6 +70,9 @@ CUT_BEFORE = 0.001
 SAME_START = 0.001
 # Prometheus refuses range queries of more than 11,000 points per series.
 MAX_POINTS = 11000
+# Points of the range queries that find where the data starts and ends.
+COVERAGE_POINTS = 2000
+MIN_RESOLUTION = 1.0
 # Drawn endpoints per graph query: keeps the query text well under
 # VictoriaMetrics' 16 KB -search.maxQueryLen even for long routes.
 GRAPH_BATCH = 40
@@ -163,6 +167,13 @@ class PrometheusClient:
     def metric_names(self) -> list[str]:
         data = self._call("/api/v1/label/__name__/values", {})
         return [str(name) for name in data or []]
+
+    def label_values(self, label: str, metric: str, start: float,
+                     end: float) -> set[str]:
+        data = self._call(f"/api/v1/label/{label}/values", {
+            "match[]": metric, "start": f"{start:.3f}", "end": f"{end:.3f}",
+        })
+        return {str(value) for value in data or []}
 
 
 def _api_error(exc: urllib.error.HTTPError) -> str:
@@ -324,6 +335,7 @@ class PrometheusSource:
     ) -> None:
         self.client = client
         self.scrape_interval = scrape_interval
+        self.services = services
         self.matchers = label_matchers(services)
         self.parallel = parallel
 
@@ -348,32 +360,128 @@ class PrometheusSource:
         )
         raw.notes += self._blind_targets(end)
         jobs = self._total_jobs(raw, seconds, irregular, cut)
-        jobs += self._step_jobs(raw, [self._busy_query(raw)])
+        present: set[int] = set()
+        jobs += self._step_jobs(raw, [self._busy_query(raw, present)])
         jobs.append(self._exemplar_job(raw))
-        # The graph queries are counted ahead so the bar does not run full
+        # The later queries are counted ahead so the bar does not run full
         # twice; fewer endpoints than ``graphs`` means fewer queries.
         batches = math.ceil(max(graphs, 0) / GRAPH_BATCH)
-        planned = 2 * batches * len(list(_chunks(raw.times, raw.step)))
+        planned = 2 + 2 * batches * len(list(_chunks(raw.times, raw.step)))
         self._run(jobs, progress, 0, len(jobs) + planned)
         drawn = busiest(raw.totals)[:max(graphs, 0)]
-        graph_jobs = self._step_jobs(raw, self._graph_queries(raw, drawn))
-        self._run(graph_jobs, progress, len(jobs),
-                  len(jobs) + len(graph_jobs))
+        later = self._coverage_jobs(raw, present)
+        later += self._step_jobs(raw, self._graph_queries(raw, drawn))
+        self._run(later, progress, len(jobs), len(jobs) + len(later))
         return raw
+
+    def _coverage_jobs(self, raw: RawData, present: set[int]) -> list[Fetch]:
+        """Jobs finding the first and last sample of the data.
+
+        The steps with busy time bound them, so the search reads only the
+        samples near the first and the last of those steps.  Instant
+        queries, since VictoriaMetrics leaves the last 30 s out of range
+        queries, and a fresh collector's data may be all in them.
+        """
+        window = max(raw.step, 4 * self.scrape_interval)
+        series = _selector(f"{DURATION}_count", self.matchers)
+        head = tail = (raw.start, raw.end)
+        if present:
+            first, last = raw.times[min(present)], raw.times[max(present)]
+            head = (max(raw.start, first - window - raw.step), first)
+            tail = (max(raw.start, last - window),
+                    min(raw.end, last + raw.step))
+
+        def first_sample() -> Merge:
+            found = self._first_sample(series, raw, head)
+            return lambda: setattr(raw, "data_start", found)
+
+        def last_sample() -> Merge:
+            found = self._last_sample(series, raw, tail)
+            return lambda: setattr(raw, "data_end", found)
+
+        return [first_sample, last_sample]
+
+    def _first_sample(self, series: str, raw: RawData,
+                      span: tuple[float, float]) -> float | None:
+        """The range start when data runs into it, else the first sample
+        in ``span`` (the whole range when none is there), to a second or
+        1/COVERAGE_POINTS of the span, by bisection."""
+        if self.client.query(f"count({series})", raw.start):
+            return raw.start
+
+        def any_by(first: float, moment: float) -> bool:
+            window = promql_duration(moment - first)
+            return bool(self.client.query(
+                f"count(last_over_time({series}[{window}]))", moment))
+
+        first, last = span
+        if not any_by(first, last):
+            first, last = raw.start, raw.end
+            if not any_by(first, last):
+                return None
+        low, high = first, last
+        resolution = max(MIN_RESOLUTION, (last - first) / COVERAGE_POINTS)
+        while high - low > resolution:
+            middle = (low + high) / 2
+            if any_by(first, middle):
+                high = middle
+            else:
+                low = middle
+        return high
+
+    def _last_sample(self, series: str, raw: RawData,
+                     span: tuple[float, float]) -> float | None:
+        """The last sample: at the range's end if the data runs up to it,
+        else the newest in ``span``."""
+        newest = f"max(timestamp({series}))"
+        values = [value for _, value in self.client.query(newest, raw.end)]
+        if not values:
+            first, last = span
+            resolution = max(MIN_RESOLUTION, (last - first) / COVERAGE_POINTS)
+            # Evaluated at ``last`` and back from it, so it is not skipped.
+            first = last - resolution * math.floor((last - first) / resolution)
+            values = [value for _, points in self.client.query_range(
+                newest, first, last, resolution) for _, value in points]
+        finite = [value for value in values if math.isfinite(value)]
+        return min(raw.end, max(finite)) if finite else None
 
     def _check_metric(self, start: float, end: float) -> None:
         count = f"{DURATION}_count"
+        self._check_services(count, start, end)
         if self.client.series_exists(_selector(count, self.matchers), start, end):
             return
         if count in self.client.metric_names():
+            ever = self.client.label_values("service", count, 0.0,
+                                            max(end, wall_clock()))
             raise ReportError(
                 f"no API requests recorded between {iso(start)} and "
-                f"{iso(end)} (empty range)"
+                f"{iso(end)}; there are some at other times (services: "
+                f"{', '.join(sorted(ever))})"
             )
         raise ReportError(
             f"metric {count} not found in Prometheus at {self.client.url}; "
             "is it scraping the collector?"
         )
+
+    def _check_services(self, count: str, start: float, end: float) -> None:
+        """Each --service exists in the range, or the error says whether
+        it has data at other times or none at all."""
+        if not self.services:
+            return
+        seen = self.client.label_values("service", count, start, end)
+        for name in self.services:
+            if name in seen:
+                continue
+            ever = self.client.label_values("service", count, 0.0,
+                                            max(end, wall_clock()))
+            if name in ever:
+                raise ReportError(
+                    f"service {name!r} has no API requests between "
+                    f"{iso(start)} and {iso(end)}; it has some at other times")
+            raise ReportError(
+                f"--service {name}: no such service in Prometheus at "
+                f"{self.client.url} (services: "
+                f"{', '.join(sorted(ever)) or 'none'})")
 
     def _blind_targets(self, end: float) -> list[str]:
         """Notes for targets whose restarts cannot be seen."""
@@ -475,11 +583,18 @@ class PrometheusSource:
         scale = f"{raw.step / seconds:.6g} * " if seconds > raw.step else ""
         return promql_duration(seconds), scale
 
-    def _busy_query(self, raw: RawData) -> RangeQuery:
+    def _busy_query(self, raw: RawData, present: set[int]) -> RangeQuery:
+        """Busy seconds per step; ``present`` gets the steps with data."""
         window, scale = self._window(raw)
+
+        def apply(matrix: Matrix) -> None:
+            _steps_busy(raw, matrix)
+            present.update(_index(raw, timestamp)
+                           for _, values in matrix for timestamp, _ in values)
+
         return (f"{scale}sum by ({ENDPOINT}) (increase("
                 f"{_selector(DURATION + '_sum', self.matchers)}[{window}]))",
-                lambda m: _steps_busy(raw, m))
+                apply)
 
     def _step_jobs(
         self, raw: RawData, queries: list[RangeQuery]
@@ -598,8 +713,16 @@ def _totals_field(raw: RawData, vector: Vector, field: str) -> None:
 
 def _per_service(target: dict[str, float], vector: Vector) -> None:
     for labels, value in vector:
-        service = labels.get("service", "")
-        target[service] = target.get(service, 0.0) + _clean(value)
+        amount = _clean(value)
+        if amount:  # the collector exposes these counters at 0 from the start
+            service = labels.get("service", "")
+            target[service] = target.get(service, 0.0) + amount
+
+
+def _index(raw: RawData, timestamp: float) -> int:
+    """The step a range query's point belongs to, clamped to the steps."""
+    index = round((timestamp - raw.start) / raw.step) - 1
+    return min(max(index, 0), len(raw.times) - 1)
 
 
 def _add_points(raw: RawData, values: list[tuple[float, float]],

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterator
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -47,12 +48,19 @@ EXCEPTIONS = "openstack_api_exceptions_total"
 DROPPED = "openstack_api_metrics_dropped_samples_total"
 OVERFLOW = "openstack_api_metrics_route_overflow_total"
 
+# The families read per endpoint, as the Prometheus source reads them.
+ENDPOINT_METRICS = frozenset({
+    f"{DURATION}_count", f"{DURATION}_bucket", f"{DURATION}_sum",
+    REQUEST_SIZE_SUM, RESPONSE_SIZE_SUM, EXCEPTIONS,
+})
+
 Progress = Callable[[int, int], None]
 SeriesId = tuple[str, tuple[tuple[str, str], ...]]
 
 
-def scrape(url: str, timeout: float) -> list[exposition.Sample]:
-    """One target's API samples; ReportError when unreachable or garbled."""
+def scrape(url: str, timeout: float) -> tuple[set[str], list[exposition.Sample]]:
+    """One target's API families and samples; ReportError when unreachable
+    or garbled."""
     if not url.startswith(("http://", "https://")):
         raise ReportError(f"--scrape must be an http(s) URL: {url!r}")
     try:
@@ -64,49 +72,91 @@ def scrape(url: str, timeout: float) -> list[exposition.Sample]:
     except UnicodeDecodeError:
         raise ReportError(f"malformed scrape from {url}: not UTF-8") from None
     try:
-        return exposition.parse_samples(text)
+        return exposition.parse_page(text)
     except exposition.ExpositionError as exc:
         raise ReportError(f"malformed scrape from {url}: {exc}") from None
 
 
+@dataclasses.dataclass(frozen=True)
+class Store:
+    """Where scrapes go: a new file, the end of a recording, or over one."""
+
+    path: Path
+    append: bool = False
+    force: bool = False
+
+
 def record(
-    targets: list[str], interval: float, duration: float, path: Path,
+    targets: list[str], interval: float, duration: float, store: Store,
     progress: Progress | None = None, timeout: float = 10.0,
 ) -> None:
-    """Scrape every target each ``interval`` for ``duration`` into ``path``.
+    """Scrape every target each ``interval`` for ``duration`` into the store.
 
-    A target failing its first scrape is an error; later failures are
-    reported on stderr and that tick skipped, since one bad minute should
-    not lose a day's recording.
+    A target failing its first scrape, or whose page has no API metrics,
+    is an error at once; later failures are reported on stderr and that
+    tick skipped, since one bad minute should not lose a day's recording.
     """
     ticks = max(1, math.floor(duration / interval + 1e-9)) + 1
     first = time.time()
+    offset = _tick_offset(store, targets, interval, first)
     try:
-        with open(path, "w", encoding="utf-8") as out:
-            _write(out, {"format": FORMAT, "version": 1, "targets": targets,
-                         "interval": interval})
+        with open(store.path, "a" if store.append else "w",
+                  encoding="utf-8") as out:
+            if offset == 0:
+                _write(out, {"format": FORMAT, "version": 1,
+                             "targets": targets, "interval": interval})
             for tick in range(ticks):
                 _sleep_until(first + tick * interval)
-                _scrape_tick(out, targets, tick, first + tick * interval,
-                             timeout)
+                _scrape_tick(out, targets, tick, offset,
+                             first + tick * interval, timeout)
                 if progress is not None:
                     progress(tick + 1, ticks)
     except OSError as exc:
-        raise ReportError(f"cannot write {path}: {exc.strerror}") from None
+        raise ReportError(f"cannot write {store.path}: {exc.strerror}") from None
+
+
+def _tick_offset(
+    store: Store, targets: list[str], interval: float, first: float
+) -> int:
+    """The first tick's number: 0 for a new file, after the last tick of
+    the recording appended to (counted in intervals, so a gap shows)."""
+    if not store.path.exists() or (store.force and not store.append):
+        return 0
+    if not store.append:
+        raise ReportError(
+            f"--store {store.path} exists: --append adds to it, --force "
+            "overwrites it")
+    header, records = _read(store.path)
+    if header.get("targets") != targets or header.get("interval") != interval:
+        raise ReportError(
+            f"--append: {store.path} was recorded from "
+            f"{', '.join(header.get('targets', []))} every "
+            f"{header.get('interval')}s; append with the same --scrape and "
+            "--interval")
+    times = _tick_times(records)
+    if not times:
+        return 1
+    last = max(times)
+    return last + max(1, round((first - times[last]) / interval))
 
 
 def _scrape_tick(
-    out: TextIO, targets: list[str], tick: int, when: float, timeout: float
+    out: TextIO, targets: list[str], tick: int, offset: int, when: float,
+    timeout: float,
 ) -> None:
     for url in targets:
         try:
-            samples = scrape(url, timeout)
+            families, samples = scrape(url, timeout)
         except ReportError as exc:
             if tick == 0:
                 raise
             sys.stderr.write(f"warning: tick {tick} skipped: {exc}\n")
             continue
-        _write(out, {"tick": tick, "time": when, "target": url,
+        if tick == 0 and DURATION not in families:
+            raise ReportError(
+                f"{url} has no {DURATION} metric: not an API metrics "
+                "collector's /metrics page")
+        _write(out, {"tick": tick + offset, "time": when, "target": url,
                      "samples": samples})
     out.flush()
 
@@ -159,10 +209,8 @@ def load(path: Path, max_points: int = 240) -> RawData:
     )
     for tick, name, labels, delta in _deltas(records, path):
         _apply(raw, (tick - first_tick - 1) // group, name, labels, delta)
-    if not any(t.requests_by_status for t in raw.totals.values()):
-        if not _has_duration(records):
-            raise ReportError(f"metric {DURATION}_count not found in {path}")
-        raise ReportError(f"no API requests in {path} (empty range)")
+    if not _has_duration(records):
+        raise ReportError(f"metric {DURATION}_count not found in {path}")
     return raw
 
 
@@ -180,7 +228,11 @@ def _has_duration(records: list[dict[str, Any]]) -> bool:
 def _deltas(
     records: list[dict[str, Any]], path: Path
 ) -> Iterator[tuple[int, str, dict[str, str], float]]:
-    """Counter increases per tick; a series born later counts from zero."""
+    """Counter increases per tick; a series born later counts from zero.
+
+    Increases of zero are yielded too: a histogram's empty lowest buckets
+    are what places its quantiles above them.
+    """
     previous: dict[str, dict[SeriesId, float]] = {}
     try:
         for rec in sorted(records, key=lambda r: (r["tick"], r["target"])):
@@ -194,8 +246,7 @@ def _deltas(
                     continue  # this target's baseline
                 before = seen.get(series, 0.0)
                 delta = value - before if value >= before else value
-                if delta:
-                    yield tick, name, labels, float(delta)
+                yield tick, name, labels, float(delta)
             previous[target] = {**(seen or {}), **current}
     except (KeyError, TypeError, ValueError):
         raise ReportError(f"{path} has a malformed scrape record") from None
@@ -205,12 +256,14 @@ def _apply(
     raw: RawData, index: int, name: str, labels: dict[str, str], delta: float
 ) -> None:
     service = labels.get("service", "")
-    if name == DROPPED:
-        raw.dropped[service] = raw.dropped.get(service, 0.0) + delta
+    if name in (DROPPED, OVERFLOW):
+        # The collector shows these at 0 from the start: a 0 is no event.
+        counts = raw.dropped if name == DROPPED else raw.overflow
+        if delta:
+            counts[service] = counts.get(service, 0.0) + delta
         return
-    if name == OVERFLOW:
-        raw.overflow[service] = raw.overflow.get(service, 0.0) + delta
-        return
+    if name not in ENDPOINT_METRICS:
+        return  # the page's other API families are not in the report
     key: EndpointKey = (service, labels.get("method", ""),
                         labels.get("route", ""))
     totals = raw.totals.get(key)

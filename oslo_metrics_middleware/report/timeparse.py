@@ -75,3 +75,12 @@ def human_duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:.0f}{unit}"
     return f"{seconds:g}s"
+
+
+def rough_duration(seconds: float) -> str:
+    """``15m``, ``2.5h``, ``3d``: the largest unit reached, one decimal."""
+    for unit in ("w", "d", "h", "m"):
+        size = _UNITS[unit]
+        if seconds >= size:
+            return f"{seconds / size:.1f}".removesuffix(".0") + unit
+    return f"{seconds:.0f}s"

@@ -15,6 +15,10 @@
 Each service is built and driven by ``tests/openstack/drive.py`` in the
 OpenStack venv (``.venv-openstack``, made by ``tools/test.sh``; their pins
 clash with ours), sending its samples to a real collector started here.
+The services with a paste file load it as ``oslo-metrics-middleware paste
+add`` wrote it: every app, pipeline and composite of it loads, and every
+pipeline string of it, built as paste's pipeline factories build it, is
+sent a request that must be measured under the service's name.
 Every label must be the one the router's own table (Routes' mapper,
 Flask's URL map, or for ironic its controller tree) gives, and no id or
 name sent may appear in any label.

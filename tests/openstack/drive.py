@@ -17,7 +17,8 @@ repository on PYTHONPATH:
 
     python -m tests.openstack.drive SERVICE --socket PATH --workdir DIR
 
-The metrics filter goes first in the service's own pipeline and sends its
+The metrics filter goes first in every pipeline of the service's own paste
+file, put there by ``oslo-metrics-middleware paste add``, and sends its
 samples to the collector listening on PATH.  Written to DIR/sent.json:
 every request sent (method, path, status, the label expected from the
 router's own table or ``__unmatched__``) and the ids and names used, which
@@ -30,8 +31,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from collections.abc import Iterable
-import configparser
+import contextlib
 import gc
+import io
 import json
 import os
 from pathlib import Path
@@ -113,30 +115,56 @@ def filter_options(service: str, socket: str) -> dict[str, str]:
 
 
 def filtered_paste_file(source: Path, target: Path, service: str, socket: str) -> Path:
-    """The service's api-paste.ini with the filter first in every pipeline.
+    """The service's api-paste.ini after ``oslo-metrics-middleware paste add``.
 
-    keystone's authtoken is left out; the context middleware after it reads
-    the headers it would have set.
+    keystone's authtoken is taken out of the pipelines first; the context
+    middleware after it reads the headers it would have set.  The socket
+    options go at the end of the file, which is the filter's section.
     """
-    parser = configparser.RawConfigParser()
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    parser.read(source)
-    for section in parser.sections():
-        for key, value in parser.items(section):
-            if key in ("pipeline", "keystone", "noauth", "noauth2"):
-                words = [word for word in value.split() if word != "authtoken"]
-                parser.set(section, key, " ".join(["metrics", *words]))
-    parser.add_section("filter:metrics")
-    parser.set(
-        "filter:metrics",
-        "paste.filter_factory",
-        "oslo_metrics_middleware:MetricsMiddleware.factory",
-    )
-    for key, value in filter_options(service, socket).items():
-        parser.set("filter:metrics", key, value)
-    with target.open("w") as out:
-        parser.write(out)
+    from oslo_metrics_middleware import cmd
+
+    target.write_text(re.sub(r"\bauthtoken[ \t]+", "", source.read_text()))
+    with contextlib.redirect_stdout(io.StringIO()) as said:
+        status = cmd.main(["paste", "add", str(target), "--service-name", service])
+    assert status == 0, said.getvalue()
+    options = filter_options(service, socket)
+    del options["service_name"]
+    with target.open("a") as out:
+        out.writelines(f"{key} = {value}\n" for key, value in options.items())
     return target
+
+
+def send_every_pipeline(
+    driver: Driver,
+    paste: Path,
+    service: str,
+    requests: dict[str, tuple[str, str, str]],
+) -> None:
+    """Load every app, pipeline and composite of ``paste``; build each
+    pipeline string as paste's pipeline factories do and send it the
+    request ``requests`` gives for its app: (SCRIPT_NAME, path, label)."""
+    from paste import deploy
+
+    from oslo_metrics_middleware import MetricsMiddleware
+    from oslo_metrics_middleware import paste_file
+
+    uri = f"config:{paste}"
+    parsed = paste_file.read(paste)
+    for section in parsed.sections:
+        if section.kind in ("app", "pipeline", "composite"):
+            assert deploy.loadapp(uri, name=section.short_name) is not None
+    original = driver.app
+    for pipeline in parsed.pipelines():
+        *filters, app_name = pipeline.names
+        app = deploy.loadapp(uri, name=app_name)
+        for name in reversed(filters):
+            app = deploy.loadfilter(uri, name=name)(app)
+        assert isinstance(app, MetricsMiddleware), pipeline.label
+        assert app.service == service, (pipeline.label, app.service)
+        script_name, path, label = requests[app_name]
+        driver.app = app
+        driver("GET", path, label, script_name=script_name)
+    driver.app = original
 
 
 def flush_filters() -> None:
@@ -424,6 +452,13 @@ def nova(socket: str, workdir: Path) -> Driver:
     mapper = routes.APIRouterV21().map
     driver("GET", "/v2.1", "/v2.1")
     send_routes_api(driver, mapper, "/v2.1", "/servers")
+    servers = routes_label(mapper, "/v2.1", "/servers", "GET")
+    send_every_pipeline(driver, workdir / "api-paste.ini", "compute", {
+        "osapi_compute_app_v21": ("/v2.1", "/servers", servers),
+        "oscomputeversionapp": ("", "/", "/"),
+        "oscomputeversionapp_v2": ("/v2.1", "", "/v2.1"),
+        "metaapp": ("", "/", "/"),
+    })
     return driver
 
 
@@ -551,6 +586,10 @@ def neutron(socket: str, workdir: Path) -> Driver:
         driver("GET", f"/v2.0/{collection}/{item}/no-such-sub", UNMATCHED)
     for junk in ("/v2.0/no-such", "/v2.0/no-such/thing"):
         driver("GET", junk, UNMATCHED)
+    send_every_pipeline(driver, paste, "network", {
+        "neutronapiapp_v2_0": ("/v2.0", "/networks", "/v2.0/networks"),
+        "neutronversions": ("", "/", "/"),
+    })
     return driver
 
 
@@ -572,7 +611,13 @@ def cinder(socket: str, workdir: Path) -> Driver:
     migration.db_sync()
     rpc.init(cfg.CONF)
     driver = paste_app("cinder", "osapi_volume", "volume", socket, workdir)
-    send_routes_api(driver, router.APIRouter().map, "/v3", "/volumes")
+    mapper = router.APIRouter().map
+    send_routes_api(driver, mapper, "/v3", "/volumes")
+    send_every_pipeline(driver, workdir / "api-paste.ini", "volume", {
+        "apiv3": ("/v3", "/volumes", routes_label(mapper, "/v3", "/volumes", "GET")),
+        "osvolumeversionapp": ("", "/", "/"),
+        "healthcheckapp": ("", "/", "/"),
+    })
     return driver
 
 
@@ -592,7 +637,12 @@ def manila(socket: str, workdir: Path) -> Driver:
     config.set_lib_defaults()
     rpc.init(cfg.CONF)
     driver = paste_app("manila", "osapi_share", "share", socket, workdir)
-    send_routes_api(driver, router.APIRouter().map, "/v2", "/shares")
+    mapper = router.APIRouter().map
+    send_routes_api(driver, mapper, "/v2", "/shares")
+    send_every_pipeline(driver, workdir / "api-paste.ini", "share", {
+        "apiv2": ("/v2", "/shares", routes_label(mapper, "/v2", "/shares", "GET")),
+        "osshareversionapp": ("", "/", "/"),
+    })
     return driver
 
 
@@ -600,6 +650,7 @@ def manila(socket: str, workdir: Path) -> Driver:
 
 
 def heat(socket: str, workdir: Path) -> Driver:
+    from heat.api.cfn import v1 as cfn_v1
     from heat.api.openstack import v1
     from heat.common import config  # noqa: F401  (registers the options)
     from heat.common import messaging
@@ -619,7 +670,22 @@ def heat(socket: str, workdir: Path) -> Driver:
     )
     driver = Driver(heat_wsgi.paste_deploy_app(str(paste), "heat-api", cfg.CONF))
     # Every URL of heat's is under /v1/{tenant_id}, which the label leaves out.
-    send_routes_api(driver, v1.API(cfg.CONF).map, "/v1", f"/{PROJECT}/stacks")
+    mapper = v1.API(cfg.CONF).map
+    send_routes_api(driver, mapper, "/v1", f"/{PROJECT}/stacks")
+    stacks = f"/{PROJECT}/stacks"
+    cfn = cfn_v1.API(cfg.CONF).map
+    # heat-api-cfn, a service of its own, has no noauth flavor.
+    cfg.CONF.set_override("flavor", "default", group="paste_deploy")
+    heat_wsgi.setup_paste_factories(cfg.CONF)
+    try:
+        send_every_pipeline(driver, paste, "orchestration", {
+            "apiv1app": (
+                "", "/v1" + stacks, routes_label(mapper, "/v1", stacks, "GET")
+            ),
+            "apicfnv1app": ("", "/", routes_label(cfn, "", "/", "GET")),
+        })
+    finally:
+        heat_wsgi.teardown_paste_factories()
     return driver
 
 
@@ -723,6 +789,8 @@ def glance(socket: str, workdir: Path) -> Driver:
     driver("GET", f"/v2.99/images/{image}", "/v2.99/__unmatched__")
     driver("GET", "/foo/bar", UNMATCHED)
     driver("GET", "/v2/no-such", UNMATCHED)
+    images = routes_label(mapper, "/v2", "/images", "GET")
+    send_every_pipeline(driver, paste, "image", {"rootapp": ("", "/v2/images", images)})
     return driver
 
 

@@ -36,6 +36,7 @@ import pytest
 
 from oslo_metrics_middleware.collector.process import CollectorProcess
 from oslo_metrics_middleware.collector.process import free_port
+from oslo_metrics_middleware.middleware import MetricsMiddleware
 from tests.conftest import PASTE_SAMPLE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,6 +80,10 @@ class Traffic:
         default_factory=collections.Counter)
     bytes_in: collections.Counter[Key] = dataclasses.field(
         default_factory=collections.Counter)
+    bytes_out: collections.Counter[Key] = dataclasses.field(
+        default_factory=collections.Counter)
+    slept: collections.Counter[Key] = dataclasses.field(
+        default_factory=collections.Counter)  # seconds
     durations: dict[Key, list[float]] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(list))
     # x-openstack-request-id -> (endpoint, seconds), when the app sets it.
@@ -92,6 +97,8 @@ class Traffic:
             total.client_errors.update(mine.client_errors)
             total.server_errors.update(mine.server_errors)
             total.bytes_in.update(mine.bytes_in)
+            total.bytes_out.update(mine.bytes_out)
+            total.slept.update(mine.slept)
             total.request_ids.update(mine.request_ids)
             for key, values in mine.durations.items():
                 total.durations[key].extend(values)
@@ -165,6 +172,73 @@ def send_traffic(socket_path: Path, plan: dict[str, int],
                 traffic.client_errors[key] += 1
             elif status >= 500:
                 traffic.server_errors[key] += 1
+    time.sleep(0.5)  # a few flush intervals for delivery
+    return traffic
+
+
+# Endpoints of known latency: (method, path, seconds slept, status, body,
+# route label the filter gives it; a 404 is __unmatched__). Every request
+# of "slow" lies in the 100-250 ms bucket, of "medium" in 50-100 ms, and
+# the others well under 1 ms: their buckets are known without reading what
+# the filter measured.
+PACED = {
+    "slow": ("GET", "/v2.1/slow", 0.15, 200, b"", "/v2.1/slow"),
+    "medium": ("POST", "/v2.1/medium", 0.06, 201, b'{"name": "vm"}',
+               "/v2.1/medium"),
+    "fast": ("GET", "/v2.1/fast", 0.0, 200, b"", "/v2.1/fast"),
+    "missing": ("GET", "/v2.1/missing", 0.0, 404, b"", "__unmatched__"),
+    "broken": ("GET", "/v2.1/broken", 0.0, 500, b"", "/v2.1/broken"),
+}
+
+
+def _paced_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    [(_, _, seconds, status, _, _)] = [
+        plan for plan in PACED.values() if plan[1] == environ["PATH_INFO"]]
+    environ["wsgi.input"].read()  # request bytes count as the API reads them
+    if seconds:
+        time.sleep(seconds)
+    start_response(f"{status} X", [("Content-Type", "text/plain")])
+    return [b"x" * status]
+
+
+def send_paced(socket_path: Path, plan: dict[str, int],
+               threads: int = 8) -> Traffic:
+    """Send ``plan`` (PACED name -> count) through the filter.
+
+    ``Traffic.durations`` holds the client-side time of each request and
+    ``Traffic.slept`` the seconds the app slept: the filter's busy time
+    lies between their sums.
+    """
+    app = MetricsMiddleware.factory(
+        {}, service_name="compute", metrics_socket_file=str(socket_path),
+        flush_interval="0.05")(_paced_app)
+    work = [name for name, count in sorted(plan.items()) for _ in range(count)]
+    traffic = Traffic()
+
+    def one(name: str) -> tuple[str, int, float]:
+        method, path, _, _, body, _ = PACED[name]
+        status, seconds, _ = _call(app, method, path, body)
+        return name, status, seconds
+
+    # The sleeping requests in parallel; the sub-millisecond ones on one
+    # thread, so none waits for the GIL inside the filter's timing.
+    slow = [name for name in work if PACED[name][2]]
+    fast = [name for name in work if not PACED[name][2]]
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        done = list(pool.map(one, slow))
+    done += map(one, fast)
+    for name, status, seconds in done:
+        method, _, slept, _, body, route = PACED[name]
+        key = ("compute", method, route)
+        traffic.requests[key] += 1
+        traffic.bytes_in[key] += len(body)
+        traffic.bytes_out[key] += status
+        traffic.durations[key].append(seconds)
+        traffic.slept[key] += slept
+        if 400 <= status < 500:
+            traffic.client_errors[key] += 1
+        elif status >= 500:
+            traffic.server_errors[key] += 1
     time.sleep(0.5)  # a few flush intervals for delivery
     return traffic
 

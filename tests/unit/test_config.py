@@ -82,7 +82,7 @@ def test_empty_value_in_the_config_file_fails_at_load(tmp_path: Path) -> None:
     config = tmp_path / "api.conf"
     config.write_text("[oslo_metrics_middleware]\nmax_routes =\n")
     conf = cfg.ConfigOpts()
-    conf([], default_config_files=[str(config)])
+    conf([], project="nova", default_config_files=[str(config)])
     with pytest.raises(ConfigurationError, match=r"\] max_routes = None: "):
         MetricsMiddleware(app, conf)
 
@@ -94,7 +94,8 @@ def _paste_ini(tmp_path: Path, options: str) -> str:
         "[app:app]\npaste.app_factory = tests.unit.test_config:app_factory\n\n"
         "[filter:metrics]\n"
         "paste.filter_factory = oslo_metrics_middleware:MetricsMiddleware.factory\n"
-        f"metrics_socket_file = {tmp_path / 'daemon.sock'}\n{options}"
+        f"metrics_socket_file = {tmp_path / 'daemon.sock'}\n"
+        f"service_name = compute\n{options}"
     )
     return f"config:{ini}"
 
@@ -118,7 +119,11 @@ def test_socket_in_a_missing_directory_warns_once_then_says_it_works(
     directory = tmp_path / "run"
     path = directory / "daemon.sock"
     caplog.set_level(logging.INFO, logger="oslo_metrics_middleware")
-    conf = {"metrics_socket_file": str(path), "exit_grace_period": "0"}
+    conf = {
+        "metrics_socket_file": str(path),
+        "exit_grace_period": "0",
+        "service_name": "compute",
+    }
     mw = MetricsMiddleware(app, conf)
     MetricsMiddleware(app, conf)
     for _ in range(3):

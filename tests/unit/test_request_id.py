@@ -20,7 +20,7 @@ from typing import Any
 
 from oslo_middleware import RequestId
 
-from oslo_metrics_middleware.collector import ingest
+from oslo_metrics_middleware.collector import checks
 from tests.unit.conftest import DatagramSink
 from tests.unit.conftest import make_filter
 from tests.unit.conftest import rows
@@ -68,8 +68,8 @@ def test_option_off(sink: DatagramSink) -> None:
 
 
 def test_collector_takes_the_id_as_an_exemplar() -> None:
-    assert ingest._exemplar("req-1") == {"request_id": "req-1"}
-    assert ingest._exemplar("r" * 200) is None
-    assert ingest._exemplar("") is None
-    assert ingest._exemplar(7) is None
-    assert ingest._exemplar(None) is None
+    assert checks.exemplar("req-1") == {"request_id": "req-1"}
+    assert checks.exemplar("r" * 200) is None
+    assert checks.exemplar("") is None
+    assert checks.exemplar(7) is None
+    assert checks.exemplar(None) is None

@@ -1,0 +1,74 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The collector's caps: true maxima, folds reported one per label."""
+
+from __future__ import annotations
+
+import itertools
+
+from oslo_metrics_middleware.collector import caps
+from oslo_metrics_middleware.routing.labels import OVERFLOW
+
+
+def test_request_series_never_exceed_the_limit() -> None:
+    """Whatever arrives, label sets held and room kept stay within it."""
+    for limit, classes in ((20, 5), (23, 5), (20, 1)):
+        series = caps.RequestSeries(limit, classes)
+        made: set[tuple[str, ...]] = set()
+        for service, route, status in itertools.product(
+            ("a", "b", "c", OVERFLOW), range(30), range(1, 6)
+        ):
+            labels = (service, f"/r{route}", f"{status}xx")
+            if not series.admit(service, labels):
+                # One fallback per status class, or one in all.
+                tail = (f"{status}xx",) if classes == 5 else ()
+                labels = series.fallback(service, OVERFLOW, *tail)
+            made.add(labels)
+        assert len(made) <= limit, (limit, classes)
+        # One service's fallbacks and __overflow__'s are always there.
+        assert len(made) >= limit - 2 * classes
+
+
+def test_a_service_keeps_its_own_fallback_once_it_has_a_label_set() -> None:
+    series = caps.RequestSeries(20, 5)
+    assert series.admit("compute", ("compute", "/a"))
+    for route in range(20):
+        series.admit("compute", ("compute", f"/r{route}"))
+    assert series.fallback("compute", OVERFLOW) == ("compute", OVERFLOW)
+    assert not series.admit("image", ("image", "/i"))
+    assert series.fallback("image", OVERFLOW) == (OVERFLOW, OVERFLOW)
+
+
+def test_label_values_are_bounded_in_bytes() -> None:
+    bound = caps.Caps(caps.Limits(max_label_bytes=8))
+    assert bound.fits("x" * 8)
+    assert not bound.fits("x" * 9)
+    assert bound.fits("\u00e9" * 4)  # two bytes each
+    assert not bound.fits("\u00e9" * 5)
+    folds: caps.Folds = []
+    assert bound.service("x" * 9, folds) == OVERFLOW
+    assert bound.service("short", folds) == "short"
+    assert folds == [(OVERFLOW, "service")]
+
+
+def test_each_fold_is_reported_once_with_its_label() -> None:
+    capped = caps.Caps(caps.Limits(max_routes=1, max_request_series=20))
+    folds: caps.Folds = []
+    first = capped.request("s", "GET", "/a", 200, ("act", "2.1"), "E", folds)
+    assert folds == []
+    assert first == caps.RequestSets(
+        ("s", "GET", "/a", "200"), ("s", "GET", "/a", "act", "2.1", "200"),
+        ("s", "GET", "/a", "E"),
+    )
+    capped.request("s", "GET", "/b", 200, (), None, folds)
+    assert folds == [("s", "route")]
