@@ -32,6 +32,7 @@ from oslo_metrics_middleware import lifecycle
 from oslo_metrics_middleware import opts
 from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware import routing
+from oslo_metrics_middleware import socket_trust
 from oslo_metrics_middleware import transport
 from oslo_metrics_middleware.body import CountingInput
 from oslo_metrics_middleware.body import HeadKeepingInput
@@ -195,6 +196,13 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
             self._option("buffer_size"),
             self._option("flush_interval"),
             self._option("exit_grace_period"),
+        )
+        # Filters of one process share the sender; they normally share
+        # these options too, from [oslo_metrics_middleware].
+        sender.trust = socket_trust.SocketTrust(
+            path,
+            self._option("metrics_socket_owner"),
+            self._option("metrics_socket_group"),
         )
         if warning and not sender.announce_delivery:
             sender.announce_delivery = True

@@ -59,8 +59,9 @@ MAX_KEYS = 256
 MAX_ROWS = 400
 # Why a sender counts a request as dropped, in
 # openstack_api_metrics_dropped_samples_total{reason}: the buffer was
-# full, the socket refused the datagram, or the process exited first.
-DROP_REASONS = ("buffer_full", "send_error", "exit")
+# full, the socket refused the datagram, the process exited first, or the
+# socket was not the collector's (socket_trust.py).
+DROP_REASONS = ("buffer_full", "send_error", "exit", "untrusted_socket")
 
 # What one request is labelled with (the last three None when absent);
 # a batch lists each distinct key once.
