@@ -25,7 +25,9 @@ takes between a zero and its removal:
 * frozen: exposed, no longer counted (its requests go to ``__other__``),
   then removed.
 
-At most ``k`` projects are in these phases at once, plus ``__other__``.
+A counted project is frozen only when a project of the window's top ``k``
+needs its room.  At most ``k`` projects are in these phases at once, plus
+``__other__``.
 """
 
 from __future__ import annotations
@@ -127,21 +129,31 @@ class Attribution:
         self.counted.get(project, self.other).inc(weight / self._scale)
 
     def roll(self, k: int) -> None:
-        """End a window: each series moves one phase on."""
-        top = set(self.summary.top(k))
+        """End a window: each series moves one phase on.
+
+        Frozen series go; pending ones are counted from now on.  A counted
+        project keeps its label until one of this window's top ``k`` needs
+        the room: then the lightest counted projects outside the top are
+        frozen, and their room is free at the next window.
+        """
+        top = self.summary.top(k)
+        estimates = self.summary.counts
         self.summary = SpaceSaving(self.summary.size)
-        named = {**self._frozen, **self._pending, **self.counted}
-        leaving = [p for p in self._frozen if p not in top]
-        leaving += [p for p in self._pending if p not in top]
-        for project in leaving:
+        for project in self._frozen:
             self._metric.remove(self._service, project)
-        frozen = {p: c for p, c in self.counted.items() if p not in top}
-        self.counted = {p: named[p] for p in top if p in named}
-        self._frozen = frozen
-        room = k - len(self.counted) - len(frozen)
-        newcomers = sorted(p for p in top if p not in named)[: max(room, 0)]
+        self._frozen = {}
+        self.counted.update(self._pending)
+        newcomers = [p for p in top if p not in self.counted]
+        room = k - len(self.counted)
+        wanted = len(newcomers) - room
+        if wanted > 0:
+            heaviest = set(top)
+            outside = [p for p in self.counted if p not in heaviest]
+            outside.sort(key=lambda p: (estimates.get(p, 0), p))
+            for project in outside[:wanted]:
+                self._frozen[project] = self.counted.pop(project)
         self._pending = {
-            p: self._metric.labels(self._service, p) for p in newcomers
+            p: self._metric.labels(self._service, p) for p in newcomers[: max(room, 0)]
         }
 
     def named(self) -> int:
