@@ -65,6 +65,9 @@ BARE = "bare"
 PROM = "prometheus_client"
 FILTER = "this filter"
 STATSD = "oslo stats (statsd)"
+NO_PROJECT = "filter, no project"
+# The project keystonemiddleware's auth_token leaves in the environ.
+PROJECT_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 # The flusher thread wakes as in service, at the option's default.
 FLUSH_INTERVAL = next(
     opt.default for opt in opts.METRICS_OPTS if opt.name == "flush_interval"
@@ -283,7 +286,27 @@ def _all_cases(socket_path: str, flush_interval: float) -> list[Case]:
             for name, path in NO_ROUTER_PATHS
         ),
         _action_case(conf),
+        _project_case(conf),
     ]
+
+
+def _project_case(conf: dict[str, str]) -> Case:
+    """Behind auth_token: the filter with the project sent and without."""
+    routed = bench_apps.nova_like_routes()
+    return Case(
+        "routes + project: X-Project-Id set by auth_token",
+        "/v2.1",
+        lambda i: f"/servers/{bench_apps.fresh_id(i)}",
+        {
+            BARE: Variant(routed),
+            PROM: Variant(PrometheusInProcess(routed, bench_apps.route_from_routes)),
+            FILTER: Variant(MetricsMiddleware(routed, conf)),
+            NO_PROJECT: Variant(
+                MetricsMiddleware(routed, {**conf, "project_attribution": "false"})
+            ),
+        },
+        headers={"HTTP_X_PROJECT_ID": PROJECT_ID},
+    )
 
 
 def _action_case(conf: dict[str, str]) -> Case:

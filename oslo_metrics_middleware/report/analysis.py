@@ -28,6 +28,8 @@ from oslo_metrics_middleware.report.model import EndpointTotals
 from oslo_metrics_middleware.report.model import RawData
 from oslo_metrics_middleware.report.model import SlowRequest
 from oslo_metrics_middleware.report.model import status_class
+from oslo_metrics_middleware.report.projects import ProjectShare
+from oslo_metrics_middleware.report.projects import shares
 
 QUANTILES = (0.50, 0.95, 0.99)
 
@@ -97,6 +99,7 @@ class Report:
     # are averages over it.
     data_start: float = 0.0
     data_end: float = 0.0
+    projects: list[ProjectShare] = dataclasses.field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -132,6 +135,7 @@ def build(raw: RawData, settings: CapacitySettings) -> Report:
         raw.source, raw.start, raw.end, raw.step, raw.times, endpoints,
         services, service_busy, dict(raw.dropped), dict(raw.overflow),
         list(raw.notes), raw.slowest is not None, first, last,
+        shares(raw.projects),
     )
 
 
