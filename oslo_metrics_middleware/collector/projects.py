@@ -156,10 +156,6 @@ class Attribution:
             p: self._metric.labels(self._service, p) for p in newcomers[: max(room, 0)]
         }
 
-    def named(self) -> int:
-        """Project values exposed, __other__ aside."""
-        return len(self.counted) + len(self._pending) + len(self._frozen)
-
 
 class Projects:
     """The top projects of every service, by requests and by busy time."""
