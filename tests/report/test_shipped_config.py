@@ -29,6 +29,7 @@ from oslo_metrics_middleware import assets
 from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware.collector.process import CollectorProcess
 from oslo_metrics_middleware.report.prometheus import PrometheusClient
+from oslo_metrics_middleware.report.prometheus import PrometheusSource
 from tests.functional import collectors
 from tests.report.conftest import PrometheusServer
 from tests.report.conftest import Traffic
@@ -278,5 +279,13 @@ def test_dashboard_top_projects_are_the_shares_sent(tmp_path: Path) -> None:
                     {f"{1:032x}": 0.6, f"{2:032x}": 0.3, "__other__": 0.1},
                     rel=1e-9,
                 )
+            # The report's Prometheus source: the increases over the range.
+            source = PrometheusSource(client, ["compute"], scrape_interval=1)
+            raw = source.fetch(began, ended, 1.0)
+            assert raw.projects == {
+                ("compute", f"{1:032x}"): [12, pytest.approx(0.12)],
+                ("compute", f"{2:032x}"): [6, pytest.approx(0.06)],
+                ("compute", "__other__"): [2, pytest.approx(0.02)],
+            }
         finally:
             prometheus.stop()
