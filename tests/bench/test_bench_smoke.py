@@ -73,3 +73,15 @@ def test_cap_bench_reports_the_scrape() -> None:
     )
     assert out.startswith("4 senders x 5 routes = 20 distinct routes over 5")
     assert "duration label sets held: 20\n" in out
+
+
+def test_worst_bench_reports_page_rss_and_queue() -> None:
+    out = run_bench(
+        "bench_collector.py", "worst", "--services", "2", "--series", "20",
+        "--rounds", "1",
+    )
+    assert out.startswith("20 request label sets over 2 services, labels of 64 ")
+    assert "RSS " in out and " MiB peak over 1 rounds" in out
+    for way in ("text", "OpenMetrics+gzip"):
+        assert f"\n  {way} " in out, way
+    assert out.count("found the queue full") == 2

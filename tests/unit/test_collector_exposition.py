@@ -20,6 +20,8 @@ from typing import Any
 
 import prometheus_client
 from prometheus_client import metrics
+from prometheus_client.openmetrics import parser as openmetrics_parser
+from prometheus_client.samples import Exemplar
 import pytest
 
 from oslo_metrics_middleware.collector import exposition
@@ -74,7 +76,9 @@ def _fill(registry: prometheus_client.CollectorRegistry) -> list[Any]:
     for number, value in enumerate(ODD_VALUES):
         child = durations.labels("compute", "GET", value, str(200 + number))
         child.observe(0.0004 * number)
-        child.observe(1.5, {"request_id": f"req-{value}"})
+        # A quote is the one character an exemplar is written without
+        # (test_a_double_quote_in_an_exemplar_is_a_replacement_character).
+        child.observe(1.5, {"request_id": f"req-{value}".replace('"', "'")})
         actions.labels("compute", value, "2.1", "/x").observe(3.0)
     many = actions.labels("compute", "many", "", "/y")
     for _ in range(3):
@@ -149,7 +153,7 @@ def test_the_histograms_are_written_here_not_by_prometheus_client() -> None:
     # An exemplar, a count past 1e6 and an escaped route, as written.
     assert (
         'api_duration_seconds_bucket{le="2.5",method="GET",route="quote\\"d",'
-        'service="compute",status="201"} 2.0 # {request_id="req-quote\\"d"} 1.5 '
+        'service="compute",status="201"} 2.0 # {request_id="req-quote\'d"} 1.5 '
     ) in body
     assert (
         'api_action_seconds_bucket{action="many",le="10.0",microversion="",'
@@ -204,3 +208,77 @@ def test_with_created_series_left_to_prometheus_client() -> None:
     app = exposition.MetricsApp(registry, _fill(registry))
     assert app.writers == []
     assert "api_duration_seconds_created" in _get(app)["body"].decode()
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_written_in_pieces_the_page_is_the_same(
+    accept: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, stock = _both_ways()
+    whole = _get(app, accept, "name[]=api_duration_seconds_bucket")["body"]
+    monkeypatch.setattr(exposition, "SAMPLES_PER_PIECE", 2)
+    monkeypatch.setattr(exposition, "CHILDREN_PER_PIECE", 1)
+    for query in ("", "name[]=api_duration_seconds_bucket"):
+        pieces = list(app(wsgi.environ("GET", "/metrics", QUERY_STRING=query,
+                                       HTTP_ACCEPT=accept), lambda *a: None))
+        assert len(pieces) > 10
+        theirs = _get(stock, accept, query)["body"]
+        assert _families(b"".join(pieces)) == _families(theirs)
+    assert b"".join(pieces) == whole
+
+
+def test_strings_utf_8_cannot_carry_are_written_as_replacement_characters() -> None:
+    registry = prometheus_client.CollectorRegistry()
+    histograms = _fill(registry)
+    durations, _, _ = histograms
+    durations.labels("compute", "GET", "/\ud800", "200").observe(
+        0.1, {"request_id": "req-\udfff"})
+    prometheus_client.Counter(
+        "api_odd", "Odd.", ("label",), registry=registry
+    ).labels("\udbff\n").inc()
+    app = exposition.MetricsApp(registry, histograms)
+    for accept in ACCEPTS:
+        for query in ("", "name[]=api_duration_seconds_bucket&name[]=api_odd_total"):
+            # Valid UTF-8 (strict decoding), with the replacement characters.
+            body = _get(app, accept, query)["body"].decode("utf-8")
+            assert "\ufffd" in body
+    page = _get(app, PROMETHEUS_ACCEPT)["body"].decode()
+    assert (
+        'route="/\ufffd",service="compute",status="200"} 1.0 '
+        '# {request_id="req-\ufffd"} 0.1'
+    ) in page
+    assert 'api_odd_total{label="\ufffd\\n"} 1.0' in page
+
+
+def test_an_exemplar_longer_than_openmetrics_allows_is_left_out() -> None:
+    registry = prometheus_client.CollectorRegistry()
+    durations = prometheus_client.Histogram(
+        "api_long_seconds", "Long.", ("route",), buckets=(1.0,), registry=registry
+    )
+    durations.labels("/a").observe(0.5, {"request_id": "x" * 118})
+    # As ingest records exemplars (prometheus_client's observe checks).
+    durations.labels("/b").observe(0.5)
+    durations.labels("/b")._buckets[0].set_exemplar(
+        Exemplar({"request_id": "x" * 119}, 0.5, 1.0)
+    )
+    app = exposition.MetricsApp(registry, [durations])
+    for query in ("", "name[]=api_long_seconds_bucket"):
+        page = _get(app, PROMETHEUS_ACCEPT, query)["body"].decode()
+        assert page.count("# {request_id=") == 1, page
+        assert 'route="/a"} 1.0 # {request_id="' + "x" * 118 in page
+
+
+def test_a_double_quote_in_an_exemplar_is_a_replacement_character() -> None:
+    """prometheus_client's OpenMetrics parser cannot read an escaped one."""
+    registry = prometheus_client.CollectorRegistry()
+    durations = prometheus_client.Histogram(
+        "api_quoted_seconds", "Q.", ("route",), buckets=(1.0,), registry=registry
+    )
+    durations.labels('/"a"').observe(0.5, {"request_id": 'req-"1"\\'})
+    app = exposition.MetricsApp(registry, [durations])
+    for query in ("", "name[]=api_quoted_seconds_bucket"):
+        page = _get(app, PROMETHEUS_ACCEPT, query)["body"].decode()
+        [family] = openmetrics_parser.text_string_to_metric_families(page)
+        [exemplar] = [s.exemplar for s in family.samples if s.exemplar]
+        assert exemplar.labels == {"request_id": "req-\ufffd1\ufffd\\"}
+        assert {s.labels["route"] for s in family.samples} == {'/"a"'}

@@ -1,0 +1,248 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The wrapper entry point under real servers, in front of real services.
+
+uWSGI refuses an application that is not installed with the wrapper's one
+line.  keystone and placement run in one Apache with mod_wsgi, each in its
+own daemon process group, configured with the lines ``deployment.rst``
+gives; python-openstackclient drives them and the collector must count
+exactly what Apache logged.  (The same services under uWSGI are in
+``test_api_tier.py``.)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+import dataclasses
+import os
+from pathlib import Path
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from oslo_metrics_middleware import wsgi
+from oslo_metrics_middleware.collector.process import CollectorProcess
+from oslo_metrics_middleware.collector.process import free_port
+from tests.functional import servers
+from tests.openstack import tier
+
+WRAPPER_FILE = Path(wsgi.__file__)
+
+
+def test_uwsgi_refuses_an_app_that_is_not_installed(tmp_path: Path) -> None:
+    spec = "keystone_missing.wsgi.api:application"
+    server = servers.uwsgi_server(
+        tmp_path, {"OSLO_METRICS_WRAP_APP": spec}, processes=1,
+        app=tier.WRAPPER,
+    )
+    with pytest.raises(servers.ServerError):
+        server.start(timeout=20)
+    lines = [line for line in server.log().splitlines()
+             if line.startswith(wsgi.PROG)]
+    assert lines == [
+        f"{wsgi.PROG}: error: OSLO_METRICS_WRAP_APP={spec}: cannot import "
+        "keystone_missing.wsgi.api: ModuleNotFoundError: No module named "
+        "'keystone_missing'"
+    ]
+
+
+APACHE_CONF = """\
+ServerRoot {workdir}
+ServerName localhost
+Listen 127.0.0.1:{port}
+PidFile {workdir}/apache.pid
+DefaultRuntimeDir {workdir}
+ErrorLog {workdir}/apache-error.log
+LogLevel warn
+{user}
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule env_module {modules}/mod_env.so
+LoadModule wsgi_module {modules}/mod_wsgi.so
+LogFormat "ACCESS %m %U%q %>s" access
+CustomLog {workdir}/access.log access
+WSGISocketPrefix {workdir}/wsgi
+<Directory {wrapper_dir}>
+    Require all granted
+</Directory>
+"""
+
+# What deployment.rst shows, with the test's paths (and python-path in
+# place of an installed package).
+SERVICE_CONF = """\
+WSGIDaemonProcess {group} processes=2 threads=1 {python} display-name=%{{GROUP}}
+WSGIScriptAlias {prefix} {wrapper}
+<Location {prefix}>
+    WSGIProcessGroup {group}
+    WSGIApplicationGroup %{{GLOBAL}}
+{setenv}
+</Location>
+"""
+
+
+def apache_conf(workdir: Path, port: int, python_path: str,
+                services: dict[str, tier.Service]) -> Path:
+    user = "User nobody\nGroup nogroup" if os.getuid() == 0 else ""
+    text = APACHE_CONF.format(
+        workdir=workdir, port=port, user=user, modules=servers.APACHE_MODULES,
+        wrapper_dir=WRAPPER_FILE.parent,
+    )
+    settings = {
+        "keystone": ("keystone-public", {
+            "OSLO_METRICS_WRAP_APP": services["keystone"].module,
+            "OSLO_METRICS_SERVICE_NAME": "identity",
+        }),
+        "placement": ("placement-api", {
+            "OSLO_METRICS_WRAP_APP": services["placement"].module,
+            "OSLO_METRICS_SERVICE_NAME": "placement",
+            "OSLO_METRICS_CONFIG_PROJECT": "placement",
+            "OSLO_METRICS_CONFIG_FILE": str(
+                tier.config_file(workdir, "placement")),
+        }),
+    }
+    for name, (group, env) in settings.items():
+        text += SERVICE_CONF.format(
+            group=group, python=f"python-path={python_path}",
+            prefix=services[name].prefix, wrapper=WRAPPER_FILE,
+            setenv="\n".join(f"    SetEnv {k} {v}" for k, v in env.items()),
+        )
+    path = workdir / "apache.conf"
+    path.write_text(text)
+    return path
+
+
+@dataclasses.dataclass
+class ApacheRun:
+    output: str
+    errors: str
+    access: list[tuple[str, str, int]]
+    series: servers.Series
+    log: str
+
+
+@pytest.fixture(scope="module")
+def apache_run() -> Iterator[ApacheRun]:
+    if not servers.APACHE.exists():
+        pytest.skip("apache2 and libapache2-mod-wsgi-py3 are not installed")
+    if not (tier.VENV / "bin" / "placement-manage").exists():
+        pytest.skip("no .venv-openstack with placement: tools/test.sh makes it")
+    # Apache's daemon processes run as nobody: everything they read is in
+    # a directory open to all, the services' packages hard-linked there.
+    root = Path(tempfile.mkdtemp(prefix="tier-apache-"))
+    try:
+        root.chmod(0o755)
+        port = free_port()
+        services = {
+            "keystone": dataclasses.replace(
+                tier.services()["keystone"], port=port, prefix="/identity"),
+            "placement": dataclasses.replace(
+                tier.services()["placement"], port=port, prefix="/placement"),
+        }
+        site = root / "site-packages"
+        subprocess.run(
+            ["cp", "-al", str(next((tier.VENV / "lib").glob(
+                "python3*/site-packages"))), str(site)], check=True)
+        workdir = root / "services"
+        workdir.mkdir()
+        with CollectorProcess(workdir=root) as collector:
+            os.chmod(collector.socket_path, 0o666)
+            tier.build(workdir, services, catalog=False)
+            tier.write_configs(workdir, services, collector.socket_path)
+            subprocess.run(["chown", "-R", "nobody:nogroup", str(workdir)],
+                           check=os.getuid() == 0)
+            conf = apache_conf(workdir, port, f"{tier.REPO}:{site}", services)
+            # mod_wsgi's daemon processes do not inherit Apache's
+            # environment: where a host keeps the services' files in
+            # /etc/keystone and /etc/placement, the test's are named here.
+            config_dirs = {
+                "OS_KEYSTONE_CONFIG_DIR": str(workdir / "keystone"),
+                "OS_PLACEMENT_CONFIG_DIR": str(workdir / "placement"),
+            }
+            (site / "tier-config-dirs.pth").write_text(
+                f"import os; os.environ.update({config_dirs!r})\n")
+            server = servers.ServerProcess(
+                "apache", [str(servers.APACHE), "-f", str(conf), "-DFOREGROUND"],
+                port, workdir, {},
+            )
+            with server:
+                # A session's token carries the catalog of its start.
+                catalog = tier.openstack(services["keystone"], tier.catalog_commands(
+                    {"placement": services["placement"]}))
+                assert "| service_type " in catalog.stdout, catalog.stderr
+                result = tier.openstack(services["keystone"], [
+                    "token issue -f value -c project_id",
+                    "user list -f value -c Name",
+                    "project create apache-project -f value -c name",
+                    "project show no-such-project",
+                    "project delete apache-project",
+                    f"resource provider create apache-rp --uuid {tier.PROVIDER}"
+                    " -f value -c name",
+                    "resource provider list -f value -c name",
+                    f"resource provider show {tier.MISSING}",
+                    f"resource provider delete {tier.PROVIDER}",
+                ])
+            access = []
+            for line in (workdir / "access.log").read_text().splitlines():
+                match = tier.ACCESS.match(line)
+                assert match, line
+                access.append((match[1], match[2], int(match[3])))
+            # Every daemon process delivered as Apache stopped it.
+            series = servers.wait_for(
+                collector,
+                lambda s: servers.requests_counted(s) >= len(access), 30,
+            )
+            log = (workdir / "apache-error.log").read_text(errors="replace")
+            yield ApacheRun(result.stdout, result.stderr, access, series, log)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_keystone_and_placement_answer_through_the_wrapper(
+    apache_run: ApacheRun,
+) -> None:
+    lines = apache_run.output.splitlines()
+    assert "admin" in lines, (apache_run.errors, apache_run.log[-3000:])
+    assert "apache-project" in lines
+    assert lines.count("apache-rp") == 2
+    assert "No Project found for no-such-project" in apache_run.errors
+    assert f"No resource provider with uuid {tier.MISSING}" in apache_run.errors
+
+
+def test_the_collector_counts_what_apache_logged(apache_run: ApacheRun) -> None:
+    labels = {"identity": "identity", "placement": "placement"}
+    # Apache answers the server's own probe itself, outside both services.
+    logged = Counter(
+        (labels[uri.split("/")[1]], method, status)
+        for method, uri, status in apache_run.access
+        if uri.split("/")[1] in labels
+    )
+    counted: Counter[tuple[str, str, int]] = Counter()
+    for (name, found), amount in apache_run.series.items():
+        if name == f"{servers.DURATION}_count" and amount:
+            label = dict(found)
+            key = (label["service"], label["method"], int(label["status"]))
+            counted[key] += int(amount)
+    assert counted == logged
+    assert {service for service, _, _ in logged} == {"identity", "placement"}
+    assert logged[("placement", "GET", 404)] >= 1
+    assert logged[("identity", "GET", 404)] >= 1
+    routes = {dict(found)["route"] for (name, found), amount
+              in apache_run.series.items()
+              if name == f"{servers.DURATION}_count" and amount}
+    assert "/identity/v3/projects/{project_id}" in routes, routes
+    assert "/placement/resource_providers/{uuid}" in routes, routes
+    for route in routes:
+        assert tier.PROVIDER not in route and tier.MISSING not in route
