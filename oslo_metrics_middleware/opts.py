@@ -147,6 +147,16 @@ METRICS_OPTS = [
         "histogram as an OpenMetrics exemplar and a slow bucket leads to "
         "the request's logs.",
     ),
+    cfg.BoolOpt(
+        "project_attribution",
+        default=True,
+        help="Send each request's project (the X-Project-Id that "
+        "keystonemiddleware's auth_token filter puts in the WSGI environ, "
+        "read after the application returns) with its sample, so the "
+        "collector can tell which projects drive the load. A request with "
+        "no project sends none. Turn it off in a pipeline without "
+        "auth_token, where the header would come from the client.",
+    ),
     cfg.IntOpt(
         "action_peek_bytes",
         default=256,

@@ -27,10 +27,13 @@ costs the sender most::
      "k": "0001...",          # per row, its key's index: one hex byte
      "d": [duration_us, ...], "i": [request_bytes, ...],
      "o": [response_bytes, ...],
-     "r": [request_id or null, ...]}   # only when a row has one
+     "r": [request_id or null, ...],   # only when a row has one
+     "p": [project_id or null, ...]}   # only when a row has one
 
 Format 1, a list of rows under ``"rows"`` (see ROW_FIELDS), is still read
 by the collector, so senders and collector can be upgraded in any order.
+The ``"p"`` column came after format 2: a collector that predates it reads
+the batch as before and ignores the column, so it needs no new version.
 """
 
 from __future__ import annotations
@@ -75,11 +78,23 @@ KEY_FIELDS = (
     "microversion",
 )
 # One measured request: its key's fields, then its duration in
-# microseconds, request and response body bytes and request id.  One flat
+# microseconds, request and response body bytes, request id and project
+# id.  One flat
 # tuple: one is built on every request (a named tuple costs ten times as
 # much to create), and thousands may be held while the collector is away.
 Sample = tuple[
-    str, str, str, int, str | None, str | None, str | None, int, int, int, str | None
+    str,
+    str,
+    str,
+    int,
+    str | None,
+    str | None,
+    str | None,
+    int,
+    int,
+    int,
+    str | None,
+    str | None,
 ]
 
 # Format 1 rows, and the rows rows_of() gives: these fields, then action
@@ -96,6 +111,11 @@ ROW_FIELDS = (
 )
 EXTRA_FIELDS = ("action", "microversion")
 REQUEST_ID_FIELD = "request_id"
+# Longest project id a filter sends as it is; keystone's are 32 hex
+# characters.  A longer value is sent as UNREADABLE_PROJECT, so a client's
+# header cannot make a datagram grow past what the collector reads.
+MAX_PROJECT_CHARS = 64
+UNREADABLE_PROJECT = "?"
 
 # Counters of label values beyond max_label_values.
 ACTION_OVERFLOW = "openstack_api_metrics_action_overflow_total"
@@ -116,7 +136,9 @@ def encode_batch(samples: list[Sample]) -> bytes:
     # much as the rest of the request.
     columns = list(zip(*samples, strict=True))
     keys = list(zip(*columns[:_KEY_SIZE], strict=True))
-    durations, request_bytes, response_bytes, request_ids = columns[_KEY_SIZE:]
+    durations, request_bytes, response_bytes, request_ids, projects = columns[
+        _KEY_SIZE:
+    ]
     index = {key: number for number, key in enumerate(dict.fromkeys(keys))}
     if len(index) > MAX_KEYS:
         raise TooManyKeysError(f"{len(index)} label sets")
@@ -130,6 +152,8 @@ def encode_batch(samples: list[Sample]) -> bytes:
     }
     if any(request_ids):
         value["r"] = request_ids
+    if any(projects):
+        value["p"] = projects
     return _encode(BATCH, "observe", value, {})
 
 
@@ -175,6 +199,7 @@ def sample(
     action: str | None = None,
     microversion: str | None = None,
     request_id: str | None = None,
+    project: str | None = None,
 ) -> Sample:
     """A sample from its fields, ``duration`` in seconds."""
     micros = duration
@@ -192,6 +217,7 @@ def sample(
         request_bytes,
         response_bytes,
         request_id,
+        project,
     )
 
 
@@ -250,3 +276,14 @@ def columns_of(value: dict[str, Any]) -> tuple[list[Any], bytes, list[list[Any]]
     if indexes and max(indexes) >= len(keys):
         raise MalformedBatchError("a key index past the keys")
     return keys, indexes, columns
+
+
+def projects_of(value: dict[str, Any], rows: int) -> list[Any] | None:
+    """The project column of a format 2 batch of ``rows`` rows, None when
+    it has none; MalformedBatchError if it is not one value per row."""
+    projects = value.get("p")
+    if projects is None:
+        return None
+    if not isinstance(projects, list) or len(projects) != rows:
+        raise MalformedBatchError("a project column of another length")
+    return projects

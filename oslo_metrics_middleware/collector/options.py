@@ -143,6 +143,28 @@ COLLECTOR_OPTS: list[cfg.Opt] = [
         "With the other caps it bounds the size of /metrics.",
     ),
     cfg.IntOpt(
+        "top_projects",
+        default=10,
+        min=0,
+        max=100,
+        help="Most projects named per service in "
+        "openstack_api_project_requests_total and "
+        "openstack_api_project_busy_seconds_total: the heaviest of the last "
+        "window, found with a summary of 100 counters per project named. "
+        "Requests of every other project are counted under '__other__'. "
+        "0 turns both metrics off.",
+    ),
+    cfg.IntOpt(
+        "project_window",
+        default=300,
+        min=1,
+        max=86_400,
+        help="Seconds over which the heaviest projects are chosen; a "
+        "project's series is pending, counted and frozen for at least a "
+        "window each. Keep it at least twice Prometheus' scrape interval, "
+        "so that every value a project's counter takes is scraped.",
+    ),
+    cfg.IntOpt(
         "http_max_connections",
         default=64,
         min=1,
