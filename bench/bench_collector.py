@@ -59,6 +59,7 @@ from collections.abc import Callable
 import gzip
 import json
 from pathlib import Path
+import random
 import socket
 import statistics
 import threading
@@ -263,8 +264,18 @@ def _hostile_datagrams() -> dict[str, bytes]:
         for n in range(transport.ROWS_PER_DATAGRAM)
     ]
     rows = {"v": protocol.ROWS_FORMAT_VERSION, "rows": folded}
+    # Projects as auth_token sets them: a skewed draw from 10,000 ids; and
+    # ids no summary entry can be made of (each one counted as __other__).
+    draw = random.Random(1)
+    ids = [f"{n:032x}" for n in range(10_000)]
+    weights = [1 / (n + 1) for n in range(10_000)]
+    projects = draw.choices(ids, weights, k=len(ordinary))
+    with_projects = [(*row[:-1], p) for row, p in zip(ordinary, projects, strict=True)]
+    odd = [(*row[:-1], f"../{n}") for n, row in enumerate(ordinary)]
     return {
         "ordinary, 400 rows": protocol.encode_batch(ordinary),
+        "400 rows with projects": protocol.encode_batch(with_projects),
+        "400 odd project ids": protocol.encode_batch(odd),
         "400 rows, each folded": _batch_message(rows),
         # The most that is parsed, and more than is.
         "16,000 empty rows": _batch_message(_empty_rows(16_000)),

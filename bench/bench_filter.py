@@ -65,6 +65,12 @@ BARE = "bare"
 PROM = "prometheus_client"
 FILTER = "this filter"
 STATSD = "oslo stats (statsd)"
+NO_PROJECT = "filter, no project"
+# The variants whose samples the shared sender encodes: each flushes it at
+# the end of its own blocks, so none pays for another's samples.
+FILTERS = (FILTER, NO_PROJECT)
+# The project keystonemiddleware's auth_token leaves in the environ.
+PROJECT_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 # The flusher thread wakes as in service, at the option's default.
 FLUSH_INTERVAL = next(
     opt.default for opt in opts.METRICS_OPTS if opt.name == "flush_interval"
@@ -283,7 +289,27 @@ def _all_cases(socket_path: str, flush_interval: float) -> list[Case]:
             for name, path in NO_ROUTER_PATHS
         ),
         _action_case(conf),
+        _project_case(conf),
     ]
+
+
+def _project_case(conf: dict[str, str]) -> Case:
+    """Behind auth_token: the filter with the project sent and without."""
+    routed = bench_apps.nova_like_routes()
+    return Case(
+        "routes + project: X-Project-Id set by auth_token",
+        "/v2.1",
+        lambda i: f"/servers/{bench_apps.fresh_id(i)}",
+        {
+            BARE: Variant(routed),
+            PROM: Variant(PrometheusInProcess(routed, bench_apps.route_from_routes)),
+            FILTER: Variant(MetricsMiddleware(routed, conf)),
+            NO_PROJECT: Variant(
+                MetricsMiddleware(routed, {**conf, "project_attribution": "false"})
+            ),
+        },
+        headers={"HTTP_X_PROJECT_ID": PROJECT_ID},
+    )
 
 
 def _action_case(conf: dict[str, str]) -> Case:
@@ -371,7 +397,8 @@ def run_round(case: Case, requests: int, sender: Any) -> dict[str, list[float]]:
             if variant.switch:
                 variant.switch(True)
             block = environs[name][start : start + BLOCK]
-            seconds = run_block(variant.app, block, sender if name == FILTER else None)
+            own_sender = sender if name in FILTERS else None
+            seconds = run_block(variant.app, block, own_sender)
             spent[name].append(seconds / len(block))
             if variant.switch:
                 variant.switch(False)
@@ -471,7 +498,8 @@ def main() -> None:
         costs, added = measure(cases, args.requests, args.rounds, sender)
         drain(sender)
         # One checking request per filter, then the rounds.
-        sent = (1 + args.rounds * args.requests) * len(cases)
+        filters = sum(name in FILTERS for case in cases for name in case.variants)
+        sent = (1 + args.rounds * args.requests) * filters
         delivered, dropped = _wait_counted(collector, sent)
     print(
         f"{args.rounds} interleaved rounds x {args.requests} requests per variant; "
@@ -519,7 +547,7 @@ def mark_blocks(requests: int, only: tuple[str, ...]) -> None:
                 size = BLOCK if start < 0 else min(MARKED_BLOCK, requests - start)
                 for name in case.turns(max(start, 0) // MARKED_BLOCK):
                     variant = case.variants[name]
-                    own_sender = sender if name == FILTER else None
+                    own_sender = sender if name in FILTERS else None
                     environs = case.environs(size)
                     if variant.switch:
                         variant.switch(True)

@@ -12,19 +12,25 @@
 
 """Files for operators shipped inside the package.
 
-Sample configurations, the collector's systemd unit, the Grafana dashboard
-and the Prometheus rules live in ``oslo_metrics_middleware/etc`` so that an
-installed wheel carries them; ``oslo-metrics-middleware assets`` lists them
-or copies them out.
+Sample configurations, the collector's systemd unit and sysusers.d file,
+the Grafana dashboard and the Prometheus rules live in
+``oslo_metrics_middleware/etc`` so that an installed wheel carries them;
+``oslo-metrics-middleware assets`` lists them or copies them out.  The
+copy of the unit runs the command of the installation that wrote it, so
+a virtualenv install gets a unit that works as written.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-import shutil
+import sys
 
 ROOT = Path(__file__).resolve().parent / "etc"
 PASTE_SAMPLE = "api-paste.ini.sample"
+UNIT = "oslo-metrics-collector.service"
+# The command the shipped unit names: a distribution's or a system pip's.
+SHIPPED_COMMAND = "/usr/bin/oslo-metrics-middleware"
 
 
 class AssetError(RuntimeError):
@@ -62,8 +68,36 @@ def write(target: Path, overwrite: bool = False) -> list[Path]:
     try:
         for source, dest in wanted:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, dest)
+            dest.write_bytes(_content(source))
             written.append(dest)
     except OSError as exc:
         raise AssetError(f"cannot write {target}: {exc}") from None
     return written
+
+
+def installed_command() -> str:
+    """The command that runs this installation, as ExecStart= takes it.
+
+    The console script beside the running interpreter (a virtualenv's
+    ``bin/``), else that interpreter with ``-m``; the interpreter's path
+    is kept as it is, since a virtualenv is known by its own ``python``.
+    """
+    script = Path(sys.executable).parent / "oslo-metrics-middleware"
+    if script.is_file() and os.access(script, os.X_OK):
+        return _quoted(str(script))
+    return f"{_quoted(sys.executable)} -m oslo_metrics_middleware.cmd"
+
+
+def _content(source: Path) -> bytes:
+    data = source.read_bytes()
+    if source.name == UNIT:
+        data = data.replace(
+            f"ExecStart={SHIPPED_COMMAND} ".encode(),
+            f"ExecStart={installed_command()} ".encode(),
+        )
+    return data
+
+
+def _quoted(path: str) -> str:
+    # systemd splits ExecStart= on spaces unless a word is quoted.
+    return f'"{path}"' if " " in path else path

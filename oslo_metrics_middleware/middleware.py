@@ -32,6 +32,7 @@ from oslo_metrics_middleware import lifecycle
 from oslo_metrics_middleware import opts
 from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware import routing
+from oslo_metrics_middleware import socket_trust
 from oslo_metrics_middleware import transport
 from oslo_metrics_middleware.body import CountingInput
 from oslo_metrics_middleware.body import HeadKeepingInput
@@ -121,6 +122,7 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         self.microversion_label: bool = self._option("microversion_label")
         self.action_peek_bytes: int = self._option("action_peek_bytes")
         self.request_id_exemplars: bool = self._option("request_id_exemplars")
+        self.project_attribution: bool = self._option("project_attribution")
         max_label_values: int = self._option("max_label_values")
         self.extra_labels: extra.ExtraLabels | None = None
         if self.action_label or self.microversion_label:
@@ -195,6 +197,13 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
             self._option("buffer_size"),
             self._option("flush_interval"),
             self._option("exit_grace_period"),
+        )
+        # Filters of one process share the sender; they normally share
+        # these options too, from [oslo_metrics_middleware].
+        sender.trust = socket_trust.SocketTrust(
+            path,
+            self._option("metrics_socket_owner"),
+            self._option("metrics_socket_group"),
         )
         if warning and not sender.announce_delivery:
             sender.announce_delivery = True
@@ -462,6 +471,15 @@ class Exchange:
             request_id = environ.get(REQUEST_ID_ENVIRON)
             if type(request_id) is not str:
                 request_id = request_id_in(self.headers)
+        project = None
+        if middleware.project_attribution:
+            # Set by auth_token on the environ it shares with us, once the
+            # token is validated; absent or empty without a scoped token.
+            project = environ.get(PROJECT_ENVIRON) or None
+            if project is not None and (
+                type(project) is not str or len(project) > protocol.MAX_PROJECT_CHARS
+            ):
+                project = protocol.UNREADABLE_PROJECT
         sample: protocol.Sample = (
             middleware.service,
             method,
@@ -474,6 +492,7 @@ class Exchange:
             0 if body is None else body.bytes_read,
             self.response_bytes,
             request_id,
+            project,
         )
         middleware.sender.submit(sample, now)
 
@@ -481,6 +500,9 @@ class Exchange:
 # oslo.middleware's request_id filter keeps the id under this key.
 REQUEST_ID_ENVIRON = "openstack.request_id"
 REQUEST_ID_HEADER = "x-openstack-request-id"
+# keystonemiddleware's auth_token sets the X-Project-Id request header of
+# a validated token (and removes one the client sent).
+PROJECT_ENVIRON = "HTTP_X_PROJECT_ID"
 
 
 def request_id_in(headers: Sequence[tuple[str, str]]) -> str | None:

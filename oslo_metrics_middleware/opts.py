@@ -18,10 +18,15 @@ import copy
 
 from oslo_config import cfg
 
+from oslo_metrics_middleware import socket_trust
+
 GROUP = "oslo_metrics_middleware"
 
-# The path oslo.messaging and the oslo.metrics daemon agree on.
-DEFAULT_SOCKET = "/var/tmp/metrics_collector.sock"
+# In the collector's own runtime directory (systemd's RuntimeDirectory=),
+# which only root and the collector's user can write to.  oslo.messaging
+# and the upstream oslo.metrics daemon default to
+# /var/tmp/metrics_collector.sock: same file name, shared directory.
+DEFAULT_SOCKET = "/run/oslo-metrics/metrics_collector.sock"
 
 METRICS_OPTS = [
     cfg.BoolOpt(
@@ -38,7 +43,28 @@ METRICS_OPTS = [
         "bytes; an empty path or a directory fails the pipeline load. A "
         "path whose directory does not exist yet is accepted with a "
         "warning (the collector may start later); a line is logged once "
-        "delivery works.",
+        "delivery works. Samples are sent only to a socket owned by "
+        "metrics_socket_owner (or root, or the API's own user) in "
+        "directories no other user can write to, or that are sticky.",
+    ),
+    cfg.StrOpt(
+        "metrics_socket_owner",
+        default=socket_trust.DEFAULT_OWNER,
+        help="User (name or uid) the collector runs as. A socket owned by "
+        "anyone else but root or the API's own user, or one in a "
+        "directory such a user owns or that every user may write to "
+        "without the sticky bit, is not sent to: the filter logs why once "
+        "and counts its samples in "
+        "openstack_api_metrics_dropped_samples_total with reason "
+        "'untrusted_socket'. Checked again whenever the socket file "
+        "changes. Empty trusts only root and the API's own user.",
+    ),
+    cfg.StrOpt(
+        "metrics_socket_group",
+        default="",
+        help="Group (name or gid) the socket must also belong to, for "
+        "example the group the collector's unit runs with. Empty does not "
+        "check the group.",
     ),
     cfg.StrOpt(
         "service_name",
@@ -120,6 +146,16 @@ METRICS_OPTS = [
         "its sample, so the collector attaches it to the duration "
         "histogram as an OpenMetrics exemplar and a slow bucket leads to "
         "the request's logs.",
+    ),
+    cfg.BoolOpt(
+        "project_attribution",
+        default=True,
+        help="Send each request's project (the X-Project-Id that "
+        "keystonemiddleware's auth_token filter puts in the WSGI environ, "
+        "read after the application returns) with its sample, so the "
+        "collector can tell which projects drive the load. A request with "
+        "no project sends none. Turn it off in a pipeline without "
+        "auth_token, where the header would come from the client.",
     ),
     cfg.IntOpt(
         "action_peek_bytes",

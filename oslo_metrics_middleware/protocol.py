@@ -27,10 +27,13 @@ costs the sender most::
      "k": "0001...",          # per row, its key's index: one hex byte
      "d": [duration_us, ...], "i": [request_bytes, ...],
      "o": [response_bytes, ...],
-     "r": [request_id or null, ...]}   # only when a row has one
+     "r": [request_id or null, ...],   # only when a row has one
+     "p": [project_id or null, ...]}   # only when a row has one
 
 Format 1, a list of rows under ``"rows"`` (see ROW_FIELDS), is still read
 by the collector, so senders and collector can be upgraded in any order.
+The ``"p"`` column came after format 2: a collector that predates it reads
+the batch as before and ignores the column, so it needs no new version.
 """
 
 from __future__ import annotations
@@ -59,8 +62,9 @@ MAX_KEYS = 256
 MAX_ROWS = 400
 # Why a sender counts a request as dropped, in
 # openstack_api_metrics_dropped_samples_total{reason}: the buffer was
-# full, the socket refused the datagram, or the process exited first.
-DROP_REASONS = ("buffer_full", "send_error", "exit")
+# full, the socket refused the datagram, the process exited first, or the
+# socket was not the collector's (socket_trust.py).
+DROP_REASONS = ("buffer_full", "send_error", "exit", "untrusted_socket")
 
 # What one request is labelled with (the last three None when absent);
 # a batch lists each distinct key once.
@@ -74,11 +78,23 @@ KEY_FIELDS = (
     "microversion",
 )
 # One measured request: its key's fields, then its duration in
-# microseconds, request and response body bytes and request id.  One flat
+# microseconds, request and response body bytes, request id and project
+# id.  One flat
 # tuple: one is built on every request (a named tuple costs ten times as
 # much to create), and thousands may be held while the collector is away.
 Sample = tuple[
-    str, str, str, int, str | None, str | None, str | None, int, int, int, str | None
+    str,
+    str,
+    str,
+    int,
+    str | None,
+    str | None,
+    str | None,
+    int,
+    int,
+    int,
+    str | None,
+    str | None,
 ]
 
 # Format 1 rows, and the rows rows_of() gives: these fields, then action
@@ -95,6 +111,11 @@ ROW_FIELDS = (
 )
 EXTRA_FIELDS = ("action", "microversion")
 REQUEST_ID_FIELD = "request_id"
+# Longest project id a filter sends as it is; keystone's are 32 hex
+# characters.  A longer value is sent as UNREADABLE_PROJECT, so a client's
+# header cannot make a datagram grow past what the collector reads.
+MAX_PROJECT_CHARS = 64
+UNREADABLE_PROJECT = "?"
 
 # Counters of label values beyond max_label_values.
 ACTION_OVERFLOW = "openstack_api_metrics_action_overflow_total"
@@ -120,20 +141,27 @@ def encode_batch(samples: list[Sample]) -> bytes:
     """
     columns = list(zip(*samples, strict=True))
     keys = list(zip(*columns[:_KEY_SIZE], strict=True))
-    durations, request_bytes, response_bytes, request_ids = columns[_KEY_SIZE:]
+    durations, request_bytes, response_bytes, request_ids, projects = columns[
+        _KEY_SIZE:
+    ]
     index = {key: number for number, key in enumerate(dict.fromkeys(keys))}
     if len(index) > MAX_KEYS:
         raise TooManyKeysError(f"{len(index)} label sets")
     known = _KEY_TEXTS
     key_texts = [known.get(key) or _key_text(key) for key in index]
-    numbers: tuple[Any, ...] = (durations, request_bytes, response_bytes)
-    if any(request_ids):
-        numbers += (request_ids,)
-    # One encoder call for all columns: each call costs as much as
-    # several rows.  The text of a number (the Sample type's) holds no
-    # "]", so the first separators of the nested lists are those between
-    # the columns, whatever the request ids hold.
-    texts = _ENCODER.encode(numbers)[2:-2].split("],[", len(numbers) - 1)
+    present = [durations, request_bytes, response_bytes]
+    names = [',"d":', ',"i":', ',"o":']
+    for name, column in ((',"r":', request_ids), (',"p":', projects)):
+        if any(column):
+            names.append(name)
+            present.append(column)
+    # One encoder call for the numbers and the first column of text: each
+    # call costs as much as several rows.  The text of a number (the
+    # Sample type's) holds no "]", so the first three separators of the
+    # nested lists are those after each number column, whatever the text
+    # column holds; a second column of text is encoded on its own.
+    texts = _ENCODER.encode(present[:4])[2:-2].split("],[", 3)
+    texts += (_ENCODER.encode(column)[1:-1] for column in present[4:])
     return "".join((
         _BATCH_HEAD,
         f'"v":{FORMAT_VERSION},"keys":[',
@@ -141,7 +169,7 @@ def encode_batch(samples: list[Sample]) -> bytes:
         '],"k":"',
         bytes(map(index.__getitem__, keys)).hex(),
         '"',
-        *(f"{name}[{text}]" for name, text in zip(_COLUMNS, texts, strict=False)),
+        *(f"{name}[{text}]" for name, text in zip(names, texts, strict=True)),
         "}",
         _BATCH_TAIL,
     )).encode()
@@ -165,8 +193,6 @@ def _encode(name: str, action: str, value: Any, labels: dict[str, str]) -> bytes
 # One encoder for the process: json.dumps() with separators builds a new
 # one on every call, which costs more than encoding a whole batch.
 _ENCODER = json.JSONEncoder(separators=_SEPARATORS, check_circular=False)
-# The columns of a batch in their order, the request ids last.
-_COLUMNS = (',"d":', ',"i":', ',"o":', ',"r":')
 # A batch message as _encode() writes it, in the two pieces around its
 # value's fields: '...,"value":{' and '},"labels":{}}'.
 _BATCH_HEAD, _BATCH_TAIL = _encode(BATCH, "observe", {}, {}).decode().split("{}", 1)
@@ -211,6 +237,7 @@ def sample(
     action: str | None = None,
     microversion: str | None = None,
     request_id: str | None = None,
+    project: str | None = None,
 ) -> Sample:
     """A sample from its fields, ``duration`` in seconds."""
     micros = duration
@@ -228,6 +255,7 @@ def sample(
         request_bytes,
         response_bytes,
         request_id,
+        project,
     )
 
 
@@ -286,3 +314,14 @@ def columns_of(value: dict[str, Any]) -> tuple[list[Any], bytes, list[list[Any]]
     if indexes and max(indexes) >= len(keys):
         raise MalformedBatchError("a key index past the keys")
     return keys, indexes, columns
+
+
+def projects_of(value: dict[str, Any], rows: int) -> list[Any] | None:
+    """The project column of a format 2 batch of ``rows`` rows, None when
+    it has none; MalformedBatchError if it is not one value per row."""
+    projects = value.get("p")
+    if projects is None:
+        return None
+    if not isinstance(projects, list) or len(projects) != rows:
+        raise MalformedBatchError("a project column of another length")
+    return projects

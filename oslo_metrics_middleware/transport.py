@@ -42,6 +42,7 @@ import threading
 import time
 
 from oslo_metrics_middleware import protocol
+from oslo_metrics_middleware import socket_trust
 from oslo_metrics_middleware import spool
 
 LOG = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ _UNREACHABLE = frozenset(
     {errno.ECONNREFUSED, errno.ENOENT, errno.ENOTCONN, errno.ECONNRESET}
 )
 _WOULD_BLOCK = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS})
+# Not an errno: the socket's owner is not trusted (see socket_trust.py).
+_UNTRUSTED = -1
 # A request flushes inline once the flusher has been silent this many
 # intervals: the sign that no thread runs in this process.
 _INLINE_AFTER_INTERVALS = 3
@@ -90,6 +93,7 @@ class DatagramSender:
         self.exit_grace_period = exit_grace_period
         # Set when the socket was missing at load: one line once it works.
         self.announce_delivery = False
+        self.trust = socket_trust.SocketTrust(socket_path)
         self.reset()
 
     def reset(self) -> None:
@@ -284,6 +288,9 @@ class DatagramSender:
                 if self.announce_delivery:
                     self.announce_delivery = False
                     LOG.info("Metrics delivery to %s works", self.socket_path)
+            elif error == _UNTRUSTED:  # socket_trust has said why, once
+                with self._counts_lock:
+                    self._counts[(DROPPED, "", "untrusted_socket")] += samples
             else:
                 LOG.error(
                     "Dropped %d metric samples: %s", samples, os.strerror(error)
@@ -310,6 +317,8 @@ class DatagramSender:
         if self._socket is None:
             self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self._socket.setblocking(False)
+        if self.trust.refusal() is not None:
+            return _UNTRUSTED
         try:
             self._socket.sendto(datagram, self.socket_path)
         except OSError as exc:

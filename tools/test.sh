@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=""
     for tool in prometheus:prometheus promtool:prometheus chromium:chromium \
-            apache2:apache2 victoria-metrics:victoria-metrics wrk:wrk; do
+            apache2:apache2 victoria-metrics:victoria-metrics wrk:wrk \
+            systemd-analyze:systemd setpriv:util-linux useradd:passwd; do
         command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool##*:}"
     done
     # Apache's mod_wsgi, for the conformance tests (Debian's embeds python3).

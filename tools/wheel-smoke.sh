@@ -65,7 +65,8 @@ step "assets"
 "$omm" assets --write assets >/dev/null
 for name in api-paste.ini.sample collector.conf.sample oslo-metrics-collector.service \
         oslo-metrics-middleware.conf.sample grafana/openstack-api-endpoints.json \
-        prometheus/openstack-api.rules.yaml prometheus/openstack-api.alerts.yaml; do
+        prometheus/openstack-api.rules.yaml prometheus/openstack-api.alerts.yaml \
+        sysusers.d/oslo-metrics.conf; do
     test -s "assets/$name" || { echo "missing asset $name"; exit 1; }
 done
 
@@ -73,6 +74,17 @@ step "slo rules from the shipped sample objectives"
 "$omm" slo rules assets/prometheus/openstack-api.objectives.ini.sample \
     --output-dir slo >/dev/null
 test -s slo/openstack-api-slo.rules.yaml || { echo "no slo rules"; exit 1; }
+step "--version; the written unit runs this virtualenv's command and verifies"
+version=$("$omm" --version)
+[[ "$version" =~ ^oslo-metrics-middleware\ [0-9]+\.[0-9]+ ]] \
+    || { echo "unexpected --version: $version"; exit 1; }
+unit=assets/oslo-metrics-collector.service
+grep -qx "ExecStart=$omm collector --config-file /etc/oslo-metrics/collector.conf" "$unit" \
+    || { grep ExecStart "$unit"; echo "ExecStart does not name $omm"; exit 1; }
+if command -v systemd-analyze >/dev/null; then
+    complaints=$(systemd-analyze verify --man=no "$unit" 2>&1) \
+        && [ -z "$complaints" ] || { echo "$complaints"; exit 1; }
+fi
 
 step "paste (the shipped sample has the filter first everywhere; add, remove)"
 "$omm" paste check assets/api-paste.ini.sample >/dev/null

@@ -20,6 +20,8 @@ from pathlib import Path
 import sys
 from typing import Any
 
+from oslo_metrics_middleware import version
+
 PROG = "oslo-metrics-middleware"
 
 
@@ -142,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="API request metrics for OpenStack services.",
         allow_abbrev=False,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"{PROG} {version.version_string()}"
     )
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", title="commands"

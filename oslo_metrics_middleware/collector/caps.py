@@ -57,6 +57,9 @@ class Limits:
     max_series_per_metric: int = 10_000
     max_request_series: int = 10_000
     max_label_bytes: int = MAX_LABEL_BYTES
+    # Not caps of their own: bounds of collector/projects.py's series.
+    top_projects: int = 10
+    project_window: float = 300.0
 
 
 class SeriesCap:

@@ -36,6 +36,7 @@ REASONS = (
     "bad_labels",
     "unknown_reason",
     "bad_batch",
+    "bad_projects",
     "too_many_rows",
     "bad_row",
     "label_type",

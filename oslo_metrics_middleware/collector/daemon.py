@@ -56,7 +56,12 @@ SWITCH_INTERVAL = 0.001
 
 
 class _Stop:
-    """SIGTERM and SIGINT, turned into a readable pipe and a flag."""
+    """SIGTERM and SIGINT, turned into a readable pipe and a flag.
+
+    SIGHUP, which would otherwise end the process and leave its socket
+    file behind, is logged and ignored: the configuration is read only at
+    start, so a change takes a restart.
+    """
 
     def __init__(self) -> None:
         self.requested = False
@@ -65,16 +70,29 @@ class _Stop:
         os.set_blocking(writer, False)
         self._writer = writer
         signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._handle)
+        # Put back on close: the collector may run inside another program.
+        self._previous = {
+            signum: signal.signal(signum, self._handle)
+            for signum in (signal.SIGTERM, signal.SIGINT)
+        }
+        self._previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _hangup)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.requested = True
 
     def close(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
         signal.set_wakeup_fd(-1)
         os.close(self.reader)
         os.close(self._writer)
+
+
+def _hangup(signum: int, frame: FrameType | None) -> None:
+    LOG.warning(
+        "SIGHUP ignored: the configuration is read at start only; restart "
+        "the collector to apply a change"
+    )
 
 
 def run(argv: list[str]) -> int:
@@ -146,7 +164,7 @@ def _run(argv: list[str], stop: _Stop) -> int:
 def _setup_logging(conf: cfg.ConfigOpts) -> None:
     try:
         log.setup(conf, "oslo-metrics-middleware")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, log.LogConfigError) as exc:
         raise options.StartupError(f"cannot set up logging: {exc}") from None
 
 

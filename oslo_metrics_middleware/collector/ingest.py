@@ -38,6 +38,7 @@ from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware.collector import checks
 from oslo_metrics_middleware.collector import histograms
 from oslo_metrics_middleware.collector import openstack_api as api
+from oslo_metrics_middleware.collector import projects
 from oslo_metrics_middleware.collector import record
 from oslo_metrics_middleware.collector.caps import OVERFLOW_LABELS
 from oslo_metrics_middleware.collector.caps import Caps
@@ -77,6 +78,12 @@ class Ingest:
         self.caps = Caps(limits)
         self.children = record.Children()
         self.modules = _load_modules()
+        self.projects = projects.Projects(
+            api.openstack_api_project_requests,
+            api.openstack_api_project_busy_seconds,
+            limits.top_projects,
+            limits.project_window,
+        )
         self._rejected = {
             reason: api.collector_rejected_total.labels(reason) for reason in REASONS
         }
@@ -197,7 +204,8 @@ class Ingest:
         """Record the rows of one batch; rows that fail are counted."""
         try:
             if isinstance(value, dict) and value.get("v") == protocol.FORMAT_VERSION:
-                self._columns(*checks.columns(value))
+                keys, indexes, columns = checks.columns(value)
+                self._columns(keys, indexes, columns, self._projects(value, indexes))
                 return
             rows = checks.rows(value)
         except Rejected as rejected:
@@ -229,8 +237,21 @@ class Ingest:
         record.observe(targets, duration, request_bytes, response_bytes, exemplar)
         self._count_folds(folds, 1)
 
+    def _projects(self, value: dict[str, Any], indexes: bytes) -> list[Any] | None:
+        """The project column of a format 2 batch; one that is not a value
+        per row is refused alone, and its rows recorded without it."""
+        try:
+            return protocol.projects_of(value, len(indexes))
+        except protocol.MalformedBatchError:
+            self.reject("bad_projects")
+            return None
+
     def _columns(
-        self, keys: list[list[Any]], indexes: bytes, columns: list[list[Any]]
+        self,
+        keys: list[list[Any]],
+        indexes: bytes,
+        columns: list[list[Any]],
+        sent_projects: list[Any] | None = None,
     ) -> None:
         """Record a format 2 batch: each key used checked once, in the order
         of its first row, then its rows."""
@@ -244,10 +265,16 @@ class Ingest:
             recorded = [each for each in resolved if not isinstance(each, str)]
             if len(recorded) == len(resolved):
                 self._record_in_bulk(recorded, used, indexes, columns)
+                if sent_projects is not None:
+                    self._attribute(keys, used, indexes, columns[0], sent_projects)
                 return
             found.update(zip(used, resolved, strict=True))
-        rows = zip(indexes, *columns, strict=True)
-        for number, duration, request_bytes, response_bytes, request_id in rows:
+        # The rows recorded, for their projects: index, microseconds, id.
+        attributed: list[tuple[int, int, Any]] = []
+        projects_sent = sent_projects or [None] * len(indexes)
+        rows = zip(indexes, *columns, projects_sent, strict=True)
+        for row in rows:
+            number, duration, request_bytes, response_bytes, request_id, sent = row
             try:
                 amounts = (
                     checks.amount(duration) / protocol.MICROSECONDS,
@@ -262,9 +289,35 @@ class Ingest:
                 targets, folds = target
                 record.observe(targets, *amounts, checks.exemplar(request_id))
                 self._count_folds(folds, 1)
+                if sent is not None:
+                    micros = round(amounts[0] * protocol.MICROSECONDS)
+                    attributed.append((number, micros, sent))
             except Rejected as rejected:
                 self.reject(rejected.reason)
                 _dropped(1)
+        if attributed:
+            numbers = bytes(number for number, _, _ in attributed)
+            self._attribute(
+                keys,
+                list(dict.fromkeys(numbers)),
+                numbers,
+                [micros for _, micros, _ in attributed],
+                [project for _, _, project in attributed],
+            )
+
+    def _attribute(
+        self,
+        keys: list[list[Any]],
+        used: list[int],
+        indexes: bytes,
+        durations: list[int],
+        sent_projects: list[Any],
+    ) -> None:
+        """Count recorded rows by project, under their admitted service."""
+        services = {number: self.caps.service(keys[number][0], []) for number in used}
+        grouped = projects.group(services, indexes, durations, sent_projects)
+        for service, rows in grouped.items():
+            self.projects.record(service, rows)
 
     def _record_in_bulk(
         self,

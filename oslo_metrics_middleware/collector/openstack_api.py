@@ -101,6 +101,20 @@ openstack_api_metrics_microversion_overflow = prometheus_client.Counter(
     "was reached.",
     ("service",),
 )
+# Per service, the top_projects heaviest projects by each measure and
+# __other__ (see collector/projects.py); never sent by a filter.
+openstack_api_project_requests = prometheus_client.Counter(
+    "openstack_api_project_requests",
+    "Requests that carried a project, by the service's heaviest projects "
+    "and __other__.",
+    ("service", "project"),
+)
+openstack_api_project_busy_seconds = prometheus_client.Counter(
+    "openstack_api_project_busy_seconds",
+    "Seconds of requests that carried a project, by the service's heaviest "
+    "projects by busy time and __other__.",
+    ("service", "project"),
+)
 
 # The daemon looks counters up by the name the sender uses, which is the
 # exposed name with its _total suffix.

@@ -13,7 +13,8 @@
 """The collector's configuration: read, checked, and turned into settings.
 
 ``[oslo_metrics]`` holds the upstream daemon's options under their upstream
-names and defaults, so one configuration file serves either daemon.
+names and defaults, but for the socket's directory, so one configuration
+file serves either daemon.
 ``[collector]`` holds the caps only this collector has.
 """
 
@@ -21,11 +22,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
+import glob
+import os
 from typing import Any
 
 from oslo_config import cfg
 from oslo_log import log
 
+from oslo_metrics_middleware import version
 from oslo_metrics_middleware.collector.ingest import Limits
 
 UPSTREAM_GROUP = "oslo_metrics"
@@ -34,10 +39,14 @@ GROUP = "collector"
 UPSTREAM_OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "metrics_socket_file",
-        default="/var/tmp/metrics_collector.sock",
+        default="/run/oslo-metrics/metrics_collector.sock",
         help="Unix datagram socket the API processes send to. Its directory "
-        "must exist. A socket file left by a stopped collector is replaced; "
-        "anything else at that path makes the collector refuse to start.",
+        "must exist: the shipped systemd unit makes /run/oslo-metrics, which "
+        "only root and the collector may write to. A socket file left by a "
+        "stopped collector is replaced; anything else at that path makes the "
+        "collector refuse to start. The upstream daemon's default is "
+        "/var/tmp/metrics_collector.sock, in a directory every user may "
+        "write to.",
     ),
     cfg.IntOpt(
         "metrics_socket_perm",
@@ -134,6 +143,28 @@ COLLECTOR_OPTS: list[cfg.Opt] = [
         "With the other caps it bounds the size of /metrics.",
     ),
     cfg.IntOpt(
+        "top_projects",
+        default=10,
+        min=0,
+        max=100,
+        help="Most projects named per service in "
+        "openstack_api_project_requests_total and "
+        "openstack_api_project_busy_seconds_total: the heaviest of the last "
+        "window, found with a summary of 100 counters per project named. "
+        "Requests of every other project are counted under '__other__'. "
+        "0 turns both metrics off.",
+    ),
+    cfg.IntOpt(
+        "project_window",
+        default=300,
+        min=1,
+        max=86_400,
+        help="Seconds over which the heaviest projects are chosen; a "
+        "project's series is pending, counted and frozen for at least a "
+        "window each. Keep it at least twice Prometheus' scrape interval, "
+        "so that every value a project's counter takes is scraped.",
+    ),
+    cfg.IntOpt(
         "http_max_connections",
         default=64,
         min=1,
@@ -198,7 +229,12 @@ def load(argv: list[str]) -> tuple[cfg.ConfigOpts, Settings]:
     conf.register_opts(COLLECTOR_OPTS, group=GROUP)
     log.register_options(conf)
     try:
-        conf(argv, project="oslo-metrics-middleware", default_config_files=[])
+        conf(
+            argv,
+            project="oslo-metrics-middleware",
+            version=version.version_string(),
+            default_config_files=[],
+        )
     except cfg.ConfigFilesNotFoundError as exc:
         files = ", ".join(exc.config_files)
         raise StartupError(f"configuration file not found: {files}") from None
@@ -211,6 +247,7 @@ def load(argv: list[str]) -> tuple[cfg.ConfigOpts, Settings]:
         raise StartupError(
             f"cannot read configuration {exc.filename}: {exc.strerror}"
         ) from None
+    _check_names(conf)
     upstream = _values(conf, UPSTREAM_GROUP, UPSTREAM_OPTS)
     ours = _values(conf, GROUP, COLLECTOR_OPTS)
     http = {name: ours.pop(name) for name in HTTP_OPTS}
@@ -226,6 +263,68 @@ def load(argv: list[str]) -> tuple[cfg.ConfigOpts, Settings]:
     if not settings.socket_path:
         raise StartupError(f"[{UPSTREAM_GROUP}] metrics_socket_file is empty")
     return conf, settings
+
+
+def _check_names(conf: cfg.ConfigOpts) -> None:
+    """Refuse a section or option the collector does not know.
+
+    oslo.config ignores them, so a typo (``[oslo_metric]``,
+    ``prometheus_prot``) would start the collector on its defaults.
+    """
+    # Every registered group, so options added to load() are known here.
+    groups = [name for name in conf if isinstance(conf[name], cfg.ConfigOpts.GroupAttr)]
+    known = {
+        group: _option_names(conf, group) for group in ["DEFAULT", *groups]
+    }
+    for path in _files(conf):
+        sections: dict[str, dict[str, Any]] = {}
+        try:
+            cfg.ConfigParser(path, sections).parse()
+        except (cfg.Error, OSError) as exc:
+            raise StartupError(
+                f"cannot read configuration {path}: {_first_line(exc)}"
+            ) from None
+        for section, values in sections.items():
+            if section not in known:
+                raise StartupError(
+                    f"unknown section [{section}] in {path}"
+                    f"{_did_you_mean(section, known)}"
+                )
+            for name in values:
+                if name not in known[section]:
+                    raise StartupError(
+                        f"unknown option {name} in [{section}] of {path}"
+                        f"{_did_you_mean(name, known[section])}"
+                    )
+
+
+def _option_names(conf: cfg.ConfigOpts, group: str) -> set[str]:
+    """Every name an option of ``group`` may be given under in a file."""
+    scope = conf if group == "DEFAULT" else conf[group]
+    names: set[str] = set()
+    for name in scope:
+        try:
+            opt = conf._get_opt_info(name, None if group == "DEFAULT" else group)
+        except cfg.NoSuchOptError:
+            continue  # a group name, listed among DEFAULT's keys
+        names.update({opt["opt"].name, opt["opt"].dest})
+        for old in opt["opt"].deprecated_opts:
+            if old.name and old.group in (None, group):
+                names.add(old.name)
+    return names
+
+
+def _files(conf: cfg.ConfigOpts) -> list[str]:
+    """The configuration files oslo.config read, in order."""
+    files = list(conf.config_file or [])
+    for directory in conf.config_dir or []:
+        files += sorted(glob.glob(os.path.join(directory, "*.conf")))
+    return files
+
+
+def _did_you_mean(name: str, choices: Any) -> str:
+    close = difflib.get_close_matches(name, sorted(choices), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def _values(conf: cfg.ConfigOpts, group: str, opts: list[cfg.Opt]) -> dict[str, Any]:

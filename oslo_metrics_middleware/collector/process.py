@@ -90,6 +90,7 @@ class CollectorProcess:
         command: Sequence[str] = COLLECTOR,
         env: Mapping[str, str] | None = None,
         tls: ssl.SSLContext | None = None,
+        run_as: Sequence[str] = (),
     ) -> None:
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
@@ -104,6 +105,8 @@ class CollectorProcess:
         self.options = dict(options or {})
         self.command = tuple(command)
         self.env = dict(env) if env is not None else None
+        # A prefix such as setpriv's that runs it as another user.
+        self.run_as = tuple(run_as)
         self.process: subprocess.Popen[bytes] | None = None
         # How to reach /metrics served over TLS (web_config_file).
         self.tls = tls
@@ -126,7 +129,8 @@ class CollectorProcess:
         )
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, *self.command, "--config-file", str(self.config_path)],
+                [*self.run_as, sys.executable, *self.command,
+                 "--config-file", str(self.config_path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

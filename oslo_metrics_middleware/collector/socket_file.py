@@ -64,7 +64,9 @@ def claim(path: str, mode: int) -> DatagramSocket:
             sock.bind(path)
         except OSError as exc:
             sock.close()
-            raise StartupError(f"cannot bind socket {path}: {exc.strerror}") from None
+            # "AF_UNIX path too long" comes without a strerror.
+            reason = exc.strerror or str(exc)
+            raise StartupError(f"cannot bind socket {path}: {reason}") from None
         claimed = DatagramSocket(sock, path)
     try:
         os.chmod(path, mode)
@@ -95,7 +97,15 @@ def _make_room(path: str) -> None:
             f"socket {path} is in use by a running process (another "
             "collector?); refusing to take it over"
         )
-    os.unlink(path)
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        # A sticky directory (/var/tmp, /tmp) keeps another user's file.
+        raise StartupError(
+            f"cannot remove the stale socket {path} (owned by uid "
+            f"{found.st_uid}): {exc.strerror}; remove it as its owner or "
+            "root, or choose another metrics_socket_file"
+        ) from None
 
 
 def _in_use(path: str) -> bool:

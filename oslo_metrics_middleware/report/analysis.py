@@ -30,6 +30,8 @@ from oslo_metrics_middleware.report.model import EndpointTotals
 from oslo_metrics_middleware.report.model import RawData
 from oslo_metrics_middleware.report.model import SlowRequest
 from oslo_metrics_middleware.report.model import status_class
+from oslo_metrics_middleware.report.projects import ProjectShare
+from oslo_metrics_middleware.report.projects import shares
 from oslo_metrics_middleware.slo.objectives import Objective
 
 QUANTILES = (0.50, 0.95, 0.99)
@@ -103,6 +105,7 @@ class Report:
     # Per objective of --objectives, in the file's order.
     objectives: list[compliance.Compliance] = dataclasses.field(
         default_factory=list)
+    projects: list[ProjectShare] = dataclasses.field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -140,6 +143,7 @@ def build(raw: RawData, settings: CapacitySettings,
         services, service_busy, dict(raw.dropped), dict(raw.overflow),
         list(raw.notes), raw.slowest is not None, first, last,
         compliance.build(objectives, raw),
+        shares(raw.projects),
     )
 
 

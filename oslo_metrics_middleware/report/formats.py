@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -28,6 +29,7 @@ from oslo_metrics_middleware.report.capacity import ServiceCapacity
 from oslo_metrics_middleware.report.compliance import Compliance
 from oslo_metrics_middleware.report.histogram import Estimate
 from oslo_metrics_middleware.report.histogram import latency_text
+from oslo_metrics_middleware.report.projects import ProjectShare
 from oslo_metrics_middleware.report.timeparse import human_duration
 from oslo_metrics_middleware.report.timeparse import iso
 from oslo_metrics_middleware.report.timeparse import rough_duration
@@ -139,12 +141,32 @@ def objective_lines(report: Report) -> list[str]:
     ]
 
 
-def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+PROJECT_HEADERS = ("service", "project", "requests", "share %", "busy s",
+                   "busy share %")
+PROJECTS_TITLE = ("Top projects (shares of the requests that carried a "
+                  "project; __other__ = every project not named)")
+
+
+def project_row(share: ProjectShare) -> tuple[str, ...]:
+    return (
+        share.service, share.project, f"{share.requests:.0f}",
+        _pct(share.request_share), _number(share.busy_seconds, 2),
+        _pct(share.busy_share),
+    )
+
+
+def project_record(share: ProjectShare) -> dict[str, Any]:
+    return dataclasses.asdict(share)
+
+
+def _aligned(
+    rows: Sequence[Sequence[str]], left: int = LEFT_ALIGNED
+) -> list[str]:
     widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
     lines = []
     for row in rows:
         cells = [
-            cell.ljust(widths[col]) if col < LEFT_ALIGNED
+            cell.ljust(widths[col]) if col < left
             else cell.rjust(widths[col])
             for col, cell in enumerate(row)
         ]
@@ -199,6 +221,9 @@ def text(report: Report) -> str:
         parts += ["", *objective_lines(report),
                   *_aligned([OBJECTIVE_HEADERS,
                              *map(objective_row, report.objectives)])]
+    if report.projects:
+        projects = [PROJECT_HEADERS, *map(project_row, report.projects)]
+        parts += ["", PROJECTS_TITLE, *_aligned(projects, 2)]
     health = health_lines(report)
     if health:
         parts += ["", *health]
@@ -235,6 +260,10 @@ def markdown(report: Report) -> str:
         *_markdown_table([ENDPOINT_HEADERS,
                           *map(endpoint_row, report.endpoints)]),
     ]
+    if report.projects:
+        parts += ["", "## Top projects", "", PROJECTS_TITLE, "",
+                  *_markdown_table([PROJECT_HEADERS,
+                                    *map(project_row, report.projects)])]
     health = health_lines(report)
     if health:
         parts += ["", "## Metrics health", "", *(f"- {h}" for h in health)]
@@ -344,6 +373,7 @@ def as_json(report: Report) -> str:
         "notes": report.notes,
         "dropped_samples": report.dropped,
         "route_overflow": report.overflow,
+        "top_projects": [project_record(p) for p in report.projects],
     }
     return json.dumps(document, indent=2) + "\n"
 

@@ -151,6 +151,9 @@ def context(report: Report, graph_limit: int = 40) -> dict[str, Any]:
         "endpoint_rows": [formats.endpoint_row(e) for e in report.endpoints],
         "endpoints": [_endpoint(report, e) for e in shown],
         "skipped": len(report.endpoints) - len(shown),
+        "projects_title": formats.PROJECTS_TITLE,
+        "project_headers": formats.PROJECT_HEADERS,
+        "project_rows": [formats.project_row(p) for p in report.projects],
     }
 
 

@@ -109,6 +109,10 @@ class RawData:
     # and busy workers are averages over this span, not the range asked.
     data_start: float | None = None
     data_end: float | None = None
+    # (service, project) -> [requests, busy seconds] (report/projects.py).
+    projects: dict[tuple[str, str], list[float]] = dataclasses.field(
+        default_factory=dict
+    )
 
     def covered(self) -> tuple[float, float]:
         """The span the data covers, the whole range when unknown."""

@@ -42,6 +42,7 @@ import urllib.parse
 import urllib.request
 
 from oslo_metrics_middleware.report import exemplars
+from oslo_metrics_middleware.report import projects
 from oslo_metrics_middleware.report.analysis import busiest
 from oslo_metrics_middleware.report.model import EndpointKey
 from oslo_metrics_middleware.report.model import EndpointTotals
@@ -531,6 +532,10 @@ class PrometheusSource:
              lambda v: _totals_field(raw, v, "exceptions")),
             (DROPPED, "service", lambda v: _per_service(raw.dropped, v)),
             (OVERFLOW, "service", lambda v: _per_service(raw.overflow, v)),
+            *(
+                (name, "service, project", _per_project(raw, name))
+                for name in projects.FIELDS
+            ),
         ]
         jobs: list[Fetch] = []
         for metric, by, apply in totals:
@@ -717,6 +722,14 @@ def _per_service(target: dict[str, float], vector: Vector) -> None:
         if amount:  # the collector exposes these counters at 0 from the start
             service = labels.get("service", "")
             target[service] = target.get(service, 0.0) + amount
+
+
+def _per_project(raw: RawData, name: str) -> Callable[[Vector], None]:
+    def apply(vector: Vector) -> None:
+        for labels, value in vector:
+            projects.add(raw.projects, name, labels, _clean(value))
+
+    return apply
 
 
 def _index(raw: RawData, timestamp: float) -> int:

@@ -33,6 +33,7 @@ import urllib.error
 import urllib.request
 
 from oslo_metrics_middleware.report import exposition
+from oslo_metrics_middleware.report import projects
 from oslo_metrics_middleware.report.model import EndpointKey
 from oslo_metrics_middleware.report.model import EndpointSteps
 from oslo_metrics_middleware.report.model import EndpointTotals
@@ -261,6 +262,9 @@ def _apply(
         counts = raw.dropped if name == DROPPED else raw.overflow
         if delta:
             counts[service] = counts.get(service, 0.0) + delta
+        return
+    if name in projects.FIELDS:
+        projects.add(raw.projects, name, labels, delta)
         return
     if name not in ENDPOINT_METRICS:
         return  # the page's other API families are not in the report

@@ -191,3 +191,26 @@ def test_serves_on_ipv6_loopback(tmp_path: Path) -> None:
         assert collector.log().splitlines()[0].endswith(
             f"metrics on http://[::1]:{collector.port}/metrics"
         )
+
+
+def test_sighup_is_logged_and_ignored(tmp_path: Path) -> None:
+    collector = CollectorProcess(workdir=tmp_path)
+    collector.start()
+    assert collector.process is not None
+    deadline = time.monotonic() + collectors.WAIT
+    for sent in (1, 2):  # one at a time: pending signals merge
+        collector.process.send_signal(signal.SIGHUP)
+        while collector.log().count("SIGHUP ignored") < sent:
+            assert time.monotonic() < deadline, collector.log()
+            time.sleep(0.05)
+    # Still running, on the same socket.
+    collectors.send(collector.socket_path, collectors.batch([collectors.row()]))
+    assert servers.requests_counted(collectors.wait_datagrams(collector, 1)) == 1
+    assert _stop(collector, signal.SIGTERM).returncode == 0
+    lines = _clean_log(collector)
+    assert [line.split(" - ")[-1].split("] ")[-1] for line in lines[1:3]] == [
+        "SIGHUP ignored: the configuration is read at start only; restart "
+        "the collector to apply a change",
+    ] * 2
+    assert len(lines) == 4
+    assert not collector.socket_path.exists()

@@ -18,9 +18,12 @@ the path (nothing, a regular file, a stale or a live socket) is as it was.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+import shutil
 import socket
 import stat
+import tempfile
 
 import pytest
 
@@ -202,3 +205,107 @@ def test_stale_socket_is_replaced(tmp_path: Path) -> None:
         assert servers.requests_counted(series) == 1
     assert not collector.socket_path.exists()
 
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("[oslo_metric]\nprometheus_port = 1\n",
+         "unknown section [oslo_metric] in {config} (did you mean oslo_metrics?)"),
+        ("[oslo_metrics]\nprometheus_prot = 1\n",
+         "unknown option prometheus_prot in [oslo_metrics] of {config} "
+         "(did you mean prometheus_port?)"),
+        ("[collector]\nmax_route = 5\n",
+         "unknown option max_route in [collector] of {config} "
+         "(did you mean max_routes?)"),
+        ("[DEFAULT]\nverbose_logging = true\n",
+         "unknown option verbose_logging in [DEFAULT] of {config}"),
+        ("[prometheus]\nport = 1\n", "unknown section [prometheus] in {config}"),
+    ],
+)
+def test_unknown_section_or_option_is_named(
+    tmp_path: Path, text: str, complaint: str
+) -> None:
+    config = tmp_path / "collector.conf"
+    assert _config_error(tmp_path, text) == [
+        f"{collectors.PROG}: error: " + complaint.format(config=config)
+    ]
+
+
+def test_unknown_name_in_a_config_dir_file_is_named(tmp_path: Path) -> None:
+    directory = tmp_path / "conf.d"
+    directory.mkdir()
+    (directory / "10-caps.conf").write_text("[collector]\nmax_sevices = 3\n")
+    empty = tmp_path / "empty.conf"
+    empty.write_text("")
+    result = collectors.run_with_config(empty, "--config-dir", str(directory))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{collectors.PROG}: error: unknown option max_sevices in [collector] "
+        f"of {directory / '10-caps.conf'} (did you mean max_services?)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (("--config-dir", "/nonexistent/conf.d"),
+         "Failed to read config file directory: /nonexistent/conf.d"),
+        (("--log-file", "/nonexistent/dir/collector.log"),
+         "cannot set up logging: [Errno 2] No such file or directory: "
+         "'/nonexistent/dir/collector.log'"),
+        (("--log-config-append", "{empty}"),
+         "cannot set up logging: Error loading logging config {empty}: "
+         "{empty} is an empty file"),
+    ],
+)
+def test_bad_command_line_values_are_one_line(
+    tmp_path: Path, args: tuple[str, ...], complaint: str
+) -> None:
+    empty = tmp_path / "empty.conf"
+    empty.write_text("")
+    result = collectors.run_with_config(
+        empty, *(arg.format(empty=empty) for arg in args)
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{collectors.PROG}: error: " + complaint.format(empty=empty)
+    ]
+
+
+def test_socket_path_too_long_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / ("x" * 120)
+    collector = CollectorProcess(workdir=tmp_path, socket_path=path)
+    assert collectors.error(collector) == (
+        f"cannot bind socket {path}: AF_UNIX path too long"
+    )
+
+
+@pytest.fixture
+def public_dir() -> Iterator[Path]:
+    """A directory outside root's private pytest tree, for nobody."""
+    if not collectors.AS_NOBODY:
+        pytest.skip("needs root to drop to nobody")
+    directory = Path(tempfile.mkdtemp(prefix="omm-", dir="/tmp"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory)
+
+
+def test_privileged_port_as_an_unprivileged_user_is_one_line(
+    public_dir: Path,
+) -> None:
+    public_dir.chmod(0o777)
+    collector = CollectorProcess(
+        workdir=public_dir, port=1, run_as=collectors.AS_NOBODY
+    )
+    assert collectors.error(collector) == (
+        "cannot listen on 127.0.0.1:1: Permission denied"
+    )
+
+
+def test_socket_directory_not_writable_is_one_line(public_dir: Path) -> None:
+    collector = CollectorProcess(workdir=public_dir, run_as=collectors.AS_NOBODY)
+    assert collectors.error(collector) == (
+        f"cannot bind socket {collector.socket_path}: Permission denied"
+    )

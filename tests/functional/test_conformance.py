@@ -249,9 +249,13 @@ SERVERS = {
 
 @pytest.fixture
 def shared_dir() -> Iterator[Path]:
-    """A directory every user can use: Apache's workers are not root."""
+    """A directory every user can use: Apache's workers are not root.
+
+    Sticky, like /tmp: the filter sends to no socket in a directory where
+    another user could have replaced it.
+    """
     path = Path(tempfile.mkdtemp(prefix="conformance-"))
-    path.chmod(0o777)
+    path.chmod(0o1777)
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -270,7 +274,7 @@ def run(
 ) -> Run:
     """Every case against one start of server ``name``."""
     workdir.mkdir(mode=0o777)
-    workdir.chmod(0o777)
+    workdir.chmod(0o1777)
     log = workdir / "app.log"
     log.touch()
     log.chmod(0o666)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 import dataclasses
 import json
+from pathlib import Path
 import shutil
 import subprocess
 import time
@@ -25,8 +26,11 @@ from typing import Any
 import pytest
 
 from oslo_metrics_middleware import assets
+from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware.collector.process import CollectorProcess
 from oslo_metrics_middleware.report.prometheus import PrometheusClient
+from oslo_metrics_middleware.report.prometheus import PrometheusSource
+from tests.functional import collectors
 from tests.report.conftest import PrometheusServer
 from tests.report.conftest import Traffic
 from tests.report.conftest import send_paced
@@ -222,3 +226,66 @@ def test_dashboard_health_reads_zero_before_any_event(window: Window) -> None:
         assert {key[0] for key in values} == {"compute"}, (ref, values)
     rejected = window.panel(title, "D")
     assert rejected and set(rejected.values()) == {0.0}
+
+
+PROJECT_LOAD = {f"{1:032x}": 6, f"{2:032x}": 3, f"{3:032x}": 1}
+PROJECTS_PANEL = "Top projects: share of requests and busy time"
+
+
+def _project_datagram() -> bytes:
+    rows = [
+        protocol.sample("compute", "GET", "/v2.1/servers", 200, 0.01, project=p)
+        for p, count in PROJECT_LOAD.items()
+        for _ in range(count)
+    ]
+    [(datagram, _)] = protocol.split_for_datagrams(rows)
+    return datagram
+
+
+def test_dashboard_top_projects_are_the_shares_sent(tmp_path: Path) -> None:
+    """Two projects named (top_projects = 2), the third under __other__:
+    the panel's shares are those of the traffic, exactly."""
+    options = {"top_projects": 2, "project_window": 2}
+    with CollectorProcess(workdir=tmp_path, options=options) as collector:
+        prometheus = PrometheusServer(tmp_path, [f"127.0.0.1:{collector.port}"])
+        try:
+            prometheus.start()
+            prometheus.wait_for_targets(1)
+            # Three windows: named, pending, counted; then one more so
+            # that every series has been scraped before the range.
+            for _ in range(4):
+                collectors.send(collector.socket_path, _project_datagram())
+                time.sleep(2.1)
+            began = time.time()
+            for _ in range(2):
+                collectors.send(collector.socket_path, _project_datagram())
+                time.sleep(2.1)
+            prometheus.wait_for_count(6 * sum(PROJECT_LOAD.values()))
+            time.sleep(1.5)
+            ended = time.time()
+            [requests, busy] = _panels()[PROJECTS_PANEL]
+            client = PrometheusClient(prometheus.url)
+            for target in (requests, busy):
+                promql = (
+                    target["expr"]
+                    .replace("$__rate_interval", f"{(ended - began) * 1000:.0f}ms")
+                    .replace("$service", "compute")
+                )
+                shares = {
+                    labels["project"]: value
+                    for labels, value in client.query(promql, ended)
+                }
+                assert shares == pytest.approx(
+                    {f"{1:032x}": 0.6, f"{2:032x}": 0.3, "__other__": 0.1},
+                    rel=1e-9,
+                )
+            # The report's Prometheus source: the increases over the range.
+            source = PrometheusSource(client, ["compute"], scrape_interval=1)
+            raw = source.fetch(began, ended, 1.0)
+            assert raw.projects == {
+                ("compute", f"{1:032x}"): [12, pytest.approx(0.12)],
+                ("compute", f"{2:032x}"): [6, pytest.approx(0.06)],
+                ("compute", "__other__"): [2, pytest.approx(0.02)],
+            }
+        finally:
+            prometheus.stop()

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import configparser
 from pathlib import Path
 import re
 import sys
@@ -22,6 +23,8 @@ import pytest
 
 from oslo_metrics_middleware import assets
 from oslo_metrics_middleware import cmd
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -44,11 +47,11 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
         (["assets", "--bogus"], "usage: oslo-metrics-middleware assets ",
          "oslo-metrics-middleware assets: error: unrecognized arguments: "
          "--bogus"),
-        (["--verbose"], "usage: oslo-metrics-middleware [-h] COMMAND",
+        (["--verbose"], "usage: oslo-metrics-middleware [-h] [--version] COMMAND",
          "oslo-metrics-middleware: error: unrecognized arguments: --verbose"),
-        ([], "usage: oslo-metrics-middleware [-h] COMMAND",
+        ([], "usage: oslo-metrics-middleware [-h] [--version] COMMAND",
          "oslo-metrics-middleware: error: a command is required"),
-        (["nosuch"], "usage: oslo-metrics-middleware [-h] COMMAND",
+        (["nosuch"], "usage: oslo-metrics-middleware [-h] [--version] COMMAND",
          "oslo-metrics-middleware: error: argument COMMAND: invalid choice"),
     ],
 )
@@ -104,6 +107,7 @@ EXPECTED_ASSETS = [
     "prometheus/openstack-api.objectives.ini.sample",
     "prometheus/openstack-api.rules.test.yaml",
     "prometheus/openstack-api.rules.yaml",
+    "sysusers.d/oslo-metrics.conf",
 ]
 
 
@@ -123,7 +127,14 @@ def test_assets_write_copies_them_and_keeps_existing_files(
     assert status == 0
     assert out.splitlines() == [str(tmp_path / n) for n in EXPECTED_ASSETS]
     for name in EXPECTED_ASSETS:
-        assert (tmp_path / name).read_bytes() == assets.path(name).read_bytes()
+        shipped = assets.path(name).read_bytes()
+        if name == assets.UNIT:  # runs this installation's command
+            shipped = shipped.replace(
+                b"ExecStart=/usr/bin/oslo-metrics-middleware ",
+                f"ExecStart={Path(sys.executable).parent}/"
+                "oslo-metrics-middleware ".encode(),
+            )
+        assert (tmp_path / name).read_bytes() == shipped
 
     edited = tmp_path / "collector.conf.sample"
     edited.write_text("mine\n")
@@ -175,3 +186,21 @@ def test_demo_without_its_extra_says_how_to_install_it(
         "the demo needs the demo extra: "
         "pip install 'oslo-metrics-middleware[demo]'\n"
     )
+
+
+def test_version_is_the_installed_distributions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    setup = configparser.ConfigParser()
+    setup.read(REPO / "setup.cfg")
+    status, out, _ = _run(capsys, "--version")
+    assert status == 0
+    assert out == f"oslo-metrics-middleware {setup['metadata']['version']}\n"
+
+
+def test_collector_version_is_the_same(capsys: pytest.CaptureFixture[str]) -> None:
+    setup = configparser.ConfigParser()
+    setup.read(REPO / "setup.cfg")
+    status, out, _ = _run(capsys, "collector", "--version")
+    assert status == 0
+    assert out == f"{setup['metadata']['version']}\n"

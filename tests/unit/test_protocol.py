@@ -30,6 +30,7 @@ _SAMPLES = st.lists(
     st.tuples(
         _TEXT, _TEXT, _TEXT, st.integers(100, 599), _OPTIONAL, _OPTIONAL,
         _OPTIONAL, _NUMBER, _NUMBER, _NUMBER, _OPTIONAL | st.just(""),
+        _OPTIONAL | st.just(""),
     ),
     min_size=1,
     max_size=30,
@@ -51,6 +52,8 @@ def _by_json_dumps(samples: list[Any]) -> bytes:
     }
     if any(columns[10]):
         value["r"] = columns[10]
+    if any(columns[11]):
+        value["p"] = columns[11]
     message = {
         "module": protocol.MODULE,
         "name": protocol.BATCH,
@@ -65,15 +68,20 @@ def test_batch_bytes_are_those_of_json_dumps(samples: list[Any]) -> None:
     assert protocol.encode_batch(samples) == _by_json_dumps(samples)
 
 
-def test_request_ids_that_look_like_column_separators_stay_whole() -> None:
+def test_text_that_looks_like_column_separators_stays_whole() -> None:
+    texts = ('],[', '"],["x', "req-1")
     samples: list[Any] = [
-        protocol.sample("compute", "GET", "/v2.1", 200, 0.001, 0, 1, request_id=rid)
-        for rid in ('],[', '"],["x', "req-1")
+        protocol.sample(
+            "compute", "GET", "/v2.1", 200, 0.001, 0, 1,
+            request_id=text, project=text[::-1],
+        )
+        for text in texts
     ]
     datagram = protocol.encode_batch(samples)
     assert datagram == _by_json_dumps(samples)
     value = json.loads(datagram)["action"]["value"]
-    assert value["r"] == ['],[', '"],["x', "req-1"]
+    assert value["r"] == list(texts)
+    assert value["p"] == [text[::-1] for text in texts]
     assert value["d"] == [1000, 1000, 1000]
 
 
