@@ -33,10 +33,21 @@ interleaved rounds, for both formats.
         [--routes-per-sender N] [--services N] [--max-routes N]
     .venv/bin/python bench/bench_collector.py scrape [--routes N] [--rounds N]
     .venv/bin/python bench/bench_collector.py datagram [--rounds N] [--repeat N]
+    .venv/bin/python bench/bench_collector.py worst [--services N] [--rounds N]
 
 ``datagram`` times the collector's ingest of one datagram in this process,
 for an ordinary batch and for hostile ones (60,000 empty rows; a batch of
 new labels, each folded), in interleaved rounds.
+
+``worst`` fills a real collector at its default caps with the worst labels
+it keeps: every label value (service, method, route, action, microversion,
+exception) 256 UTF-8 bytes of 4-byte characters, and every bucket with an
+exemplar of the longest request id, until each request metric holds
+``max_request_series`` label sets.  It then scrapes as a text client and as
+Prometheus does (OpenMetrics, gzip) in interleaved rounds, while a sender
+paces small datagrams (one a millisecond, without blocking) into the
+socket: the page size, scrape times (median, min-max), the collector's RSS
+(idle, filled, peak) and how many sends found the socket's queue full.
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ import json
 from pathlib import Path
 import socket
 import statistics
+import threading
 import time
 from typing import Any
 import urllib.request
@@ -58,6 +70,7 @@ from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware import transport
 from oslo_metrics_middleware.collector import exposition
 from oslo_metrics_middleware.collector import openstack_api
+from oslo_metrics_middleware.collector.ingest import Limits
 from oslo_metrics_middleware.collector.process import PROMETHEUS_ACCEPT
 from oslo_metrics_middleware.collector.process import CollectorProcess
 
@@ -293,6 +306,130 @@ def datagram(args: argparse.Namespace) -> None:
         )
 
 
+# The longest label value kept (max_label_bytes) and request id an exemplar
+# takes, in characters of four UTF-8 bytes each.
+WORST_LABEL_CHARS = 256 // 4
+WORST_ID_CHARS = 128 - len("request_id")
+
+
+def _worst(kind: int, number: int, chars: int = WORST_LABEL_CHARS) -> str:
+    """A distinct label value of 4-byte characters: ``number`` in digits
+    of its own block, one block per ``kind``."""
+    base = 0x1F300 + 16 * kind
+    return "".join(chr(base + int(digit)) for digit in f"{number:0{chars}d}")
+
+
+def _worst_rows(services: int, series: int) -> list[protocol.Sample]:
+    """``series`` distinct request label sets, spread over ``services``."""
+    per_service = series // services
+    values = 100  # max_label_values: actions, exceptions, microversions
+    return [
+        protocol.sample(
+            _worst(0, service), _worst(1, service), _worst(2, route), 200, 0.01,
+            10, 100, exception=_worst(3, route % values),
+            action=_worst(4, route % values),
+            microversion=_worst(5, route % values),
+            request_id=_worst(6, route, WORST_ID_CHARS),
+        )
+        for service in range(services)
+        for route in range(per_service)
+    ]
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+class _PacedSender(threading.Thread):
+    """Small datagrams, one a millisecond, never blocking: counts the
+    sends that found the collector's queue full."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(daemon=True)
+        self.path = str(path)
+        self.sent = 0
+        self.full = 0
+        self.stop = threading.Event()
+        self.datagram = protocol.encode_batch(
+            [protocol.sample("paced", "GET", "/", 200, 0.001)]
+        )
+
+    def run(self) -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.setblocking(False)
+            while not self.stop.wait(0.001):
+                try:
+                    sender.sendto(self.datagram, self.path)
+                    self.sent += 1
+                except BlockingIOError:
+                    self.full += 1
+
+
+def worst(args: argparse.Namespace) -> None:
+    rows = _worst_rows(args.services, Limits().max_request_series)
+    datagrams = [datagram for datagram, _ in protocol.split_for_datagrams(rows)]
+    ways = {
+        "text": ("", ""),
+        "OpenMetrics+gzip": (PROMETHEUS_ACCEPT, "gzip"),
+    }
+    with CollectorProcess() as collector:
+        assert collector.process is not None
+        pid = collector.process.pid
+        idle = _rss_mib(pid)
+        _send(collector, datagrams)
+        while _datagrams(collector) < len(datagrams):
+            time.sleep(0.2)
+        filled = _rss_mib(pid)
+        times: dict[str, list[float]] = {way: [] for way in ways}
+        sizes: dict[str, tuple[int, int]] = {}
+        full = dict.fromkeys(ways, 0)
+        sent = dict.fromkeys(ways, 0)
+        for _ in range(args.rounds):
+            for way, (accept, encoding) in ways.items():
+                paced = _PacedSender(collector.socket_path)
+                paced.start()
+                request = urllib.request.Request(
+                    collector.metrics_url,
+                    headers={"Accept": accept, "Accept-Encoding": encoding},
+                )
+                started = time.perf_counter()
+                with urllib.request.urlopen(request, timeout=600) as page:
+                    body = page.read()
+                times[way].append(time.perf_counter() - started)
+                paced.stop.set()
+                paced.join()
+                full[way] += paced.full
+                sent[way] += paced.sent
+                text = gzip.decompress(body) if encoding else body
+                sizes[way] = (len(text), len(body))
+        peak = _peak_rss_mib(pid)
+        held = _sum_of(_series_page(collector), f"{SERIES}{{metric=\"openstack_api_")
+    print(
+        f"{len(rows):,} request label sets over {args.services} services, "
+        f"labels of {WORST_LABEL_CHARS} 4-byte characters, exemplars of "
+        f"{WORST_ID_CHARS}; {held:,.0f} label sets held in request metrics\n"
+        f"  RSS {idle:.0f} MiB idle, {filled:.0f} MiB filled, "
+        f"{peak:.0f} MiB peak over {args.rounds} rounds"
+    )
+    for way, seconds in times.items():
+        text_bytes, wire_bytes = sizes[way]
+        print(
+            f"  {way:17} {text_bytes / 1e6:7.1f} MB of text, {wire_bytes / 1e6:7.1f} "
+            f"MB sent; scrape median {statistics.median(seconds):.2f} s "
+            f"[{min(seconds):.2f}-{max(seconds):.2f}]; {sent[way]:,} paced "
+            f"sends, {full[way]:,} found the queue full"
+        )
+
+
+def _series_page(collector: CollectorProcess) -> str:
+    url = f"{collector.metrics_url}?name[]={SERIES}"
+    with urllib.request.urlopen(url, timeout=60) as page:
+        return str(page.read().decode())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     modes = parser.add_subparsers(dest="mode", required=True)
@@ -313,6 +450,10 @@ def main() -> None:
     single.add_argument("--rounds", type=int, default=9)
     single.add_argument("--repeat", type=int, default=20)
     single.set_defaults(run=datagram)
+    worst_case = modes.add_parser("worst", help="/metrics at the caps, worst labels")
+    worst_case.add_argument("--services", type=int, default=10)
+    worst_case.add_argument("--rounds", type=int, default=3)
+    worst_case.set_defaults(run=worst)
     args = parser.parse_args()
     args.run(args)
 

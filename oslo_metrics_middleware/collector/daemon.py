@@ -40,6 +40,7 @@ from oslo_metrics_middleware.collector import options
 from oslo_metrics_middleware.collector import series
 from oslo_metrics_middleware.collector import socket_file
 from oslo_metrics_middleware.collector import systemd
+from oslo_metrics_middleware.collector import web_config
 
 LOG = logging.getLogger(__name__)
 PROG = "oslo-metrics-middleware collector"
@@ -49,6 +50,8 @@ PROG = "oslo-metrics-middleware collector"
 READ_SIZE = 256 * 1024
 # Datagrams read in a row before a waiting scrape or signal gets its turn.
 BURST = 64
+# Seconds (Python's default is 5 ms).
+SWITCH_INTERVAL = 0.001
 
 
 class _Stop:
@@ -86,7 +89,15 @@ def _run(argv: list[str], stop: _Stop) -> int:
     try:
         conf, settings = options.load(argv)
         _setup_logging(conf)
-        server = http_server.listen(settings.host, settings.port, settings.silent)
+        web = web_config.load(settings.web_config_file)
+        server = http_server.listen(
+            settings.host,
+            settings.port,
+            settings.silent,
+            settings.http_max_connections,
+            settings.http_timeout,
+            web.tls(),
+        )
         try:
             claimed = socket_file.claim(settings.socket_path, settings.socket_perm)
         except options.StartupError:
@@ -101,9 +112,11 @@ def _run(argv: list[str], stop: _Stop) -> int:
     # format 0.0.4), for a start time nobody queries.
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     server.set_app(
-        exposition.MetricsApp(
-            prometheus_client.REGISTRY,
-            series.histograms(receiver.modules.values()),
+        web.protect(
+            exposition.MetricsApp(
+                prometheus_client.REGISTRY,
+                series.histograms(receiver.modules.values()),
+            )
         )
     )
     try:
@@ -136,6 +149,10 @@ def _serve(
     stop: _Stop,
 ) -> None:
     sock.setblocking(False)
+    # A scrape thread writing a large page hands the interpreter back after
+    # this long at most when the loop wakes for a datagram: well within
+    # what the socket's queue holds (a few datagrams at a time).
+    sys.setswitchinterval(SWITCH_INTERVAL)
     buffer = bytearray(READ_SIZE)
     view = memoryview(buffer)
     with selectors.DefaultSelector() as selector:
@@ -143,7 +160,8 @@ def _serve(
         selector.register(server.socket, selectors.EVENT_READ, "scrape")
         selector.register(stop.reader, selectors.EVENT_READ, "signal")
         while not stop.requested:
-            for key, _ in selector.select():
+            # Woken when a client's time to send its request is up.
+            for key, _ in selector.select(server.expire()):
                 if key.data == "datagram":
                     _read_burst(sock, buffer, view, receiver)
                 elif key.data == "scrape":

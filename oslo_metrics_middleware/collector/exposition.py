@@ -27,6 +27,17 @@ to prometheus_client.  The histograms it writes are taken out of the registry
 so that they are not collected twice; this reads a histogram's children
 and buckets (``_metrics``, ``_buckets``, ``_sum``, private to
 prometheus_client), and USABLE turns it off where they are missing.
+
+Two promises hold whatever a sender managed to get recorded:
+
+* the page is valid UTF-8: a lone surrogate (which JSON can carry and
+  UTF-8 cannot) is written as U+FFFD, and an exemplar longer than
+  OpenMetrics allows is left out, so no content can make a scrape fail;
+* the page is written in pieces of bounded size, family by family and a
+  few histogram children at a time, and compressed piece by piece, so
+  that the receive loop (which shares the interpreter with the scrape
+  thread) is never held up by one long step, and a page is never held
+  in memory whole.
 """
 
 from __future__ import annotations
@@ -36,10 +47,12 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
 import contextlib
-import gzip
+import copy
+import re
 from typing import TYPE_CHECKING
 from typing import Any
 import urllib.parse
+import zlib
 
 import prometheus_client
 from prometheus_client import exposition
@@ -64,6 +77,16 @@ GZIP_LEVEL = 1
 # Counts below this are written by repr(); floatToGoString switches to an
 # exponent from here on.
 _PLAIN_BELOW = 1e6
+# Histogram children written per piece: a few hundred kB at the label
+# byte bound, so each step of writing and compressing is short.
+CHILDREN_PER_PIECE = 16
+# Samples of a family prometheus_client writes per piece, for the same reason.
+SAMPLES_PER_PIECE = 256
+# Code points a Python str can hold and UTF-8 cannot encode.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+# OpenMetrics: an exemplar's label names and values, at most this many
+# characters together.
+MAX_EXEMPLAR_CHARS = 128
 
 
 def _usable() -> bool:
@@ -81,9 +104,17 @@ USABLE = _usable()
 go_string: Callable[[float], str] = utils.floatToGoString
 
 
+def encodable(value: str) -> str:
+    """``value`` with U+FFFD for each code point UTF-8 cannot encode."""
+    if value.isascii():
+        return value
+    return _SURROGATES.sub("\ufffd", value)
+
+
 def escape(value: str) -> str:
-    """A label value as both formats quote it."""
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    """A label value as both formats quote it, UTF-8 encodable."""
+    value = value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return encodable(value)
 
 
 def _labels(names: Iterable[str], values: dict[str, str]) -> str:
@@ -111,47 +142,67 @@ class HistogramWriter:
             f'le="{go_string(bound)}"' for bound in histogram._upper_bounds
         ]
 
-    def text(self, openmetrics: bool) -> str:
-        """The whole family; exemplars only in OpenMetrics, the format that
-        carries them."""
+    def pieces(self, openmetrics: bool) -> Iterator[str]:
+        """The whole family, a few children a piece; exemplars only in
+        OpenMetrics, the format that carries them."""
         histogram = self.histogram
         name = self._name
         documentation: str = histogram._documentation
         if openmetrics:
             documentation = escape(documentation)
         else:
-            documentation = documentation.replace("\\", r"\\").replace("\n", r"\n")
-        out = [f"# HELP {name} {documentation}\n# TYPE {name} histogram\n"]
+            documentation = encodable(
+                documentation.replace("\\", r"\\").replace("\n", r"\n")
+            )
+        yield f"# HELP {name} {documentation}\n# TYPE {name} histogram\n"
+        # Only the list of children is taken under the lock that ingest
+        # needs to add one; their numbers are read as they are written.
         with histogram._lock:
             children: list[tuple[Sequence[str], Any]] = list(
                 histogram._metrics.items()
             )
-        for label_values, child in children:
-            values = dict(zip(histogram._labelnames, label_values, strict=True))
-            before = "".join(
-                f'{label}="{escape(values[label])}",' for label in self._before_le
-            )
-            after = "".join(
-                f',{label}="{escape(values[label])}"' for label in self._after_le
-            )
-            accumulated = 0.0
-            for le, bucket in zip(self._le, child._buckets, strict=True):
-                accumulated += bucket.get()
-                exemplar = _exemplar(bucket.get_exemplar()) if openmetrics else ""
-                out.append(
-                    f"{name}_bucket{{{before}{le}{after}}} "
-                    f"{_number(accumulated)}{exemplar}\n"
-                )
-            labels = _labels(self._label_names, values)
+        for start in range(0, len(children), CHILDREN_PER_PIECE):
+            piece = children[start : start + CHILDREN_PER_PIECE]
+            yield "".join(self._child(*child, openmetrics) for child in piece)
+
+    def _child(
+        self, label_values: Sequence[str], child: Any, openmetrics: bool
+    ) -> str:
+        name = self._name
+        values = dict(zip(self.histogram._labelnames, label_values, strict=True))
+        before = "".join(
+            f'{label}="{escape(values[label])}",' for label in self._before_le
+        )
+        after = "".join(
+            f',{label}="{escape(values[label])}"' for label in self._after_le
+        )
+        out = []
+        accumulated = 0.0
+        for le, bucket in zip(self._le, child._buckets, strict=True):
+            accumulated += bucket.get()
+            exemplar = _exemplar(bucket.get_exemplar()) if openmetrics else ""
             out.append(
-                f"{name}_count{{{labels}}} {_number(accumulated)}\n"
-                f"{name}_sum{{{labels}}} {go_string(child._sum.get())}\n"
+                f"{name}_bucket{{{before}{le}{after}}} "
+                f"{_number(accumulated)}{exemplar}\n"
             )
+        labels = _labels(self._label_names, values)
+        out.append(
+            f"{name}_count{{{labels}}} {_number(accumulated)}\n"
+            f"{name}_sum{{{labels}}} {go_string(child._sum.get())}\n"
+        )
         return "".join(out)
 
 
+def exemplar_fits(labels: dict[str, str]) -> bool:
+    """Whether exemplar labels are within what OpenMetrics allows (a
+    parser refuses the whole page otherwise)."""
+    return sum(map(len, labels)) + sum(map(len, labels.values())) <= (
+        MAX_EXEMPLAR_CHARS
+    )
+
+
 def _exemplar(exemplar: Any) -> str:
-    if exemplar is None:
+    if exemplar is None or not exemplar_fits(exemplar.labels):
         return ""
     labels = ",".join(
         f'{name}="{escape(value)}"' for name, value in sorted(exemplar.labels.items())
@@ -160,6 +211,60 @@ def _exemplar(exemplar: Any) -> str:
     if exemplar.timestamp is not None:
         text += f" {exemplar.timestamp}"
     return text
+
+
+def _encodable_sample(sample: Any) -> Any:
+    labels = {name: encodable(value) for name, value in sample.labels.items()}
+    exemplar = sample.exemplar
+    if exemplar is not None:
+        exemplar_labels = {
+            name: encodable(value) for name, value in exemplar.labels.items()
+        }
+        exemplar = (
+            exemplar._replace(labels=exemplar_labels)
+            if exemplar_fits(exemplar_labels)
+            else None
+        )
+    return sample._replace(labels=labels, exemplar=exemplar)
+
+
+class _One:
+    """One family, as a collector that prometheus_client's encoders take."""
+
+    def __init__(self, family: Any) -> None:
+        self.family = family
+
+    def collect(self) -> list[Any]:
+        return [self.family]
+
+
+def _encode_family(encoder: Callable[[Any], bytes], family: Any) -> bytes:
+    """One family as ``encoder`` writes it, whatever its strings."""
+    if any(
+        s.exemplar is not None and not exemplar_fits(s.exemplar.labels)
+        for s in family.samples
+    ):
+        family.samples = [_encodable_sample(s) for s in family.samples]
+    try:
+        return encoder(_One(family)).removesuffix(_EOF)
+    except UnicodeEncodeError:
+        # Rare (ingest refuses such labels): cheaper than cleaning every
+        # sample of every scrape.
+        family.samples = [_encodable_sample(s) for s in family.samples]
+        return encoder(_One(family)).removesuffix(_EOF)
+
+
+def _family_pieces(encoder: Callable[[Any], bytes], family: Any) -> Iterator[bytes]:
+    """A family as ``encoder`` writes it, SAMPLES_PER_PIECE samples at a
+    time: its HELP and TYPE lines once, in the first piece."""
+    samples = family.samples
+    for start in range(0, max(len(samples), 1), SAMPLES_PER_PIECE):
+        piece = copy.copy(family)
+        piece.samples = samples[start : start + SAMPLES_PER_PIECE]
+        text = _encode_family(encoder, piece)
+        while start and text.startswith(b"# "):
+            text = text.partition(b"\n")[2]
+        yield text
 
 
 class _Families:
@@ -192,6 +297,16 @@ def _names_as_they_are(content_type: str) -> bool:
     return escaping in _PLAIN_NAME_ESCAPINGS
 
 
+def _gzipped(pieces: Iterable[bytes], level: int) -> Iterator[bytes]:
+    """``pieces`` as one gzip stream, compressed as they come."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    for piece in pieces:
+        compressed = compressor.compress(piece)
+        if compressed:
+            yield compressed
+    yield compressor.flush()
+
+
 class MetricsApp:
     """The /metrics WSGI app: prometheus_client's, but for the histograms
     given, which it writes itself."""
@@ -217,8 +332,7 @@ class MetricsApp:
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         if (
-            not self.writers
-            or environ["REQUEST_METHOD"] != "GET"
+            environ["REQUEST_METHOD"] != "GET"
             or environ.get("PATH_INFO") == "/favicon.ico"
         ):
             stock: Iterable[bytes] = self._stock(environ, start_response)
@@ -229,27 +343,39 @@ class MetricsApp:
         )
         headers = [("Content-Type", content_type)]
         if exposition.gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
-            body = gzip.compress(body, self.gzip_level)
+            body = _gzipped(body, self.gzip_level)
             headers.append(("Content-Encoding", "gzip"))
         start_response("200 OK", headers)
-        return [body]
+        return body
 
-    def render(self, accept: str, names: list[str] | None) -> tuple[bytes, str]:
-        """The page for an Accept header and a ``name[]`` selection, and
-        its content type, as prometheus_client negotiates them."""
+    def render(
+        self, accept: str, names: list[str] | None
+    ) -> tuple[Iterator[bytes], str]:
+        """The page for an Accept header and a ``name[]`` selection, in
+        pieces written as they are read, and its content type, as
+        prometheus_client negotiates them."""
         encoder, content_type = exposition.choose_encoder(accept)
+        return self._pieces(encoder, content_type, names), content_type
+
+    def _pieces(
+        self,
+        encoder: Callable[[Any], bytes],
+        content_type: str,
+        names: list[str] | None,
+    ) -> Iterator[bytes]:
         registry: Collector = self.registry
         if names is not None:
             registry = self.registry.restricted_registry(names)
-        body = encoder(registry).removesuffix(_EOF)
+        for family in registry.collect():
+            yield from _family_pieces(encoder, family)
         if names is None and _names_as_they_are(content_type):
             openmetrics = content_type.startswith(OPENMETRICS)
-            body += "".join(
-                writer.text(openmetrics) for writer in self.writers
-            ).encode()
+            for writer in self.writers:
+                for piece in writer.pieces(openmetrics):
+                    yield piece.encode()
         else:
             histograms = (writer.histogram for writer in self.writers)
-            body += encoder(_Families(histograms, names)).removesuffix(_EOF)
+            for family in _Families(histograms, names).collect():
+                yield from _family_pieces(encoder, family)
         if content_type.startswith(OPENMETRICS):
-            body += _EOF
-        return body, content_type
+            yield _EOF

@@ -133,7 +133,37 @@ COLLECTOR_OPTS: list[cfg.Opt] = [
         "oslo_metrics_collector_rejected_total{reason=\"label_length\"}. "
         "With the other caps it bounds the size of /metrics.",
     ),
+    cfg.IntOpt(
+        "http_max_connections",
+        default=64,
+        min=1,
+        max=10_000,
+        help="Most HTTP connections to /metrics open at once, each served in "
+        "a thread. When all are taken, the oldest one that has not sent its "
+        "request yet is closed to make room; if every one is being answered, "
+        "the new connection is closed. The collector needs this many file "
+        "descriptors and 64 more (LimitNOFILE), and checks it on start.",
+    ),
+    cfg.FloatOpt(
+        "http_timeout",
+        default=10.0,
+        min=0.1,
+        max=3600.0,
+        help="Seconds an HTTP client has to send its whole request after "
+        "connecting, and to take each piece of the answer; slower clients "
+        "are disconnected.",
+    ),
+    cfg.StrOpt(
+        "web_config_file",
+        default="",
+        help="YAML file enabling TLS and basic authentication on /metrics, "
+        "in the layout of the Prometheus exporters' --web.config.file "
+        "(tls_server_config: cert_file, key_file; basic_auth_users: user "
+        "name to bcrypt hash). Empty serves plain HTTP to anyone.",
+    ),
 ]
+# Options of COLLECTOR_OPTS that are not caps of what is recorded.
+HTTP_OPTS = ("http_max_connections", "http_timeout", "web_config_file")
 
 
 class StartupError(Exception):
@@ -148,6 +178,9 @@ class Settings:
     port: int
     silent: bool
     limits: Limits
+    http_max_connections: int
+    http_timeout: float
+    web_config_file: str
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
@@ -180,6 +213,7 @@ def load(argv: list[str]) -> tuple[cfg.ConfigOpts, Settings]:
         ) from None
     upstream = _values(conf, UPSTREAM_GROUP, UPSTREAM_OPTS)
     ours = _values(conf, GROUP, COLLECTOR_OPTS)
+    http = {name: ours.pop(name) for name in HTTP_OPTS}
     settings = Settings(
         socket_path=upstream["metrics_socket_file"],
         socket_perm=upstream["metrics_socket_perm"],
@@ -187,6 +221,7 @@ def load(argv: list[str]) -> tuple[cfg.ConfigOpts, Settings]:
         port=upstream["prometheus_port"],
         silent=upstream["wsgi_silent_server"],
         limits=Limits(**ours),
+        **http,
     )
     if not settings.socket_path:
         raise StartupError(f"[{UPSTREAM_GROUP}] metrics_socket_file is empty")

@@ -21,11 +21,13 @@ import os
 from pathlib import Path
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 from types import TracebackType
+import urllib.error
 import urllib.request
 
 
@@ -87,6 +89,7 @@ class CollectorProcess:
         options: Mapping[str, object] | None = None,
         command: Sequence[str] = COLLECTOR,
         env: Mapping[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
@@ -102,11 +105,14 @@ class CollectorProcess:
         self.command = tuple(command)
         self.env = dict(env) if env is not None else None
         self.process: subprocess.Popen[bytes] | None = None
+        # How to reach /metrics served over TLS (web_config_file).
+        self.tls = tls
 
     @property
     def metrics_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/metrics"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://{host}:{self.port}/metrics"
 
     def start(self, timeout: float = 30.0) -> None:
         """Start it and wait until its socket and /metrics answer."""
@@ -146,6 +152,8 @@ class CollectorProcess:
                 try:
                     self.scrape()
                     return
+                except urllib.error.HTTPError:
+                    return  # it answers, if only to ask for credentials
                 except OSError:
                     pass
             time.sleep(0.05)
@@ -153,7 +161,9 @@ class CollectorProcess:
 
     def scrape(self) -> str:
         """The collector's /metrics page."""
-        with urllib.request.urlopen(self.metrics_url, timeout=10) as page:  # noqa: S310
+        with urllib.request.urlopen(  # noqa: S310
+            self.metrics_url, timeout=10, context=self.tls
+        ) as page:
             return str(page.read().decode())
 
     def scrape_as_prometheus(self, timeout: float = 10) -> tuple[bytes, str]:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+import gzip
 import json
 import os
 from pathlib import Path
@@ -22,9 +23,17 @@ import socket
 import subprocess
 import sys
 from typing import Any
+import urllib.parse
+import urllib.request
+
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as om_parser,
+)
+from prometheus_client.parser import text_string_to_metric_families as text_parser
 
 from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware.collector.process import COLLECTOR
+from oslo_metrics_middleware.collector.process import PROMETHEUS_ACCEPT
 from oslo_metrics_middleware.collector.process import CollectorProcess
 from tests.functional import servers
 
@@ -120,3 +129,44 @@ def run_with_config(
         [*prefix, sys.executable, *COLLECTOR, "--config-file", str(config), *args],
         capture_output=True, text=True, timeout=WAIT, stdin=subprocess.DEVNULL,
     )
+
+
+OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0"
+# Every way /metrics answers: format, compression and a name[] selection.
+SCRAPES: dict[str, tuple[str, str]] = {
+    "text": ("", ""),
+    "text+gzip": ("", "gzip"),
+    "openmetrics": (OPENMETRICS_ACCEPT, ""),
+    "openmetrics+gzip": (PROMETHEUS_ACCEPT, "gzip"),
+    "text name[]": ("", ""),
+    "openmetrics name[]": (OPENMETRICS_ACCEPT, "gzip"),
+}
+# The families a name[] selection asks for: a histogram and a counter.
+SELECTED = (f"{servers.DURATION}_bucket", REJECTED)
+
+
+def parse_every_format(collector: CollectorProcess) -> dict[str, list[Any]]:
+    """Each way of scraping /metrics, parsed by prometheus_client's parser
+    of its format; any status but 200 or any parse error fails."""
+    pages = {}
+    for way, (accept, encoding) in SCRAPES.items():
+        query = ""
+        if way.endswith("name[]"):
+            query = "?" + urllib.parse.urlencode([("name[]", n) for n in SELECTED])
+        request = urllib.request.Request(
+            collector.metrics_url + query,
+            headers={"Accept": accept, "Accept-Encoding": encoding},
+        )
+        with urllib.request.urlopen(request, timeout=WAIT) as page:
+            assert page.status == 200, way
+            body = page.read()
+            if page.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            openmetrics = page.headers["Content-Type"].startswith(
+                "application/openmetrics-text"
+            )
+        text = body.decode("utf-8")
+        parse = om_parser if openmetrics else text_parser
+        assert openmetrics == way.startswith("openmetrics"), way
+        pages[way] = list(parse(text))
+    return pages

@@ -71,3 +71,35 @@ def test_openmetrics_page_with_exact_buckets_and_exemplars(tmp_path: Path) -> No
     sizes = families["openstack_api_request_size_bytes"].samples
     assert {s.value for s in sizes if s.name.endswith("_count")} == {3, 1}
     assert "oslo_metrics_collector_datagrams" in families
+
+
+def test_lone_surrogate_request_ids_leave_every_format_answering(
+    tmp_path: Path,
+) -> None:
+    """A request id no UTF-8 can carry, in format 1 and format 2: every
+    way of scraping still answers, and the counts are exact."""
+    route = "/v1/{id}"
+    format_2 = protocol.encode_batch([
+        protocol.sample("compute", "GET", route, 200, 0.004, 0, 10,
+                        request_id="\ud800"),
+        protocol.sample("compute", "GET", route, 200, 0.2, 0, 10,
+                        request_id="req-\udfff-b"),
+    ])
+    format_1 = collectors.message(
+        "openstack_api", protocol.BATCH, "observe",
+        {"v": protocol.ROWS_FORMAT_VERSION,
+         "rows": [[*collectors.row(route=route, duration=0.3), "\udbff"]]},
+        {},
+    )
+    with CollectorProcess(workdir=tmp_path) as collector:
+        collectors.send(collector.socket_path, format_2, format_1)
+        collectors.wait_datagrams(collector, 2)
+        pages = collectors.parse_every_format(collector)
+    for way, families in pages.items():
+        samples = [s for f in families if f.name == DURATION for s in f.samples]
+        counts = [s.value for s in samples if s.labels.get("le") == "+Inf"]
+        assert counts == [3], way
+        if way.startswith("openmetrics"):
+            ids = sorted(s.exemplar.labels["request_id"]
+                         for s in samples if s.exemplar)
+            assert ids == ["req-\ufffd-b", "\ufffd", "\ufffd"], way

@@ -20,6 +20,7 @@ from typing import Any
 
 import prometheus_client
 from prometheus_client import metrics
+from prometheus_client.samples import Exemplar
 import pytest
 
 from oslo_metrics_middleware.collector import exposition
@@ -204,3 +205,61 @@ def test_with_created_series_left_to_prometheus_client() -> None:
     app = exposition.MetricsApp(registry, _fill(registry))
     assert app.writers == []
     assert "api_duration_seconds_created" in _get(app)["body"].decode()
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_written_in_pieces_the_page_is_the_same(
+    accept: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, stock = _both_ways()
+    whole = _get(app, accept, "name[]=api_duration_seconds_bucket")["body"]
+    monkeypatch.setattr(exposition, "SAMPLES_PER_PIECE", 2)
+    monkeypatch.setattr(exposition, "CHILDREN_PER_PIECE", 1)
+    for query in ("", "name[]=api_duration_seconds_bucket"):
+        pieces = list(app(wsgi.environ("GET", "/metrics", QUERY_STRING=query,
+                                       HTTP_ACCEPT=accept), lambda *a: None))
+        assert len(pieces) > 10
+        theirs = _get(stock, accept, query)["body"]
+        assert _families(b"".join(pieces)) == _families(theirs)
+    assert b"".join(pieces) == whole
+
+
+def test_strings_utf_8_cannot_carry_are_written_as_replacement_characters() -> None:
+    registry = prometheus_client.CollectorRegistry()
+    histograms = _fill(registry)
+    durations, _, _ = histograms
+    durations.labels("compute", "GET", "/\ud800", "200").observe(
+        0.1, {"request_id": "req-\udfff"})
+    prometheus_client.Counter(
+        "api_odd", "Odd.", ("label",), registry=registry
+    ).labels("\udbff\n").inc()
+    app = exposition.MetricsApp(registry, histograms)
+    for accept in ACCEPTS:
+        for query in ("", "name[]=api_duration_seconds_bucket&name[]=api_odd_total"):
+            # Valid UTF-8 (strict decoding), with the replacement characters.
+            body = _get(app, accept, query)["body"].decode("utf-8")
+            assert "\ufffd" in body
+    page = _get(app, PROMETHEUS_ACCEPT)["body"].decode()
+    assert (
+        'route="/\ufffd",service="compute",status="200"} 1.0 '
+        '# {request_id="req-\ufffd"} 0.1'
+    ) in page
+    assert 'api_odd_total{label="\ufffd\\n"} 1.0' in page
+
+
+def test_an_exemplar_longer_than_openmetrics_allows_is_left_out() -> None:
+    registry = prometheus_client.CollectorRegistry()
+    durations = prometheus_client.Histogram(
+        "api_long_seconds", "Long.", ("route",), buckets=(1.0,), registry=registry
+    )
+    durations.labels("/a").observe(0.5, {"request_id": "x" * 118})
+    # As ingest records exemplars (prometheus_client's observe checks).
+    durations.labels("/b").observe(0.5)
+    durations.labels("/b")._buckets[0].set_exemplar(
+        Exemplar({"request_id": "x" * 119}, 0.5, 1.0)
+    )
+    app = exposition.MetricsApp(registry, [durations])
+    for query in ("", "name[]=api_long_seconds_bucket"):
+        page = _get(app, PROMETHEUS_ACCEPT, query)["body"].decode()
+        assert page.count("# {request_id=") == 1, page
+        assert 'route="/a"} 1.0 # {request_id="' + "x" * 118 in page
