@@ -278,7 +278,7 @@ def test_drop_and_overflow_counters_read_zero_for_each_service_seen(
     assert _labels(series, collectors.OVERFLOW, "service", "label") == {
         ("image", label): 0 for label in
         ("service", "method", "route", "exception", "action", "microversion",
-         "series")}
+         "series", "bytes")}
     for counter in ("route", "action", "microversion"):
         assert servers.value(
             series, f"openstack_api_metrics_{counter}_overflow_total",
@@ -304,8 +304,10 @@ def test_request_label_bytes_are_bounded_per_metric(tmp_path: Path) -> None:
 
     With 1,024 bytes, the duration histogram keeps room for compute's five
     fallback sets (5 x 31 bytes) and __overflow__'s (5 x 36): six routes of
-    110 bytes fit.  The exception counter keeps 43 + 48 bytes: eight of
-    111 bytes fit.
+    110 bytes fit.  The exception counter keeps 43 + 48 bytes: three label
+    sets of 310 bytes fit; past the sixth route, a request's exception
+    label set (compute, __overflow__, __overflow__, E...) of 231 bytes no
+    longer does either.
     """
     def route(n: int) -> str:
         # 100 bytes, every other one of 4-byte characters.
@@ -313,7 +315,8 @@ def test_request_label_bytes_are_bounded_per_metric(tmp_path: Path) -> None:
         return head + ("\U0001f600" * 24 + "x" if n % 2 else "x" * 97)
 
     assert {len(route(n).encode()) for n in range(20)} == {100}
-    rows = [collectors.row(route=route(n), exception="E") for n in range(20)]
+    error = "E" * 200
+    rows = [collectors.row(route=route(n), exception=error) for n in range(20)]
     options = {"max_request_label_bytes": 1024}
     series = _run(options, tmp_path, collectors.batch(rows[:7]),
                   collectors.batch(rows[7:]))
@@ -324,15 +327,15 @@ def test_request_label_bytes_are_bounded_per_metric(tmp_path: Path) -> None:
         **{(route(n), "200"): 1 for n in range(6)}, (OVERFLOW, "2xx"): 14}
     assert _labels(series, "openstack_api_exceptions_total", "route",
                    "exception") == {
-        **{(route(n), "E"): 1 for n in range(8)}, (OVERFLOW, OVERFLOW): 12}
+        **{(route(n), error): 1 for n in range(3)}, (OVERFLOW, OVERFLOW): 17}
     assert servers.value(series, collectors.OVERFLOW, service="compute",
-                         label="bytes") == 14
+                         label="bytes") == 17
     assert servers.value(series, collectors.OVERFLOW, service="compute",
                          label="series") == 0
     assert _label_bytes(series, f"{DURATION}_count") == 6 * 110 + 31
     assert _label_bytes(series, "openstack_api_request_size_bytes_count") == (
         6 * 110 + 31)
-    assert _label_bytes(series, "openstack_api_exceptions_total") == 8 * 111 + 43
+    assert _label_bytes(series, "openstack_api_exceptions_total") == 3 * 310 + 43
     for metric in REQUEST_METRICS:
         suffix = "_total" if metric.endswith("exceptions") else "_count"
         assert _label_bytes(series, metric + suffix) <= 1024, metric
