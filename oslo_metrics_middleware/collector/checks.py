@@ -62,6 +62,9 @@ LABELLED = BASE + len(protocol.EXTRA_FIELDS)
 # needs no escaping and takes a known room on the page, well within the
 # 128 characters OpenMetrics allows.
 MAX_REQUEST_ID = 64
+_REQUEST_ID_BYTES = bytes(
+    byte for byte in range(ord(" "), ord("~") + 1) if byte not in b'"\\'
+)
 
 
 class Rejected(Exception):  # noqa: N818 (a verdict, not a fault)
@@ -150,15 +153,14 @@ def request_ids(ids: list[str]) -> bool:
     """Whether each of ``ids`` (non-empty strings) is a request id: at most
     MAX_REQUEST_ID characters of printable ASCII, no quote or backslash.
 
-    Checked on all of them joined, for the cost of a few scans in C.
+    Checked on all of them joined, in a few passes in C: a filter's
+    datagram carries 400.
     """
     joined = "".join(ids)
     return (
         max(map(len, ids), default=0) <= MAX_REQUEST_ID
         and joined.isascii()
-        and joined.isprintable()
-        and '"' not in joined
-        and "\\" not in joined
+        and not joined.encode("ascii").translate(None, _REQUEST_ID_BYTES)
     )
 
 
