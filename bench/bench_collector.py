@@ -47,7 +47,7 @@ set, each value a 4-byte character, digits, then quotes and backslashes,
 which the page escapes to two bytes each), every bucket with an exemplar
 of the longest request id kept (64 bytes).  It then scrapes as a text
 client and as Prometheus does (OpenMetrics, gzip) in interleaved rounds,
-while a sender paces small datagrams (one a millisecond, without blocking)
+while a sender paces small datagrams (one every 10 ms, without blocking)
 into the socket: the page size, scrape times (median, min-max), the
 collector's RSS (idle, filled, peak) and how many sends found the socket's
 queue full.  ``--max-request-series`` and ``--max-request-label-bytes``
@@ -395,9 +395,14 @@ def _peak_rss_mib(pid: int) -> float:
     raise RuntimeError("no VmHWM")
 
 
+# A send finds the socket's queue (10 datagrams by default) full only if
+# the collector stopped reading for about 10 of these.
+PACE = 0.01
+
+
 class _PacedSender(threading.Thread):
-    """Small datagrams, one a millisecond, never blocking: counts the
-    sends that found the collector's queue full."""
+    """Small datagrams, one every PACE seconds, never blocking: counts
+    the sends that found the collector's queue full."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(daemon=True)
@@ -412,7 +417,7 @@ class _PacedSender(threading.Thread):
     def run(self) -> None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
             sender.setblocking(False)
-            while not self.stop.wait(0.001):
+            while not self.stop.wait(PACE):
                 try:
                     sender.sendto(self.datagram, self.path)
                     self.sent += 1

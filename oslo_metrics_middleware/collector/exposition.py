@@ -31,8 +31,9 @@ prometheus_client), and USABLE turns it off where they are missing.
 Two promises hold whatever a sender managed to get recorded:
 
 * the page is valid UTF-8: a lone surrogate (which JSON can carry and
-  UTF-8 cannot) is written as U+FFFD, and an exemplar longer than
-  OpenMetrics allows is left out, so no content can make a scrape fail;
+  UTF-8 cannot) is written as U+FFFD, so is a double quote in an
+  exemplar, and an exemplar longer than OpenMetrics allows is left out, so
+  no content can make a scrape fail or a parser refuse the page;
 * the page is written in pieces of bounded size, family by family and a
   few histogram children at a time, and compressed piece by piece, so
   that the receive loop (which shares the interpreter with the scrape
@@ -193,21 +194,27 @@ class HistogramWriter:
         return "".join(out)
 
 
-def exemplar_fits(labels: dict[str, str]) -> bool:
-    """Whether exemplar labels are within what OpenMetrics allows (a
-    parser refuses the whole page otherwise)."""
-    return sum(map(len, labels)) + sum(map(len, labels.values())) <= (
-        MAX_EXEMPLAR_CHARS
-    )
+def exemplar_labels(labels: dict[str, str]) -> dict[str, str] | None:
+    """Exemplar labels as written: UTF-8 encodable, a double quote as
+    U+FFFD (prometheus_client's OpenMetrics parser cannot read an escaped
+    one there, and an id with one points to no trace anyway); None when
+    longer than OpenMetrics allows (a parser refuses the page)."""
+    written = {
+        name: encodable(value).replace('"', "\ufffd")
+        for name, value in labels.items()
+    }
+    size = sum(map(len, written)) + sum(map(len, written.values()))
+    return written if size <= MAX_EXEMPLAR_CHARS else None
 
 
 def _exemplar(exemplar: Any) -> str:
-    if exemplar is None or not exemplar_fits(exemplar.labels):
+    labels = None if exemplar is None else exemplar_labels(exemplar.labels)
+    if labels is None:
         return ""
-    labels = ",".join(
-        f'{name}="{escape(value)}"' for name, value in sorted(exemplar.labels.items())
+    text = ",".join(
+        f'{name}="{escape(value)}"' for name, value in sorted(labels.items())
     )
-    text = f" # {{{labels}}} {go_string(exemplar.value)}"
+    text = f" # {{{text}}} {go_string(exemplar.value)}"
     if exemplar.timestamp is not None:
         text += f" {exemplar.timestamp}"
     return text
@@ -217,14 +224,8 @@ def _encodable_sample(sample: Any) -> Any:
     labels = {name: encodable(value) for name, value in sample.labels.items()}
     exemplar = sample.exemplar
     if exemplar is not None:
-        exemplar_labels = {
-            name: encodable(value) for name, value in exemplar.labels.items()
-        }
-        exemplar = (
-            exemplar._replace(labels=exemplar_labels)
-            if exemplar_fits(exemplar_labels)
-            else None
-        )
+        written = exemplar_labels(exemplar.labels)
+        exemplar = None if written is None else exemplar._replace(labels=written)
     return sample._replace(labels=labels, exemplar=exemplar)
 
 
@@ -240,10 +241,8 @@ class _One:
 
 def _encode_family(encoder: Callable[[Any], bytes], family: Any) -> bytes:
     """One family as ``encoder`` writes it, whatever its strings."""
-    if any(
-        s.exemplar is not None and not exemplar_fits(s.exemplar.labels)
-        for s in family.samples
-    ):
+    exemplars = [s.exemplar.labels for s in family.samples if s.exemplar]
+    if any(exemplar_labels(labels) != labels for labels in exemplars):
         family.samples = [_encodable_sample(s) for s in family.samples]
     try:
         return encoder(_One(family)).removesuffix(_EOF)

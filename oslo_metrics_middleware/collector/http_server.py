@@ -17,8 +17,9 @@ at once, each served in its own thread.  A client has ``timeout`` seconds
 from connecting to send its request, and the same for each piece of the
 answer to be taken.  When all connections are taken, the oldest one still
 waiting for its request is closed to make room (so a crowd of silent
-clients cannot keep a scrape out); when every one is busy answering, the
-newcomer is closed at once.  Every accepted connection is either served
+clients cannot keep a scrape out), or else the oldest open for longer
+than ``timeout`` (a client taking its answer that slowly); failing both,
+the newcomer is closed at once.  Every accepted connection is either served
 or closed without delay, so the listening socket never stays readable
 and the receive loop never spins on it.
 """
@@ -96,17 +97,18 @@ class MetricsServer(socketserver.ThreadingMixIn, WSGIServer):
         self.server_port = int(port)
         self.setup_environ()
         self._lock = threading.Lock()
-        # Every open connection; those still waiting for their request
-        # with the time they must have sent it by (oldest first).
-        self._open: set[Any] = set()
+        # Every open connection with the time it was accepted; those still
+        # waiting for their request with the time they must have sent it
+        # by (both oldest first).
+        self._open: dict[Any, float] = {}
         self._waiting: dict[Any, float] = {}
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Serve ``request`` in a thread, or close it if there is no room."""
         self.expire()
         with self._lock:
-            if len(self._open) >= self.max_connections and self._waiting:
-                self._close(next(iter(self._waiting)))
+            if len(self._open) >= self.max_connections:
+                self._make_room()
             room = len(self._open) < self.max_connections
         if not room:
             LOG.debug("No room for a connection from %s", client_address)
@@ -117,9 +119,21 @@ class MetricsServer(socketserver.ThreadingMixIn, WSGIServer):
                 request = self.tls.wrap_socket(
                     request, server_side=True, do_handshake_on_connect=False
                 )
-            self._open.add(request)
-            self._waiting[request] = time.monotonic() + self.client_timeout
+            now = time.monotonic()
+            self._open[request] = now
+            self._waiting[request] = now + self.client_timeout
         super().process_request(request, client_address)
+
+    def _make_room(self) -> None:
+        """Close the oldest connection still waiting for its request, or
+        else the oldest open for longer than the timeout (a client that
+        takes its answer this slowly), if any (lock held)."""
+        if self._waiting:
+            self._close(next(iter(self._waiting)))
+            return
+        oldest, opened = next(iter(self._open.items()))
+        if time.monotonic() - opened > self.client_timeout:
+            self._close(oldest)
 
     def request_read(self, request: Any) -> None:
         with self._lock:
@@ -138,8 +152,8 @@ class MetricsServer(socketserver.ThreadingMixIn, WSGIServer):
 
     def _close(self, request: Any) -> None:
         """Make the thread of ``request`` stop reading (lock held)."""
-        del self._waiting[request]
-        self._open.discard(request)
+        self._waiting.pop(request, None)
+        self._open.pop(request, None)
         # The plain socket's shutdown: the thread owns the TLS state and
         # closes the connection itself once its read returns.
         with contextlib.suppress(OSError):
@@ -147,13 +161,9 @@ class MetricsServer(socketserver.ThreadingMixIn, WSGIServer):
 
     def shutdown_request(self, request: Any) -> None:
         with self._lock:
-            self._open.discard(request)
+            self._open.pop(request, None)
             self._waiting.pop(request, None)
         super().shutdown_request(request)
-
-    def open_connections(self) -> int:
-        with self._lock:
-            return len(self._open)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         LOG.debug("Scrape from %s failed", client_address, exc_info=True)

@@ -72,3 +72,18 @@ def test_cap_bench_reports_the_scrape() -> None:
     )
     assert out.startswith("4 senders x 5 routes = 20 distinct routes over 5")
     assert "duration label sets held: 20\n" in out
+
+
+def test_worst_bench_reports_page_rss_and_queue() -> None:
+    out = run_bench(
+        "bench_collector.py", "worst", "--services", "2",
+        "--max-request-series", "40", "--max-request-label-bytes", "2600",
+        "--rounds", "1",
+    )
+    # 40 label sets less the room kept for three services' fallbacks.
+    assert out.startswith("24 request label sets over 2 services, 65 bytes ")
+    assert "request_duration_seconds 24, " in out
+    assert "RSS " in out and " MiB peak over 1 rounds" in out
+    for way in ("text", "OpenMetrics+gzip"):
+        assert f"\n  {way} " in out, way
+    assert out.count("found the queue full") == 2

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck
+from hypothesis import Phase
+from hypothesis import example
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -91,9 +93,22 @@ def test_no_datagram_makes_a_scrape_fail(tmp_path: Path) -> None:
     with CollectorProcess(workdir=tmp_path) as collector:
         sent = [0]
 
+        # One collector takes every example, so what an example leaves in
+        # it is scraped by the next ones too: shrinking would chase the
+        # wrong datagrams, and is left out (the failure shows the page).
         @settings(max_examples=40, deadline=None, database=None,
-                  suppress_health_check=[HealthCheck.too_slow])
+                  suppress_health_check=[HealthCheck.too_slow],
+                  phases=[Phase.explicit, Phase.generate])
         @given(st.lists(DATAGRAMS, min_size=1, max_size=5))
+        # What the fuzzer found: a lone surrogate in a request id (500 on
+        # OpenMetrics scrapes); an escaped quote in an exemplar, which
+        # prometheus_client's OpenMetrics parser refuses.
+        @example([_format_2([["compute", "GET", "/", 200, None, None, None]],
+                            ["\ud800", "req-\udfff"])])
+        @example([_format_1(["compute", "GET", "/", 200, None, None, None],
+                            "\udbff")])
+        @example([_format_2([["\ud800", "\ud800", "\ud800", 200, None, None, None]],
+                            ['{"\x00', None])])
         def send_and_scrape(datagrams: list[bytes]) -> None:
             collectors.send(collector.socket_path, *datagrams)
             sent[0] += len(datagrams)

@@ -20,6 +20,7 @@ from typing import Any
 
 import prometheus_client
 from prometheus_client import metrics
+from prometheus_client.openmetrics import parser as openmetrics_parser
 from prometheus_client.samples import Exemplar
 import pytest
 
@@ -75,7 +76,9 @@ def _fill(registry: prometheus_client.CollectorRegistry) -> list[Any]:
     for number, value in enumerate(ODD_VALUES):
         child = durations.labels("compute", "GET", value, str(200 + number))
         child.observe(0.0004 * number)
-        child.observe(1.5, {"request_id": f"req-{value}"})
+        # A quote is the one character an exemplar is written without
+        # (test_a_double_quote_in_an_exemplar_is_a_replacement_character).
+        child.observe(1.5, {"request_id": f"req-{value}".replace('"', "'")})
         actions.labels("compute", value, "2.1", "/x").observe(3.0)
     many = actions.labels("compute", "many", "", "/y")
     for _ in range(3):
@@ -150,7 +153,7 @@ def test_the_histograms_are_written_here_not_by_prometheus_client() -> None:
     # An exemplar, a count past 1e6 and an escaped route, as written.
     assert (
         'api_duration_seconds_bucket{le="2.5",method="GET",route="quote\\"d",'
-        'service="compute",status="201"} 2.0 # {request_id="req-quote\\"d"} 1.5 '
+        'service="compute",status="201"} 2.0 # {request_id="req-quote\'d"} 1.5 '
     ) in body
     assert (
         'api_action_seconds_bucket{action="many",le="10.0",microversion="",'
@@ -263,3 +266,19 @@ def test_an_exemplar_longer_than_openmetrics_allows_is_left_out() -> None:
         page = _get(app, PROMETHEUS_ACCEPT, query)["body"].decode()
         assert page.count("# {request_id=") == 1, page
         assert 'route="/a"} 1.0 # {request_id="' + "x" * 118 in page
+
+
+def test_a_double_quote_in_an_exemplar_is_a_replacement_character() -> None:
+    """prometheus_client's OpenMetrics parser cannot read an escaped one."""
+    registry = prometheus_client.CollectorRegistry()
+    durations = prometheus_client.Histogram(
+        "api_quoted_seconds", "Q.", ("route",), buckets=(1.0,), registry=registry
+    )
+    durations.labels('/"a"').observe(0.5, {"request_id": 'req-"1"\\'})
+    app = exposition.MetricsApp(registry, [durations])
+    for query in ("", "name[]=api_quoted_seconds_bucket"):
+        page = _get(app, PROMETHEUS_ACCEPT, query)["body"].decode()
+        [family] = openmetrics_parser.text_string_to_metric_families(page)
+        [exemplar] = [s.exemplar for s in family.samples if s.exemplar]
+        assert exemplar.labels == {"request_id": "req-\ufffd1\ufffd\\"}
+        assert {s.labels["route"] for s in family.samples} == {'/"a"'}
