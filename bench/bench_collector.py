@@ -33,23 +33,25 @@ interleaved rounds, for both formats.
         [--routes-per-sender N] [--services N] [--max-routes N]
     .venv/bin/python bench/bench_collector.py scrape [--routes N] [--rounds N]
     .venv/bin/python bench/bench_collector.py datagram [--rounds N] [--repeat N]
-    .venv/bin/python bench/bench_collector.py worst [--services N] [--series N]
-        [--rounds N]
+    .venv/bin/python bench/bench_collector.py worst [--services N] [--rounds N]
+        [--max-request-series N] [--max-request-label-bytes N]
 
 ``datagram`` times the collector's ingest of one datagram in this process,
 for an ordinary batch and for hostile ones (60,000 empty rows; a batch of
 new labels, each folded), in interleaved rounds.
 
 ``worst`` fills a real collector at its default caps with the worst labels
-it keeps: every label value (service, method, route, action, microversion,
-exception) 256 UTF-8 bytes of 4-byte characters, and every bucket with an
-exemplar of the longest request id, until each request metric holds
-``max_request_series`` label sets (or ``--series``).  It then scrapes as a
-text client and as Prometheus does (OpenMetrics, gzip) in interleaved
-rounds, while a sender
-paces small datagrams (one every 10 ms, without blocking) into the
-socket: the page size, scrape times (median, min-max), the collector's RSS
-(idle, filled, peak) and how many sends found the socket's queue full.
+it keeps: each request metric at ``max_request_series`` label sets and
+about ``max_request_label_bytes`` bytes of label values (65 bytes a label
+set, each value a 4-byte character, digits, then quotes and backslashes,
+which the page escapes to two bytes each), every bucket with an exemplar
+of the longest request id kept (64 bytes).  It then scrapes as a text
+client and as Prometheus does (OpenMetrics, gzip) in interleaved rounds,
+while a sender paces small datagrams (one every 10 ms, without blocking)
+into the socket: the page size, scrape times (median, min-max), the
+collector's RSS (idle, filled, peak) and how many sends found the socket's
+queue full.  ``--max-request-series`` and ``--max-request-label-bytes``
+run it at other caps.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ import argparse
 from collections.abc import Callable
 import gzip
 import json
+import os
 from pathlib import Path
 import random
 import socket
@@ -71,6 +74,7 @@ import prometheus_client
 
 from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware import transport
+from oslo_metrics_middleware.collector import checks
 from oslo_metrics_middleware.collector import exposition
 from oslo_metrics_middleware.collector import openstack_api
 from oslo_metrics_middleware.collector.ingest import Limits
@@ -79,6 +83,7 @@ from oslo_metrics_middleware.collector.process import CollectorProcess
 
 COUNT = "openstack_api_request_duration_seconds_count"
 SERIES = "oslo_metrics_collector_series"
+OVERFLOW = "oslo_metrics_collector_overflow_total"
 SERVICES = ("compute", "image", "volume", "network", "identity", "placement")
 
 
@@ -90,6 +95,17 @@ def _send(collector: CollectorProcess, datagrams: list[bytes]) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
         for datagram in datagrams:
             sender.sendto(datagram, str(collector.socket_path))
+
+
+def _datagrams_of(rows: list[protocol.Sample]) -> list[bytes]:
+    """``rows`` as a filter would send them: at most MAX_ROWS a datagram."""
+    return [
+        datagram
+        for start in range(0, len(rows), protocol.MAX_ROWS)
+        for datagram, _ in protocol.split_for_datagrams(
+            rows[start : start + protocol.MAX_ROWS]
+        )
+    ]
 
 
 def ingest(args: argparse.Namespace) -> None:
@@ -154,8 +170,14 @@ def cap(args: argparse.Namespace) -> None:
         for sender in range(args.senders)
         for n in range(args.routes_per_sender)
     ]
-    datagrams = [datagram for datagram, _ in protocol.split_for_datagrams(rows)]
-    options = {"max_routes": args.max_routes}
+    datagrams = _datagrams_of(rows)
+    # The caps the figures in performance.rst were taken at: only max_routes
+    # folds here.
+    options = {
+        "max_routes": args.max_routes,
+        "max_request_series": 20_000,
+        "max_request_label_bytes": 4 << 20,
+    }
     with CollectorProcess(options=options) as collector:
         assert collector.process is not None
         before = _rss_mib(collector.process.pid)
@@ -319,34 +341,62 @@ def datagram(args: argparse.Namespace) -> None:
         )
 
 
-# The longest label value kept (max_label_bytes) and request id an exemplar
-# takes, in characters of four UTF-8 bytes each.
-WORST_LABEL_CHARS = 256 // 4
-WORST_ID_CHARS = 128 - len("request_id")
+# Bytes of label values the worst case gives each request label set: the
+# budget of max_request_label_bytes spread over max_request_series, less the
+# room the collector keeps for the __overflow__ label sets.  Service and
+# method take SERVICE_BYTES and METHOD_BYTES, the route the rest; the action
+# histogram's and exception counter's extra labels take a few bytes more.
+SERVICE_BYTES = 16
+METHOD_BYTES = 8
+EXTRA_BYTES = 6
+# The longest request id kept as an exemplar.
+WORST_ID = "req-" + "f" * (checks.MAX_REQUEST_ID - len("req-"))
+# A duration for each bucket, so that every bucket holds an exemplar.
+WORST_DURATIONS = (*openstack_api.DURATION_BUCKETS, 120.0)
 
 
-def _worst(kind: int, number: int, chars: int = WORST_LABEL_CHARS) -> str:
-    """A distinct label value of 4-byte characters: ``number`` in digits
-    of its own block, one block per ``kind``."""
-    base = 0x1F300 + 16 * kind
-    return "".join(chr(base + int(digit)) for digit in f"{number:0{chars}d}")
+def _worst(kind: int, number: int, size: int) -> str:
+    """A distinct label value of ``size`` UTF-8 bytes, as costly to write
+    as one can be: a 4-byte character (one per ``kind``), the digits of
+    ``number``, then quotes and backslashes, which the page escapes to two
+    bytes each."""
+    head = chr(0x1F300 + kind) + str(number)
+    pad = size - len(head.encode())
+    return head + ('"\\' * pad)[:pad]
 
 
-def _worst_rows(services: int, series: int) -> list[protocol.Sample]:
-    """``series`` distinct request label sets, spread over ``services``."""
+def _worst_rows(services: int, limits: Limits) -> list[protocol.Sample]:
+    """Request rows filling each request metric to max_request_series
+    label sets and max_request_label_bytes, one row per duration bucket."""
+    series = limits.max_request_series - (services + 1) * 5
     per_service = series // services
-    values = 100  # max_label_values: actions, exceptions, microversions
-    return [
-        protocol.sample(
-            _worst(0, service), _worst(1, service), _worst(2, route), 200, 0.01,
-            10, 100, exception=_worst(3, route % values),
-            action=_worst(4, route % values),
-            microversion=_worst(5, route % values),
-            request_id=_worst(6, route, WORST_ID_CHARS),
-        )
-        for service in range(services)
-        for route in range(per_service)
-    ]
+    per_set = limits.max_request_label_bytes // limits.max_request_series
+    route_bytes = per_set - SERVICE_BYTES - METHOD_BYTES - 2 * EXTRA_BYTES
+    values = limits.max_label_values
+    rows = []
+    for service in range(services):
+        for route in range(per_service):
+            labels = (
+                _worst(0, service, SERVICE_BYTES), _worst(1, 0, METHOD_BYTES),
+                _worst(2, route, route_bytes), 200,
+            )
+            extra = {
+                "exception": _worst(3, route % values, EXTRA_BYTES * 2),
+                "action": _worst(4, route % values, EXTRA_BYTES),
+                "microversion": _worst(5, route // values, EXTRA_BYTES),
+            }
+            rows += [
+                protocol.sample(*labels, duration, 10, 100, **extra,
+                                request_id=WORST_ID)
+                for duration in WORST_DURATIONS
+            ]
+    return rows
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time the process has used, user and system."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -387,13 +437,21 @@ class _PacedSender(threading.Thread):
 
 
 def worst(args: argparse.Namespace) -> None:
-    rows = _worst_rows(args.services, args.series)
-    datagrams = [datagram for datagram, _ in protocol.split_for_datagrams(rows)]
+    limits = Limits(
+        max_request_series=args.max_request_series,
+        max_request_label_bytes=args.max_request_label_bytes,
+    )
+    rows = _worst_rows(args.services, limits)
+    datagrams = _datagrams_of(rows)
     ways = {
         "text": ("", ""),
         "OpenMetrics+gzip": (PROMETHEUS_ACCEPT, "gzip"),
     }
-    with CollectorProcess() as collector:
+    options = {
+        "max_request_series": limits.max_request_series,
+        "max_request_label_bytes": limits.max_request_label_bytes,
+    }
+    with CollectorProcess(options=options) as collector:
         assert collector.process is not None
         pid = collector.process.pid
         idle = _rss_mib(pid)
@@ -402,6 +460,7 @@ def worst(args: argparse.Namespace) -> None:
             time.sleep(0.2)
         filled = _rss_mib(pid)
         times: dict[str, list[float]] = {way: [] for way in ways}
+        cpu: dict[str, list[float]] = {way: [] for way in ways}
         sizes: dict[str, tuple[int, int]] = {}
         full = dict.fromkeys(ways, 0)
         sent = dict.fromkeys(ways, 0)
@@ -413,10 +472,12 @@ def worst(args: argparse.Namespace) -> None:
                     collector.metrics_url,
                     headers={"Accept": accept, "Accept-Encoding": encoding},
                 )
+                used = _cpu_seconds(pid)
                 started = time.perf_counter()
                 with urllib.request.urlopen(request, timeout=600) as page:
                     body = page.read()
                 times[way].append(time.perf_counter() - started)
+                cpu[way].append(_cpu_seconds(pid) - used)
                 paced.stop.set()
                 paced.join()
                 full[way] += paced.full
@@ -424,11 +485,13 @@ def worst(args: argparse.Namespace) -> None:
                 text = gzip.decompress(body) if encoding else body
                 sizes[way] = (len(text), len(body))
         peak = _peak_rss_mib(pid)
-        held = _sum_of(_series_page(collector), f"{SERIES}{{metric=\"openstack_api_")
+        held = _series_page(collector)
+    sets = len(rows) // len(WORST_DURATIONS)
     print(
-        f"{len(rows):,} request label sets over {args.services} services, "
-        f"labels of {WORST_LABEL_CHARS} 4-byte characters, exemplars of "
-        f"{WORST_ID_CHARS}; {held:,.0f} label sets held in request metrics\n"
+        f"{sets:,} request label sets over {args.services} services, "
+        f"{limits.max_request_label_bytes // limits.max_request_series} "
+        f"bytes of labels each, every bucket with an exemplar of "
+        f"{len(WORST_ID)} bytes; label sets held:\n  {held}\n"
         f"  RSS {idle:.0f} MiB idle, {filled:.0f} MiB filled, "
         f"{peak:.0f} MiB peak over {args.rounds} rounds"
     )
@@ -437,15 +500,37 @@ def worst(args: argparse.Namespace) -> None:
         print(
             f"  {way:17} {text_bytes / 1e6:7.1f} MB of text, {wire_bytes / 1e6:7.1f} "
             f"MB sent; scrape median {statistics.median(seconds):.2f} s "
-            f"[{min(seconds):.2f}-{max(seconds):.2f}]; {sent[way]:,} paced "
-            f"sends, {full[way]:,} found the queue full"
+            f"[{min(seconds):.2f}-{max(seconds):.2f}], collector CPU median "
+            f"{statistics.median(cpu[way]):.2f} s [{min(cpu[way]):.2f}-"
+            f"{max(cpu[way]):.2f}]; {sent[way]:,} paced sends, {full[way]:,} "
+            f"found the queue full"
         )
 
 
 def _series_page(collector: CollectorProcess) -> str:
-    url = f"{collector.metrics_url}?name[]={SERIES}"
+    """Label sets held per request metric, and the requests folded by cap."""
+    url = f"{collector.metrics_url}?name[]={SERIES}&name[]={OVERFLOW}"
     with urllib.request.urlopen(url, timeout=60) as page:
-        return str(page.read().decode())
+        lines = page.read().decode().splitlines()
+    held = [
+        f"{_label(line, 'metric').removeprefix('openstack_api_')} {_value(line):,.0f}"
+        for line in lines
+        if line.startswith(f'{SERIES}{{metric="openstack_api_')
+    ]
+    folded = dict.fromkeys(("series", "bytes"), 0.0)
+    for line in lines:
+        if line.startswith(OVERFLOW) and _label(line, "label") in folded:
+            folded[_label(line, "label")] += _value(line)
+    by_cap = ", ".join(f"{label} {count:,.0f}" for label, count in folded.items())
+    return ", ".join(held) + "; requests folded by " + by_cap
+
+
+def _label(line: str, name: str) -> str:
+    return line.split(f'{name}="', 1)[1].split('"', 1)[0]
+
+
+def _value(line: str) -> float:
+    return float(line.rsplit(" ", 1)[1])
 
 
 def main() -> None:
@@ -470,11 +555,14 @@ def main() -> None:
     single.set_defaults(run=datagram)
     worst_case = modes.add_parser("worst", help="/metrics at the caps, worst labels")
     worst_case.add_argument("--services", type=int, default=10)
-    worst_case.add_argument(
-        "--series", type=int, default=Limits().max_request_series,
-        help="request label sets sent (default: the default cap)",
-    )
     worst_case.add_argument("--rounds", type=int, default=3)
+    worst_case.add_argument(
+        "--max-request-series", type=int, default=Limits().max_request_series
+    )
+    worst_case.add_argument(
+        "--max-request-label-bytes", type=int,
+        default=Limits().max_request_label_bytes,
+    )
     worst_case.set_defaults(run=worst)
     args = parser.parse_args()
     args.run(args)

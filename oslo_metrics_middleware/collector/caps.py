@@ -27,7 +27,7 @@ from oslo_metrics_middleware.routing.labels import OVERFLOW
 from oslo_metrics_middleware.routing.labels import LabelCap
 
 # Every label a cap can fold, as oslo_metrics_collector_overflow_total
-# names it; "series" is max_request_series.
+# names it; "series" is max_request_series, "bytes" max_request_label_bytes.
 OVERFLOW_LABELS = (
     "service",
     "method",
@@ -36,12 +36,20 @@ OVERFLOW_LABELS = (
     "action",
     "microversion",
     "series",
+    "bytes",
 )
 # The fallback label sets of a duration histogram: one per status class.
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 # The longest route template of the OpenStack services tested is under
 # 100 bytes; this leaves room for longer ones and a deployment's prefix.
 MAX_LABEL_BYTES = 256
+# With worst-case labels, a page at these two caps costs about 1.2 s of
+# CPU to scrape (bench_collector.py worst); doubling them doubles it.
+MAX_REQUEST_SERIES = 5000
+# 64 bytes a label set on average at MAX_REQUEST_SERIES: a duration label
+# set of nova's templates holds about 40 (service, method, route; 27 bytes
+# the median route, 52 the longest).
+MAX_REQUEST_LABEL_BYTES = 320 * 1024
 
 # What a row's labels fold to, for oslo_metrics_collector_overflow_total.
 Folds = list[tuple[str, str]]
@@ -55,11 +63,12 @@ class Limits:
     max_routes: int = 1000
     max_label_values: int = 100
     max_series_per_metric: int = 10_000
-    max_request_series: int = 10_000
+    max_request_series: int = MAX_REQUEST_SERIES
     max_label_bytes: int = MAX_LABEL_BYTES
     # Not caps of their own: bounds of collector/projects.py's series.
     top_projects: int = 10
     project_window: float = 300.0
+    max_request_label_bytes: int = MAX_REQUEST_LABEL_BYTES
 
 
 class SeriesCap:
@@ -82,42 +91,68 @@ class SeriesCap:
 
 
 class RequestSeries:
-    """At most ``limit`` label sets of one request metric, the
-    ``__overflow__`` ones included.
+    """At most ``limit`` label sets of one request metric, holding at most
+    ``budget`` bytes of free label values, the ``__overflow__`` ones
+    included.
 
-    A request past the cap is recorded in a fallback label set: its
-    service's, one per status class (``classes`` of them), or, for a
-    service that came when there was no room left, __overflow__'s.  Room
-    for these is kept from the start (for __overflow__) and from a
-    service's first label set (for the service), so that ``limit`` holds
-    for every label set, and a request past the cap is still counted.
+    The free labels are the first ``free`` of a label set: all but the
+    status, whose values are few and short.  A request past either cap is
+    recorded in a fallback label set: its service's, one per status class
+    (``classes`` of them), or, for a service that came when there was no
+    room left, __overflow__'s.  Room for these, in label sets and bytes, is
+    kept from the start (for __overflow__) and from a service's first label
+    set (for the service), so that both caps hold for every label set, and
+    a request past them is still counted.
     """
 
-    __slots__ = ("_classes", "_limit", "held", "services")
+    __slots__ = (
+        "_budget", "_classes", "_free", "_limit", "_reserved", "held",
+        "held_bytes", "services",
+    )
 
-    def __init__(self, limit: int, classes: int) -> None:
+    def __init__(self, limit: int, budget: int, classes: int, free: int) -> None:
         self.held: set[tuple[Any, ...]] = set()
+        self.held_bytes = 0
         self.services: set[str] = set()
         self._limit = limit
+        self._budget = budget
         self._classes = classes
+        self._free = free
+        self._reserved = self._fallback_bytes(OVERFLOW)
 
-    def admit(self, service: str, labels: tuple[Any, ...]) -> bool:
-        """Whether ``labels`` is held, taking it (and room for the
-        service's fallbacks) if there is room."""
+    def full(self, service: str, labels: tuple[Any, ...]) -> str | None:
+        """The cap with no room for ``labels`` ("series" or "bytes"), or
+        None when they are held, taking them (and room for the service's
+        fallbacks) if they are new."""
         if labels in self.held:
-            return True
+            return None
         fresh = service not in self.services
         kept = (len(self.services) + fresh + 1) * self._classes
         if len(self.held) + 1 + kept > self._limit:
-            return False
+            return "series"
+        cost = label_bytes(labels[: self._free])
+        reserved = self._reserved + (self._fallback_bytes(service) if fresh else 0)
+        if self.held_bytes + cost + reserved > self._budget:
+            return "bytes"
         self.held.add(labels)
+        self.held_bytes += cost
+        self._reserved = reserved
         self.services.add(service)
-        return True
+        return None
 
     def fallback(self, service: str, *labels: str) -> tuple[str, ...]:
         """The fallback label set of ``service``: its own if room was kept
         for it, else __overflow__'s."""
         return (service if service in self.services else OVERFLOW, *labels)
+
+    def _fallback_bytes(self, service: str) -> int:
+        """The free label bytes of a service's fallback label sets."""
+        return self._classes * label_bytes((service, *(OVERFLOW,) * (self._free - 1)))
+
+
+def label_bytes(values: tuple[Any, ...]) -> int:
+    """UTF-8 bytes of label values, as the page writes them unescaped."""
+    return sum(len(value.encode("utf-8")) for value in values)
 
 
 class _ServiceCaps:
@@ -153,10 +188,13 @@ class Caps:
         self._services = LabelCap(limits.max_services, (OVERFLOW,))
         self._caps: dict[str, _ServiceCaps] = {}
         cap = limits.max_request_series
+        budget = limits.max_request_label_bytes
         classes = len(STATUS_CLASSES)
-        self.durations = RequestSeries(cap, classes)
-        self.actions = RequestSeries(cap, classes)
-        self.exceptions = RequestSeries(cap, 1)
+        # Free labels: service, method, route (and action, microversion;
+        # or exception); the status is not.
+        self.durations = RequestSeries(cap, budget, classes, 3)
+        self.actions = RequestSeries(cap, budget, classes, 5)
+        self.exceptions = RequestSeries(cap, budget, 1, 4)
         self._messages: dict[str, SeriesCap] = {}
 
     def fits(self, value: str) -> bool:
@@ -187,13 +225,12 @@ class Caps:
             caps = self._caps[service] = _ServiceCaps(self.limits)
         method = self._fold(service, "method", caps.method, method, folds)
         route = self._fold(service, "route", caps.route, route, folds)
-        over = False  # whether max_request_series folded the request
+        full: list[str] = []  # the caps that folded the request
         duration: tuple[str, ...] = (service, method, route, str(status))
         status_class = f"{status // 100}xx"
-        if not self.durations.admit(service, duration):
+        if _full(self.durations, service, duration, full):
             # One label set per service and status class, which
             # status=~"5.." still matches.
-            over = True
             duration = self.durations.fallback(
                 service, OVERFLOW, OVERFLOW, status_class
             )
@@ -204,18 +241,16 @@ class Caps:
                 service, "microversion", caps.microversion, extra[1], folds
             )
             action = (*duration[:3], action_label, version, duration[3])
-            if not self.actions.admit(service, action):
-                over = True
+            if _full(self.actions, service, action, full):
                 action = self.actions.fallback(service, *(OVERFLOW,) * 4, status_class)
         failed: tuple[str, ...] | None = None
         if exception is not None:
             name = self._fold(service, "exception", caps.exception, exception, folds)
             failed = (*duration[:3], name)
-            if not self.exceptions.admit(service, failed):
-                over = True
+            if _full(self.exceptions, service, failed, full):
                 failed = self.exceptions.fallback(service, *(OVERFLOW,) * 3)
-        if over:
-            folds.append((service, "series"))
+        # A request is counted once per cap that folded it.
+        folds.extend((service, cap) for cap in full)
         return RequestSets(duration, action, failed)
 
     def message(self, metric: str, labels: tuple[Any, ...]) -> bool:
@@ -235,3 +270,14 @@ class Caps:
         if admitted != value:
             folds.append((service, label))
         return admitted
+
+
+def _full(
+    series: RequestSeries, service: str, labels: tuple[str, ...], full: list[str]
+) -> bool:
+    """Whether ``series`` has no room for ``labels``; the cap that refused
+    them is added to ``full``, once."""
+    cap = series.full(service, labels)
+    if cap is not None and cap not in full:
+        full.append(cap)
+    return cap is not None

@@ -58,8 +58,14 @@ STATUS_RANGE = range(100, 600)
 
 BASE = len(protocol.ROW_FIELDS)
 LABELLED = BASE + len(protocol.EXTRA_FIELDS)
-# OpenMetrics allows 128 characters of exemplar labels, name included.
-MAX_REQUEST_ID = 128 - len(protocol.REQUEST_ID_FIELD)
+# What filters send as request ids: oslo's req-<uuid> (40 bytes), and the
+# ids of other frameworks, all printable ASCII.  Kept to that, an exemplar
+# needs no escaping and takes a known room on the page, well within the
+# 128 characters OpenMetrics allows.
+MAX_REQUEST_ID = 64
+_REQUEST_ID_BYTES = bytes(
+    byte for byte in range(ord(" "), ord("~") + 1) if byte not in b'"\\'
+)
 
 
 class Rejected(Exception):  # noqa: N818 (a verdict, not a fault)
@@ -138,10 +144,25 @@ def status(value: Any) -> int:
 
 
 def exemplar(request_id: Any) -> dict[str, str] | None:
-    """A request id as an exemplar, if it can be one."""
-    if type(request_id) is str and 0 < len(request_id) <= MAX_REQUEST_ID:
+    """A request id as an exemplar, if it is one (see request_ids)."""
+    if type(request_id) is str and request_id and request_ids([request_id]):
         return {protocol.REQUEST_ID_FIELD: request_id}
     return None
+
+
+def request_ids(ids: list[str]) -> bool:
+    """Whether each of ``ids`` (non-empty strings) is a request id: at most
+    MAX_REQUEST_ID characters of printable ASCII, no quote or backslash.
+
+    Checked on all of them joined, in a few passes in C: a filter's
+    datagram carries 400.
+    """
+    joined = "".join(ids)
+    return (
+        max(map(len, ids), default=0) <= MAX_REQUEST_ID
+        and joined.isascii()
+        and not joined.encode("ascii").translate(None, _REQUEST_ID_BYTES)
+    )
 
 
 def rows(value: Any) -> list[Any]:
@@ -187,17 +208,14 @@ def claimed_rows(value: Any) -> int:
 
 def in_bulk(columns: list[list[Any]]) -> bool:
     """Whether every amount of a format 2 batch is a plain integer in range
-    and every request id a string that fits an exemplar: then the batch can
+    and every request id one (see request_ids): then the batch can
     be recorded in bulk, with no row refused."""
-    *amounts, request_ids = columns
-    for column in amounts:
+    for column in columns[:-1]:
         if column and not (
             set(map(type, column)) == {int}
             and min(column) >= 0
             and max(column) <= MAX_AMOUNT
         ):
             return False
-    ids = list(filter(None, request_ids))
-    return set(map(type, ids)) <= {str} and (
-        max(map(len, ids), default=0) <= MAX_REQUEST_ID
-    )
+    ids = list(filter(None, columns[-1]))
+    return set(map(type, ids)) <= {str} and request_ids(ids)

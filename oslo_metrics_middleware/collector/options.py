@@ -115,7 +115,7 @@ COLLECTOR_OPTS: list[cfg.Opt] = [
     ),
     cfg.IntOpt(
         "max_request_series",
-        default=10_000,
+        default=5000,
         min=20,
         max=10_000_000,
         help="Most label sets of each request metric (the duration, size "
@@ -163,6 +163,21 @@ COLLECTOR_OPTS: list[cfg.Opt] = [
         "project's series is pending, counted and frozen for at least a "
         "window each. Keep it at least twice Prometheus' scrape interval, "
         "so that every value a project's counter takes is scraped.",
+    ),
+    cfg.IntOpt(
+        "max_request_label_bytes",
+        default=320 * 1024,
+        min=1024,
+        max=1 << 30,
+        help="Most UTF-8 bytes of free label values (service, method, route, "
+        "action, microversion, exception; not status) held by the label "
+        "sets of each request metric, '__overflow__' ones included: 64 bytes "
+        "a label set on average at the default max_request_series. With it "
+        "the size of /metrics and of the collector's memory has a bound "
+        "close to that of real labels, however long each one is. A request "
+        "whose new label set would pass it is recorded as one past "
+        "max_request_series is, and counted in "
+        "oslo_metrics_collector_overflow_total{label=\"bytes\"}.",
     ),
     cfg.IntOpt(
         "http_max_connections",

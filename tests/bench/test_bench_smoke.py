@@ -77,10 +77,16 @@ def test_cap_bench_reports_the_scrape() -> None:
 
 def test_worst_bench_reports_page_rss_and_queue() -> None:
     out = run_bench(
-        "bench_collector.py", "worst", "--services", "2", "--series", "20",
+        "bench_collector.py", "worst", "--services", "2",
+        "--max-request-series", "40", "--max-request-label-bytes", "2600",
         "--rounds", "1",
     )
-    assert out.startswith("20 request label sets over 2 services, labels of 64 ")
+    # 40 label sets less the room kept for three services' fallbacks.
+    assert out.startswith("24 request label sets over 2 services, 65 bytes ")
+    # 24, and one more once the paced sender's rows came (folded, under
+    # __overflow__: the metrics are full).
+    assert "request_duration_seconds 24, " in out or (
+        "request_duration_seconds 25, " in out)
     assert "RSS " in out and " MiB peak over 1 rounds" in out
     for way in ("text", "OpenMetrics+gzip"):
         assert f"\n  {way} " in out, way

@@ -24,6 +24,8 @@ from pathlib import Path
 import socket
 from typing import Any
 
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
 from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware.collector.process import CollectorProcess
 from tests.functional import collectors
@@ -276,10 +278,100 @@ def test_drop_and_overflow_counters_read_zero_for_each_service_seen(
     assert _labels(series, collectors.OVERFLOW, "service", "label") == {
         ("image", label): 0 for label in
         ("service", "method", "route", "exception", "action", "microversion",
-         "series")}
+         "series", "bytes")}
     for counter in ("route", "action", "microversion"):
         assert servers.value(
             series, f"openstack_api_metrics_{counter}_overflow_total",
             service="image") == 0
         assert (f"openstack_api_metrics_{counter}_overflow_total",
                 frozenset({("service", "image")})) in series
+
+
+def _label_bytes(series: servers.Series, name: str) -> int:
+    """UTF-8 bytes of the free labels (all but status and le) of every
+    label set of ``name``, as the page shows them."""
+    held = {
+        frozenset(item for item in labels if item[0] not in ("status", "le"))
+        for sample, labels in series
+        if sample == name
+    }
+    return sum(len(value.encode()) for labels in held for _, value in labels)
+
+
+def test_request_label_bytes_are_bounded_per_metric(tmp_path: Path) -> None:
+    """max_request_label_bytes holds for each request metric, the room of
+    the __overflow__ label sets included, and every folded request counts.
+
+    With 1,024 bytes, the duration histogram keeps room for compute's five
+    fallback sets (5 x 31 bytes) and __overflow__'s (5 x 36): six routes of
+    110 bytes fit.  The exception counter keeps 43 + 48 bytes: three label
+    sets of 310 bytes fit; past the sixth route, a request's exception
+    label set (compute, __overflow__, __overflow__, E...) of 231 bytes no
+    longer does either.
+    """
+    def route(n: int) -> str:
+        # 100 bytes, every other one of 4-byte characters.
+        head = f"/{n:02d}"
+        return head + ("\U0001f600" * 24 + "x" if n % 2 else "x" * 97)
+
+    assert {len(route(n).encode()) for n in range(20)} == {100}
+    error = "E" * 200
+    rows = [collectors.row(route=route(n), exception=error) for n in range(20)]
+    options = {"max_request_label_bytes": 1024}
+    series = _run(options, tmp_path, collectors.batch(rows[:7]),
+                  collectors.batch(rows[7:]))
+
+    assert servers.requests_counted(series) == 20
+    assert servers.total(series, "openstack_api_exceptions_total") == 20
+    assert _labels(series, f"{DURATION}_count", "route", "status") == {
+        **{(route(n), "200"): 1 for n in range(6)}, (OVERFLOW, "2xx"): 14}
+    assert _labels(series, "openstack_api_exceptions_total", "route",
+                   "exception") == {
+        **{(route(n), error): 1 for n in range(3)}, (OVERFLOW, OVERFLOW): 17}
+    assert servers.value(series, collectors.OVERFLOW, service="compute",
+                         label="bytes") == 17
+    assert servers.value(series, collectors.OVERFLOW, service="compute",
+                         label="series") == 0
+    assert _label_bytes(series, f"{DURATION}_count") == 6 * 110 + 31
+    assert _label_bytes(series, "openstack_api_request_size_bytes_count") == (
+        6 * 110 + 31)
+    assert _label_bytes(series, "openstack_api_exceptions_total") == 3 * 310 + 43
+    for metric in REQUEST_METRICS:
+        suffix = "_total" if metric.endswith("exceptions") else "_count"
+        assert _label_bytes(series, metric + suffix) <= 1024, metric
+
+
+def test_exemplars_are_only_request_ids(tmp_path: Path) -> None:
+    """Request ids as filters send them become exemplars; anything else is
+    left out, and its request still counts, in both formats."""
+    kept = ["req-0b6a9c3e-52d4-4f43-9d0e-7c1f3b2a8e61", "tx4f1c" + "a" * 58,
+            "x"]
+    left_out = ["a" * 65, 'req-"quoted"', "req\\back", "req-\u00e9",
+                "req-\x07", "req-\U0001f600"]
+    ids = kept + left_out
+    rows = [collectors.row(route=f"/r{n}") for n in range(len(ids))]
+    format_2 = protocol.encode_batch([
+        protocol.sample(*row[:7], request_id=request_id)
+        for row, request_id in zip(rows, ids, strict=True)])
+    format_1 = collectors.message(API, protocol.BATCH, "observe", {
+        "v": protocol.ROWS_FORMAT_VERSION,
+        "rows": [[*row, request_id] for row, request_id in zip(rows, ids,
+                                                               strict=True)]},
+        {})
+    for name, datagram in (("format 2", format_2), ("format 1", format_1)):
+        workdir = tmp_path / name.replace(" ", "")
+        workdir.mkdir()
+        with CollectorProcess(workdir=workdir) as collector:
+            collectors.send(collector.socket_path, datagram)
+            series = collectors.wait_datagrams(collector, 1)
+            page = collector.scrape_as_prometheus()[0].decode()
+        exemplars = {
+            sample.labels["route"]: sample.exemplar.labels["request_id"]
+            for family in text_string_to_metric_families(page)
+            if family.name == DURATION
+            for sample in family.samples
+            if sample.exemplar is not None
+        }
+        assert exemplars == {f"/r{n}": kept[n] for n in range(len(kept))}, name
+        assert servers.requests_counted(series) == len(ids), name
+        assert servers.value(series, collectors.REJECTED, reason="bad_row") == 0

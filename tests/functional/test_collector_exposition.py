@@ -102,4 +102,5 @@ def test_lone_surrogate_request_ids_leave_every_format_answering(
         if way.startswith("openmetrics"):
             ids = sorted(s.exemplar.labels["request_id"]
                          for s in samples if s.exemplar)
-            assert ids == ["req-\ufffd-b", "\ufffd", "\ufffd"], way
+            # Not request ids (printable ASCII): left out, counted.
+            assert ids == [], way

@@ -39,7 +39,7 @@ def _long(kind: int, number: int) -> str:
 def _fill(collector: CollectorProcess) -> int:
     rows = [
         protocol.sample(_long(0, 0), _long(1, 0), _long(2, route), 200, 0.01,
-                        10, 100, request_id=_long(3, route)[:50])
+                        10, 100, request_id=f"req-{route:060d}")
         for route in range(ROUTES)
     ]
     datagrams = [datagram for datagram, _ in protocol.split_for_datagrams(rows)]

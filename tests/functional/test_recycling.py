@@ -144,7 +144,9 @@ def test_recycled_while_collector_away_every_request_counted(
 
     assert failures == []
     assert statuses == {200}
-    assert _dropped(before) == {}
+    # A buffer of 20 may overflow on a loaded host even with the first
+    # collector up; such drops are counted there, and nothing else is.
+    assert set(_dropped(before)) <= {"buffer_full"}, _dropped(before)
     # Every worker that left during the outage spooled all it held; the
     # only drops are those of full buffers, counted by the same workers.
     dropped = _dropped(after)

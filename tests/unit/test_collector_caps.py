@@ -23,13 +23,13 @@ from oslo_metrics_middleware.routing.labels import OVERFLOW
 def test_request_series_never_exceed_the_limit() -> None:
     """Whatever arrives, label sets held and room kept stay within it."""
     for limit, classes in ((20, 5), (23, 5), (20, 1)):
-        series = caps.RequestSeries(limit, classes)
+        series = caps.RequestSeries(limit, 1 << 20, classes, 2)
         made: set[tuple[str, ...]] = set()
         for service, route, status in itertools.product(
             ("a", "b", "c", OVERFLOW), range(30), range(1, 6)
         ):
             labels = (service, f"/r{route}", f"{status}xx")
-            if not series.admit(service, labels):
+            if series.full(service, labels) is not None:
                 # One fallback per status class, or one in all.
                 tail = (f"{status}xx",) if classes == 5 else ()
                 labels = series.fallback(service, OVERFLOW, *tail)
@@ -40,13 +40,32 @@ def test_request_series_never_exceed_the_limit() -> None:
 
 
 def test_a_service_keeps_its_own_fallback_once_it_has_a_label_set() -> None:
-    series = caps.RequestSeries(20, 5)
-    assert series.admit("compute", ("compute", "/a"))
+    series = caps.RequestSeries(20, 1 << 20, 5, 2)
+    assert series.full("compute", ("compute", "/a")) is None
     for route in range(20):
-        series.admit("compute", ("compute", f"/r{route}"))
+        series.full("compute", ("compute", f"/r{route}"))
     assert series.fallback("compute", OVERFLOW) == ("compute", OVERFLOW)
-    assert not series.admit("image", ("image", "/i"))
+    assert series.full("image", ("image", "/i")) == "series"
     assert series.fallback("image", OVERFLOW) == (OVERFLOW, OVERFLOW)
+
+
+def test_request_label_bytes_never_exceed_the_budget() -> None:
+    """Label bytes held, fallbacks included, stay within the budget,
+    whatever the lengths and order of what arrives."""
+    for budget, classes in ((900, 5), (901, 5), (300, 1)):
+        series = caps.RequestSeries(1000, budget, classes, 2)
+        made: set[tuple[str, ...]] = set()
+        for route, service in itertools.product(range(40), ("a", "bb", OVERFLOW)):
+            route_label = "/" + "\U0001f600" * (route % 7)
+            labels = (service, route_label, f"{route % 5 + 1}xx")
+            cap = series.full(service, labels)
+            if cap is not None:
+                assert cap == "bytes"
+                tail = (labels[2],) if classes == 5 else ()
+                labels = series.fallback(service, OVERFLOW, *tail)
+            made.add(labels)
+        assert series.held_bytes <= budget
+        assert sum(caps.label_bytes(labels[:2]) for labels in made) <= budget
 
 
 def test_label_values_are_bounded_in_bytes() -> None:

@@ -101,3 +101,16 @@ def test_metric_definitions_import_nothing_of_the_collector() -> None:
     found = subprocess.run([sys.executable, "-c", code], check=True,
                            capture_output=True, text=True).stdout
     assert found.strip() == "['oslo_metrics_middleware.collector.openstack_api']"
+
+
+def test_exemplars_are_request_ids_only() -> None:
+    """Printable ASCII up to 64 characters, no quote or backslash."""
+    for kept in ("req-0b6a9c3e-52d4-4f43-9d0e-7c1f3b2a8e61", "x", "a b",
+                 "t" * 64, "~!#$%&'()*+,-./:;<=>?@[]^_`{|}"):
+        assert checks.exemplar(kept) == {"request_id": kept}, kept
+        assert checks.request_ids([kept, "req-1"]), kept
+    for left_out in ("", "t" * 65, 'a"b', "a\\b", "a\nb", "\x7f", "\u00e9",
+                     "\U0001f600", "\ud800", None, 7, ["req-1"]):
+        assert checks.exemplar(left_out) is None, left_out
+        if isinstance(left_out, str) and left_out:
+            assert not checks.request_ids(["req-1", left_out]), left_out
