@@ -34,6 +34,7 @@ import time
 
 import pytest
 
+from oslo_metrics_middleware.collector import projects
 from oslo_metrics_middleware.collector.process import CollectorProcess
 from oslo_metrics_middleware.report import cli as report_cli
 from tests.functional import servers
@@ -48,6 +49,7 @@ pytestmark = pytest.mark.skipif(
 
 IMAGE_BYTES = 24 * 1024 * 1024  # well over the sockets' buffers
 Key = tuple[str, str, int]
+PROJECT_WINDOW = 1  # seconds, the collector's least
 UNMATCHED = "__unmatched__"
 
 
@@ -59,26 +61,28 @@ class Run:
     errors: str
     downloaded: bytes
     hung_up: int
+    project: str
     access: dict[str, list[tuple[str, str, int]]]
     series: servers.Series = dataclasses.field(default_factory=dict)
     report: list[dict[str, object]] = dataclasses.field(default_factory=list)
 
 
 def drive(workdir: Path, services: dict[str, tier.Service], image: Path) -> tuple[
-    str, str, bytes, int
+    str, str, bytes, int, str
 ]:
-    """Both client sessions, and a download the client hangs up on."""
+    """Both client sessions, and a download the client hangs up on; the
+    last item is the id of the project the client's tokens are scoped to."""
     keystone = services["keystone"]
     saved = workdir / "saved.img"
     first = tier.openstack(keystone, tier.first_session(image, saved))
-    token = tier.checked(tier.run(
-        [str(tier.VENV / "bin" / "openstack"), "token", "issue", "-f", "value",
-         "-c", "id"], tier.client_env(keystone),
-    )).strip()
-    hung_up = tier.hang_up(services["glance"], token)
+    token = json.loads(tier.checked(tier.run(
+        [str(tier.VENV / "bin" / "openstack"), "token", "issue", "-f", "json"],
+        tier.client_env(keystone),
+    )))
+    hung_up = tier.hang_up(services["glance"], token["id"])
     second = tier.openstack(keystone, tier.second_session())
     return (first.stdout + second.stdout, first.stderr + second.stderr,
-            saved.read_bytes(), hung_up)
+            saved.read_bytes(), hung_up, token["project_id"])
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +108,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
 
     measured = root / "measured"
     measured.mkdir()
-    with CollectorProcess(workdir=root) as collector:
+    # Windows of a second: a project is counted under its own id from the
+    # second window boundary after its first request, seconds before the
+    # sessions end; until then its requests are in __other__.
+    with CollectorProcess(workdir=root,
+                          options={"project_window": PROJECT_WINDOW}) as collector:
         prometheus = PrometheusServer(root, [f"127.0.0.1:{collector.port}"])
         prometheus.start()
         try:
@@ -115,9 +123,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
             # The servers have stopped: each worker delivered as it left.
             access = running.access()
             total = sum(len(lines) for lines in access.values())
-            series = servers.wait_for(
+            servers.wait_for(
                 collector, lambda s: servers.requests_counted(s) >= total, 30
             )
+            # The project counters are recorded after a datagram's requests.
+            series = servers.settle(collector)
             prometheus.wait_for_count(int(servers.requests_counted(series)))
             report = _report(prometheus, start, time.time() + 2, root)
         finally:
@@ -277,3 +287,62 @@ def test_the_report_lists_each_endpoint_with_its_count(runs: dict[str, Run]) -> 
     assert reported == dict(held)
     # The same counts from the servers' own logs, path by path.
     assert from_logs(measured.access, set(held)) == held
+
+
+PROJECT_COUNTERS = ("openstack_api_project_requests_total",
+                    "openstack_api_project_busy_seconds_total")
+# Version discovery, answered without a token: glance's version
+# negotiation and cinder's version app sit in front of auth_token,
+# placement's auth_token lets its root through, and keystone's own.
+DISCOVERY = {"glance": {"/", "/versions"}, "placement": {"/"},
+             "cinder": {"/"}, "keystone": {"/", "/v3"}}
+
+
+def by_project(series: servers.Series, name: str, service: str) -> dict[str, float]:
+    """One project counter of ``service``, by ``project`` label."""
+    found: dict[str, float] = {}
+    for (sample_name, labels), amount in series.items():
+        label = dict(labels)
+        if sample_name == name and label["service"] == service:
+            found[label["project"]] = amount
+    return found
+
+
+def with_token(name: str, lines: list[tuple[str, str, int]]) -> int:
+    """Requests of a server's log that carried a valid token: any answer
+    but 401 (auth_token's refusal), on a path other than version discovery
+    or keystone's issuing of a token (which takes a password)."""
+    return sum(
+        1 for method, uri, status in lines
+        if status != 401
+        and uri.partition("?")[0] not in DISCOVERY[name]
+        and (method, uri) != ("POST", "/v3/auth/tokens")
+    )
+
+
+@pytest.mark.parametrize("name", ["glance", "placement", "cinder", "keystone"])
+def test_each_request_with_a_token_counts_for_its_project(
+    runs: dict[str, Run], name: str,
+) -> None:
+    """glance, placement and cinder behind auth_token; keystone through
+    the wrapper, where keystone's own auth_token-based middleware sets the
+    project of each request that carries a token (the services' token
+    validations included, scoped to the same admin project)."""
+    measured = runs["measured"]
+    project = measured.project
+    assert re.fullmatch(r"[0-9a-f]{32}", project), project
+    label = tier.services()[name].label
+    requests, busy = PROJECT_COUNTERS
+    counts = by_project(measured.series, requests, label)
+    # Only the project the client's tokens are scoped to is named, by its
+    # id; what came while it was pending is in __other__.  The sessions
+    # outlast two windows, so it is counted under its id by the end.
+    assert set(counts) == {project, projects.OTHER}, counts
+    assert counts[project] >= 1, counts
+    expected = with_token(name, measured.access[name])
+    assert expected >= 10, measured.access[name]
+    assert sum(counts.values()) == expected, (counts, expected)
+    # Busy time is kept under the same labels.
+    seconds = by_project(measured.series, busy, label)
+    assert set(seconds) == set(counts), seconds
+    assert seconds[project] > 0, seconds
