@@ -91,3 +91,44 @@ def test_each_fold_is_reported_once_with_its_label() -> None:
     )
     capped.request("s", "GET", "/b", 200, (), None, folds)
     assert folds == [("s", "route")]
+
+
+def test_request_series_fill_to_exactly_their_limit() -> None:
+    """With room kept for its own and __overflow__'s five fallbacks, a
+    service fills 20 label sets with 10 of its own, and no new service
+    then fits."""
+    series = caps.RequestSeries(20, 1 << 20, 5, 2)
+    answers = [series.full("a", ("a", f"/r{route}")) for route in range(12)]
+    assert answers == [None] * 10 + ["series"] * 2
+    assert series.full("b", ("b", "/r0")) == "series"
+    assert series.full("a", ("a", "/r9")) is None  # held already
+
+
+def test_request_label_bytes_fill_to_exactly_their_budget() -> None:
+    """Budget 43 bytes: 24 kept for __overflow__'s fallback
+    ("__overflow__", "__overflow__"), 13 for service a's ("a",
+    "__overflow__"), 6 left for two label sets ("a", "/x") of 3 bytes."""
+    series = caps.RequestSeries(1000, 43, 1, 2)
+    assert series.full("a", ("a", "/xyzabcd")) == "bytes"
+    assert series.full("a", ("a", "/x")) is None
+    assert series.held_bytes == 3
+    assert series.full("a", ("a", "/y")) is None
+    assert series.held_bytes == 6
+    assert series.full("a", ("a", "/z")) == "bytes"
+
+
+def test_a_request_past_the_series_cap_lands_in_its_fallbacks() -> None:
+    """Room for 11 label sets: the first request of a service takes one,
+    its five status-class fallbacks and __overflow__'s five the rest."""
+    capped = caps.Caps(caps.Limits(max_request_series=11))
+    folds: caps.Folds = []
+    capped.request("s", "GET", "/a", 200, ("act", "2.1"), "E", folds)
+    assert folds == []
+    later = capped.request("s", "PUT", "/b", 503, ("go", "2.2"), "F", folds)
+    assert later == caps.RequestSets(
+        ("s", OVERFLOW, OVERFLOW, "5xx"),
+        ("s", OVERFLOW, OVERFLOW, OVERFLOW, OVERFLOW, "5xx"),
+        ("s", OVERFLOW, OVERFLOW, "F"),
+    )
+    # Counted once for the series cap, whichever metrics it folded.
+    assert folds == [("s", "series")]
