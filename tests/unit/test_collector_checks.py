@@ -114,3 +114,111 @@ def test_exemplars_are_request_ids_only() -> None:
         assert checks.exemplar(left_out) is None, left_out
         if isinstance(left_out, str) and left_out:
             assert not checks.request_ids(["req-1", left_out]), left_out
+
+
+def _message(**change: Any) -> dict[str, Any]:
+    message = {
+        "module": "oslo_metrics_middleware",
+        "name": "batch",
+        "action": {"action": "observe", "value": 1},
+        "labels": {},
+    }
+    message.update(change)
+    return message
+
+
+def _verdict(check: Any, value: Any) -> tuple[str, int]:
+    with pytest.raises(checks.Rejected) as refused:
+        check(value)
+    return refused.value.reason, refused.value.rows
+
+
+_BEYOND_ROWS = "00" * (protocol.MAX_ROWS + 1)
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "verdict"),
+    [
+        (checks.fields, "not a message", ("bad_message", 0)),
+        (checks.fields, _message(module=1), ("bad_message", 0)),
+        (checks.fields, _message(name=1), ("bad_message", 0)),
+        (checks.fields, _message(action=["value"]), ("bad_message", 0)),
+        (checks.fields, _message(labels=["value"]), ("bad_message", 0)),
+        (checks.fields, _message(action={"action": "inc"}), ("bad_message", 0)),
+        (checks.fields, _message(action={"action": "set", "value": 1}),
+         ("bad_action", 0)),
+        (checks.amount, -0.5, ("negative", 0)),
+        (checks.label, 1, ("label_type", 0)),
+        (checks.label, "\ud800", ("label_encoding", 0)),
+        (checks.status, "200", ("bad_status", 0)),
+        (checks.status, 99, ("bad_status", 0)),
+        (checks.status, 600, ("bad_status", 0)),
+        (checks.rows, {"v": 99, "rows": [[], [], []]}, ("bad_batch", 3)),
+        (checks.rows, {"v": protocol.ROWS_FORMAT_VERSION, "rows": "x"},
+         ("bad_batch", 0)),
+        (checks.rows,
+         {"v": 1, "rows": [[]] * (protocol.MAX_ROWS + 1)},
+         ("too_many_rows", protocol.MAX_ROWS + 1)),
+        (checks.columns, {"k": _BEYOND_ROWS},
+         ("too_many_rows", protocol.MAX_ROWS + 1)),
+        # One character short of a row more: read (and refused as unreadable),
+        # not counted as a row too many.
+        (checks.columns, {"k": _BEYOND_ROWS[:-1], "d": [1, 2]}, ("bad_batch", 2)),
+    ],
+)
+def test_each_refusal_names_its_reason_and_the_rows_it_loses(
+    check: Any, value: Any, verdict: tuple[str, int]
+) -> None:
+    assert _verdict(check, value) == verdict
+
+
+def _keyed(keys: int) -> dict[str, Any]:
+    """A format 2 batch of two rows and ``keys`` keys."""
+    key = ["compute", "GET", "/", 200, None, None, None]
+    return {"v": 2, "keys": [key] * keys, "k": "0000", "d": [1, 2],
+            "i": [0, 0], "o": [0, 0]}
+
+
+def test_a_batch_has_at_most_max_keys() -> None:
+    keys, indexes, _ = checks.columns(_keyed(protocol.MAX_KEYS))
+    assert (len(keys), len(indexes)) == (protocol.MAX_KEYS, 2)
+    assert _verdict(checks.columns, _keyed(protocol.MAX_KEYS + 1)) == ("bad_batch", 2)
+
+
+def test_a_refusal_loses_no_rows_unless_told() -> None:
+    assert checks.Rejected("bad_message").rows == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "claimed"),
+    [
+        ({"rows": [1, 2]}, 2),
+        ({"d": [1, 2, 3]}, 3),
+        ({"rows": "x", "d": [1]}, 1),
+        ({}, 0),
+        ("x", 0),
+    ],
+)
+def test_an_unreadable_batch_counts_the_rows_it_claims(
+    value: Any, claimed: int
+) -> None:
+    assert checks.claimed_rows(value) == claimed
+
+
+@pytest.mark.parametrize(
+    ("columns", "bulk"),
+    [
+        ([[1, 2], [3], ["req-1", None]], True),
+        ([[int(checks.MAX_AMOUNT)], [0], [None]], True),
+        ([[1], [-1], [None]], False),
+        ([[-1], [1], [None]], False),
+        ([[1.5], [1], [None]], False),
+        ([[1], [int(checks.MAX_AMOUNT) + 1], [None]], False),
+        ([[1], [1], [5]], False),
+        ([[1], [1], ['a"b']], False),
+    ],
+)
+def test_only_plain_amounts_and_request_ids_go_in_bulk(
+    columns: list[list[Any]], bulk: bool
+) -> None:
+    assert checks.in_bulk(columns) is bulk
