@@ -22,6 +22,7 @@ from collections.abc import Callable
 import logging
 import multiprocessing
 from pathlib import Path
+import subprocess
 import sys
 import time
 import types
@@ -36,6 +37,8 @@ from tests.unit.conftest import ROW
 from tests.unit.conftest import SAMPLE
 from tests.unit.conftest import DatagramSink
 from tests.unit.conftest import rows
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_filters_of_a_process_share_the_sender_of_a_socket(
@@ -183,6 +186,40 @@ def test_a_multiprocessing_child_delivers_from_its_finalizers(
     child.start()
     child.join(10)
     assert child.exitcode == 0
+    assert rows(sink.messages()) == [ROW]
+
+
+# A worker that imports multiprocessing only after its filter was built.
+LATE_MULTIPROCESSING = """
+import sys
+from oslo_metrics_middleware import lifecycle
+from tests.unit.conftest import NO_INLINE, SAMPLE
+
+sender = lifecycle.get_sender(sys.argv[1], 100, 60.0, 2.0)
+assert "multiprocessing" not in sys.modules, "loaded with the filter"
+import multiprocessing
+
+child = multiprocessing.get_context("fork").Process(
+    target=sender.submit, args=(SAMPLE, NO_INLINE)
+)
+child.start()
+child.join(10)
+sys.exit(child.exitcode)
+"""
+
+
+def test_multiprocessing_is_not_loaded_but_its_children_deliver(
+    sink: DatagramSink,
+) -> None:
+    """The fork hooks find multiprocessing when a process has loaded it."""
+    done = subprocess.run(
+        [sys.executable, "-c", LATE_MULTIPROCESSING, str(sink.path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
     assert rows(sink.messages()) == [ROW]
 
 
