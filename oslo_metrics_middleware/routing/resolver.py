@@ -25,18 +25,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Sequence
+import importlib
 from importlib import metadata
 import logging
+import sys
 from typing import Any
+from typing import NamedTuple
 
 from oslo_metrics_middleware.routing import base
 from oslo_metrics_middleware.routing import fallback
 from oslo_metrics_middleware.routing import labels
 from oslo_metrics_middleware.routing import table
-from oslo_metrics_middleware.routing.flask import FlaskResolver
-from oslo_metrics_middleware.routing.pecan import PecanResolver
-from oslo_metrics_middleware.routing.placement import PlacementResolver
-from oslo_metrics_middleware.routing.routes_lib import RoutesResolver
 
 LOG = logging.getLogger(__name__)
 
@@ -44,11 +43,24 @@ ENTRY_POINT_GROUP = "oslo_metrics_middleware.route_resolvers"
 # SCRIPT_NAME + PATH_INFO as the filter received them; the fallback guesses
 # from it, since applications may rewrite both on the way in.
 REQUEST_PATH = "oslo_metrics_middleware.request_path"
-BUILTIN: dict[str, Callable[[], base.Resolver]] = {
-    "routes": RoutesResolver,
-    "placement": PlacementResolver,
-    "flask": FlaskResolver,
-    "pecan": PecanResolver,
+
+
+class Builtin(NamedTuple):
+    """Where a built-in resolver lives, and what announces its router."""
+
+    module: str  # in this package
+    name: str
+    environ_key: str  # the resolver's own environ_key
+    library: str  # whose router leaves that key
+
+
+BUILTIN = {
+    "routes": Builtin("routes_lib", "RoutesResolver", "routes.route", "routes"),
+    "placement": Builtin(
+        "placement", "PlacementResolver", "placement.context", "placement"
+    ),
+    "flask": Builtin("flask", "FlaskResolver", "werkzeug.request", "flask"),
+    "pecan": Builtin("pecan", "PecanResolver", "pecan.locals", "pecan"),
 }
 DEFAULT_RESOLVERS = ("routes", "placement", "flask", "pecan")
 # Statuses of requests no router claimed that have no route: auth
@@ -62,21 +74,58 @@ VERSION_CHOICES = 300
 def load_resolver(name: str) -> base.Resolver:
     """A built-in resolver, or a plug-in's from its entry point.
 
-    Raises ValueError when no resolver has that name.
+    A built-in one whose router's library is not loaded yet is built when
+    a request first carries its environ key (see BuiltOnFirstUse).  Raises
+    ValueError when no resolver has that name.
     """
-    factory = BUILTIN.get(name)
-    if factory is None:
-        found = metadata.entry_points(group=ENTRY_POINT_GROUP, name=name)
-        if not found:
-            raise ValueError(
-                f"no route resolver named {name!r} (entry points of "
-                f"{ENTRY_POINT_GROUP}: built-in {', '.join(BUILTIN)})"
-            )
-        factory = next(iter(found)).load()
+    builtin = BUILTIN.get(name)
+    if builtin is not None:
+        if builtin.library not in sys.modules:
+            return BuiltOnFirstUse(builtin)
+        return build_builtin(builtin)
+    found = metadata.entry_points(group=ENTRY_POINT_GROUP, name=name)
+    if not found:
+        raise ValueError(
+            f"no route resolver named {name!r} (entry points of "
+            f"{ENTRY_POINT_GROUP}: built-in {', '.join(BUILTIN)})"
+        )
+    factory: Callable[[], base.Resolver] = next(iter(found)).load()
     resolver = factory()
     if not callable(getattr(resolver, "resolve", None)):
         raise ValueError(f"route resolver {name!r} has no resolve() method")
     return resolver
+
+
+def build_builtin(builtin: Builtin) -> base.Resolver:
+    """A new built-in resolver, its module loaded if it was not."""
+    module = importlib.import_module(f"{__package__}.{builtin.module}")
+    factory: Callable[[], base.Resolver] = getattr(module, builtin.name)
+    return factory()
+
+
+class BuiltOnFirstUse:
+    """A built-in resolver whose router's library was not loaded yet.
+
+    No request can carry the environ key that router leaves before its
+    library is loaded, so the resolver (and its module) is built on the
+    first request that does: a worker does not hold the code of routers
+    it does not have.
+    """
+
+    def __init__(self, builtin: Builtin) -> None:
+        self._builtin = builtin
+        self._resolver: base.Resolver | None = None
+
+    @property
+    def environ_key(self) -> str:
+        return self._builtin.environ_key
+
+    def resolve(self, environ: dict[str, Any], status: int) -> str | None:
+        resolver = self._resolver
+        if resolver is None:
+            # Two threads may both build one: either serves.
+            resolver = self._resolver = build_builtin(self._builtin)
+        return resolver.resolve(environ, status)
 
 
 class RouteResolver:

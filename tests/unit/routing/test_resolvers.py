@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+import subprocess
+import sys
 import types
 from typing import Any
 import uuid
@@ -28,6 +30,8 @@ from oslo_metrics_middleware.routing import pecan as pecan_routing
 from oslo_metrics_middleware.routing import read_table
 from oslo_metrics_middleware.routing.pecan import PecanResolver
 from oslo_metrics_middleware.routing.placement import PlacementResolver
+from oslo_metrics_middleware.routing.resolver import BUILTIN
+from oslo_metrics_middleware.routing.resolver import build_builtin
 from oslo_metrics_middleware.routing.resolver import load_resolver
 from oslo_metrics_middleware.routing.routes_lib import RoutesResolver
 
@@ -427,3 +431,56 @@ def test_pecan_shape_marks_each_context_id_segment(
     path: str, resource_id: str, parent_id: str, shape: str
 ) -> None:
     assert pecan_routing._shape(path, resource_id, parent_id) == shape
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_builtin_table_names_each_resolver_and_its_key(name: str) -> None:
+    builtin = BUILTIN[name]
+    resolver = build_builtin(builtin)
+    assert type(resolver).__name__ == builtin.name
+    assert resolver.environ_key == builtin.environ_key
+    assert load_resolver(name).environ_key == builtin.environ_key
+
+
+# A worker that has Routes and no other router: the pecan resolver's code
+# is loaded by the first pecan request, and labels it as usual.
+ONLY_ROUTES = """
+import sys
+import routes
+from oslo_metrics_middleware.routing import RouteResolver
+
+def loaded():
+    return sorted(
+        name.rsplit(".", 1)[1] for name in sys.modules
+        if name.startswith("oslo_metrics_middleware.routing.")
+    )
+
+resolver = RouteResolver(50)
+print(loaded())
+adhoc = {
+    "context": {"collection": "ports", "resource_id": "p1", "parent_id": None},
+    "pecan": {"routing_path": "/v2.0/ports/p1.json"},
+}
+environ = {
+    "SCRIPT_NAME": "", "PATH_INFO": "/v2.0/ports/p1.json",
+    "pecan.locals": {}, "webob.adhoc_attrs": adhoc,
+}
+print(resolver.resolve(environ, 200))
+print(loaded())
+"""
+
+
+def test_resolvers_of_routers_not_loaded_are_built_on_first_use() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", ONLY_ROUTES],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    common = ["base", "extra", "fallback", "labels", "resolver", "routes_lib"]
+    common += ["table", "template"]
+    before, label, after = done.stdout.splitlines()
+    assert before == str(sorted(common))
+    assert label == "/v2.0/ports/{id}"
+    assert after == str(sorted([*common, "pecan", "pecan_tree"]))
