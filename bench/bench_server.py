@@ -336,6 +336,8 @@ def run_app(app: str, workdir: Path, args: argparse.Namespace) -> None:
             f" added {_spread(added, '4.0f')},"
             f" other threads {_spread(threads[name], '4.1f')}"
         )
+    for line in against_bare_and_prometheus(cpu):
+        print(f"  {line}")
     print(
         f"  collector (one per host, outside the workers): "
         f"{collector_cpu / served['filtered'] * 1e6:.1f} us of CPU per request"
@@ -351,6 +353,33 @@ def run_app(app: str, workdir: Path, args: argparse.Namespace) -> None:
     for name, count in (("filtered", counted), ("prometheus", prometheus)):
         if not served[name] <= count <= served[name] + slack:
             raise SystemExit(f"{name}: {served[name]} served, {count} counted")
+
+
+def against_bare_and_prometheus(cpu: dict[str, list[float]]) -> list[str]:
+    """How the filter's workers' CPU compares, round by round.
+
+    The CPU each adds to bare in the same round: the ratio of the
+    medians, and in how many rounds the filter added less; and where the
+    filter's median falls among bare's rounds.
+    """
+    filtered, bare = cpu["filtered"], cpu["bare"]
+    added = [mine - base for mine, base in zip(filtered, bare, strict=True)]
+    theirs = [mine - base for mine, base in zip(cpu["prometheus"], bare, strict=True)]
+    lines = []
+    less = sum(mine < other for mine, other in zip(added, theirs, strict=True))
+    if statistics.median(theirs) > 0:
+        ratio = statistics.median(added) / statistics.median(theirs)
+        lines.append(
+            f"filter's added CPU / prometheus_client's: {ratio:.2f} (medians),"
+            f" less in {less} of {len(added)} rounds"
+        )
+    median = statistics.median(filtered)
+    inside = "inside" if min(bare) <= median <= max(bare) else "outside"
+    lines.append(
+        f"filter's median {median:.0f} us/request, {inside} bare's rounds "
+        f"({min(bare):.0f}-{max(bare):.0f})"
+    )
+    return lines
 
 
 def filter_env(collector: CollectorProcess, args: argparse.Namespace) -> dict[str, str]:
