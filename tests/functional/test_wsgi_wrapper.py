@@ -59,22 +59,9 @@ def test_uwsgi_refuses_an_app_that_is_not_installed(tmp_path: Path) -> None:
     ]
 
 
-APACHE_CONF = """\
-ServerRoot {workdir}
-ServerName localhost
-Listen 127.0.0.1:{port}
-PidFile {workdir}/apache.pid
-DefaultRuntimeDir {workdir}
-ErrorLog {workdir}/apache-error.log
-LogLevel warn
-{user}
-LoadModule mpm_event_module {modules}/mod_mpm_event.so
-LoadModule authz_core_module {modules}/mod_authz_core.so
-LoadModule env_module {modules}/mod_env.so
-LoadModule wsgi_module {modules}/mod_wsgi.so
+APACHE_LOGS = """\
 LogFormat "ACCESS %m %U%q %>s" access
 CustomLog {workdir}/access.log access
-WSGISocketPrefix {workdir}/wsgi
 <Directory {wrapper_dir}>
     Require all granted
 </Directory>
@@ -95,10 +82,8 @@ WSGIScriptAlias {prefix} {wrapper}
 
 def apache_conf(workdir: Path, port: int, python_path: str,
                 services: dict[str, tier.Service]) -> Path:
-    user = "User nobody\nGroup nogroup" if os.getuid() == 0 else ""
-    text = APACHE_CONF.format(
-        workdir=workdir, port=port, user=user, modules=servers.APACHE_MODULES,
-        wrapper_dir=WRAPPER_FILE.parent,
+    text = servers.apache_head(workdir, port, ["env"]) + APACHE_LOGS.format(
+        workdir=workdir, wrapper_dir=WRAPPER_FILE.parent,
     )
     settings = {
         "keystone": ("keystone-public", {
