@@ -473,13 +473,7 @@ class Exchange:
                 request_id = request_id_in(self.headers)
         project = None
         if middleware.project_attribution:
-            # Set by auth_token on the environ it shares with us, once the
-            # token is validated; absent or empty without a scoped token.
-            project = environ.get(PROJECT_ENVIRON) or None
-            if project is not None and (
-                type(project) is not str or len(project) > protocol.MAX_PROJECT_CHARS
-            ):
-                project = protocol.UNREADABLE_PROJECT
+            project = validated_project(environ)
         sample: protocol.Sample = (
             middleware.service,
             method,
@@ -500,9 +494,35 @@ class Exchange:
 # oslo.middleware's request_id filter keeps the id under this key.
 REQUEST_ID_ENVIRON = "openstack.request_id"
 REQUEST_ID_HEADER = "x-openstack-request-id"
-# keystonemiddleware's auth_token sets the X-Project-Id request header of
-# a validated token (and removes one the client sent).
+# keystonemiddleware's auth_token, and keystone's own middleware built on
+# it, set the X-Project-Id and X-Identity-Status request headers of a
+# validated token, and leave their auth plugin in the environ.
 PROJECT_ENVIRON = "HTTP_X_PROJECT_ID"
+IDENTITY_STATUS_ENVIRON = "HTTP_X_IDENTITY_STATUS"
+TOKEN_AUTH_ENVIRON = "keystone.token_auth"  # noqa: S105 (a key)
+
+
+def validated_project(environ: WSGIEnvironment) -> str | None:
+    """The project of the token validated for this request, if any.
+
+    The headers alone prove nothing: keystone's middleware keeps those a
+    client sends without a token.  The plugin only the middleware puts in
+    the environ holds the token's user when there was a token, and the
+    status it sets says the token was valid (auth_token told to delay its
+    decision passes requests on whose token it refused).  An unscoped
+    token sets an empty project.
+    """
+    if (
+        environ.get(IDENTITY_STATUS_ENVIRON) != "Confirmed"
+        or getattr(environ.get(TOKEN_AUTH_ENVIRON), "user", None) is None
+    ):
+        return None
+    project = environ.get(PROJECT_ENVIRON) or None
+    if project is not None and (
+        type(project) is not str or len(project) > protocol.MAX_PROJECT_CHARS
+    ):
+        return protocol.UNREADABLE_PROJECT
+    return project
 
 
 def request_id_in(headers: Sequence[tuple[str, str]]) -> str | None:

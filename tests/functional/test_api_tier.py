@@ -80,6 +80,8 @@ def drive(workdir: Path, services: dict[str, tier.Service], image: Path) -> tupl
         tier.client_env(keystone),
     )))
     hung_up = tier.hang_up(services["glance"], token["id"])
+    # No token: whatever project the headers claim is not counted.
+    assert tier.claim_a_project(services) == [200, 201, 401]
     second = tier.openstack(keystone, tier.second_session())
     return (first.stdout + second.stdout, first.stderr + second.stderr,
             saved.read_bytes(), hung_up, token["project_id"])

@@ -36,6 +36,7 @@ import configparser
 import contextlib
 import dataclasses
 import http.client
+import json
 import os
 from pathlib import Path
 import re
@@ -611,3 +612,43 @@ def hang_up(glance: Service, token: str) -> int:
     finally:
         # Closing the socket mid-body: the server's write fails.
         connection.close()
+
+
+# A project no token of the tier is scoped to.
+CLAIMED_PROJECT = "c1a1med0c1a1med0c1a1med0c1a1med0"
+
+
+def claim_a_project(services: Mapping[str, Service]) -> list[int]:
+    """Requests without a token that carry the headers auth_token sets for
+    a validated one, naming CLAIMED_PROJECT; their statuses.
+
+    keystone answers version discovery and a password login without a
+    token and leaves such headers in place; auth_token removes them and
+    refuses the request.
+    """
+    claim = {
+        "X-Project-Id": CLAIMED_PROJECT,
+        "X-Identity-Status": "Confirmed",
+        "Content-Type": "application/json",
+    }
+    login = json.dumps({"auth": {"identity": {
+        "methods": ["password"],
+        "password": {"user": {
+            "name": "admin", "domain": {"id": "default"}, "password": PASSWORD,
+        }},
+    }}})
+    statuses = []
+    for name, method, path, body in (
+        ("keystone", "GET", "/v3", None),
+        ("keystone", "POST", "/v3/auth/tokens", login),
+        ("placement", "GET", "/resource_providers", None),
+    ):
+        service = services[name]
+        with http_connection(service.port) as connection:
+            connection.request(
+                method, service.prefix + path, body=body, headers=claim
+            )
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+    return statuses
