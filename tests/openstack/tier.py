@@ -47,6 +47,7 @@ import sys
 import time
 
 from oslo_metrics_middleware.collector.process import free_port
+from tests.openstack import drive
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venv-openstack"
@@ -57,6 +58,8 @@ REGION = "RegionOne"
 WRAPPER = "oslo_metrics_middleware.wsgi:application"
 ACCESS = re.compile(r"^ACCESS (\S+) (\S+) (\d{3})$")
 WAIT = 60.0
+# Services uWSGI loads through the wrapper when the filter is on.
+WRAPPED = ("keystone", "placement", "ironic")
 # Files a run changes; everything else of the base is only read.
 STATE = ("keystone.db", "glance.db", "placement.db", "cinder.db")
 
@@ -129,6 +132,15 @@ def _authtoken(keystone: Service) -> dict[str, str]:
     }
 
 
+def _metrics(socket: Path | None) -> dict[str, dict[str, str]]:
+    """With ``socket``, the section that points the filter at the collector."""
+    return (
+        {"oslo_metrics_middleware": {
+            "metrics_socket_file": str(socket), "flush_interval": "0.05",
+        }} if socket else {}
+    )
+
+
 def write_configs(
     workdir: Path, tier: Mapping[str, Service], socket: Path | None
 ) -> None:
@@ -138,11 +150,7 @@ def write_configs(
     service's own file points the filter at the collector.
     """
     keystone = tier["keystone"]
-    metrics = (
-        {"oslo_metrics_middleware": {
-            "metrics_socket_file": str(socket), "flush_interval": "0.05",
-        }} if socket else {}
-    )
+    metrics = _metrics(socket)
     for name in ("keystone", "glance", "placement", "cinder"):
         (workdir / name).mkdir(exist_ok=True)
     _ini(workdir / "keystone" / "keystone.conf", {
@@ -211,7 +219,7 @@ def uwsgi_ini(
     With the filter, keystone and placement load the wrapper, which names
     the service's own entry point (the lines ``deployment.rst`` shows).
     """
-    wrapped = filtered and service.name in ("keystone", "placement")
+    wrapped = filtered and service.name in WRAPPED
     lines = [
         "[uwsgi]",
         "master = true",
@@ -243,8 +251,11 @@ def uwsgi_ini(
         lines.append(
             f"env = OSLO_METRICS_CONFIG_FILE={config_file(workdir, 'placement')}"
         )
-    if service.name == "cinder":
-        lines.append(f"pyargv = --config-file {config_file(workdir, 'cinder')}")
+    if service.name in ("cinder", "ironic"):
+        # Where devstack's services find /etc/<service>/<service>.conf.
+        lines.append(
+            f"pyargv = --config-file {config_file(workdir, service.name)}"
+        )
     path = workdir / service.name / "uwsgi.ini"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -403,7 +414,15 @@ def openstack(keystone: Service, commands: Sequence[str],
               timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """python-openstackclient's interactive shell, one command a line:
     one process and one token for the whole list."""
-    return run([str(VENV / "bin" / "openstack")], client_env(keystone),
+    return shell(client_env(keystone), commands, timeout)
+
+
+def shell(env: Mapping[str, str], commands: Sequence[str],
+          timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """python-openstackclient's interactive shell with ``env``, one
+    command a line.  (Given options on its command line, the shell would
+    run them as commands: they go in the environment.)"""
+    return run([str(VENV / "bin" / "openstack")], env,
                stdin="".join(f"{c}\n" for c in commands), timeout=timeout)
 
 
@@ -652,3 +671,59 @@ def claim_a_project(services: Mapping[str, Service]) -> list[int]:
             response.read()
             statuses.append(response.status)
     return statuses
+
+
+# -- ironic, on its own ---------------------------------------------------------
+
+# Where ironic's calls to a conductor go: a port nothing listens on, so
+# that those calls fail at once, the same way in every run.
+UNREACHABLE_PORT = 1
+
+
+def ironic_service() -> Service:
+    """ironic, in front of no keystone (``auth_strategy = noauth``)."""
+    return Service("ironic", "baremetal", free_port(), "ironic.wsgi:application")
+
+
+def noauth_env(service: Service) -> dict[str, str]:
+    """The client's ``--os-auth-type none --os-endpoint URL``."""
+    return {"OS_AUTH_TYPE": "none", "OS_ENDPOINT": service.url}
+
+
+def write_ironic_config(workdir: Path, socket: Path | None) -> None:
+    """ironic's configuration under ``workdir/ironic/``, its database
+    there too; with ``socket``, the filter's section."""
+    directory = workdir / "ironic"
+    directory.mkdir(exist_ok=True)
+    sections = {"json_rpc": {"port": str(UNREACHABLE_PORT)}, **_metrics(socket)}
+    extra = "".join(
+        f"[{name}]\n" + "".join(f"{key} = {value}\n" for key, value in options.items())
+        for name, options in sections.items()
+    )
+    config_file(workdir, "ironic").write_text(drive.ironic_config(directory) + extra)
+
+
+def build_ironic(workdir: Path, names: Sequence[str]) -> list[str]:
+    """ironic's database in ``workdir``, with a conductor and a node of
+    each name (creating nodes through the API takes a conductor); the
+    nodes' uuids."""
+    write_ironic_config(workdir, socket=None)
+    conf = str(config_file(workdir, "ironic"))
+    checked(run([str(VENV / "bin" / "ironic-dbsync"), "--config-file", conf,
+                 "create_schema"]))
+    seeded = checked(run(
+        [str(VENV / "bin" / "python"), "-c",
+         "import json, pathlib, sys; from tests.openstack import drive; "
+         "print(json.dumps(drive.seed_ironic(pathlib.Path(sys.argv[1]), "
+         "sys.argv[2:])))",
+         conf, *names],
+        {"PYTHONPATH": str(REPO)},
+    ))
+    uuids: list[str] = json.loads(seeded.splitlines()[-1])
+    return uuids
+
+
+def copy_ironic(base: Path, workdir: Path, socket: Path | None) -> None:
+    """A fresh copy of ironic's built database in ``workdir``."""
+    write_ironic_config(workdir, socket)
+    shutil.copyfile(base / "ironic" / "ironic.db", workdir / "ironic" / "ironic.db")
