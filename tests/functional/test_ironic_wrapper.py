@@ -43,42 +43,7 @@ pytestmark = pytest.mark.skipif(
     reason="no .venv-openstack with ironic: tools/test.sh makes it",
 )
 
-NAMES = ("bm-node-a", "bm-node-b")
-CHASSIS = "5c3e9a1f-2b7d-4e6a-9f08-1d4c7b2e6a93"
-NEW_NODE = "8d2f6b4a-1e3c-4a7f-b5d9-0c6e2a8f4b17"
-MISSING_NAME = "bm-no-such-node"
 Key = tuple[str, str, int]
-
-
-def session(uuids: dict[str, str]) -> list[str]:
-    """The ``baremetal`` commands, one session.
-
-    Reads work without a conductor, and so do chassis, which the API
-    writes to the database itself; creating, changing and deleting a node
-    are RPC calls to a conductor, so they answer 500 here.
-    """
-    first, second = NAMES
-    return [
-        "baremetal driver list",
-        "baremetal driver show fake-hardware -f json",
-        "baremetal node list",
-        "baremetal node list --long -f json",
-        f"baremetal node show {uuids[first]} -f json",
-        f"baremetal node show {second} -f json",
-        f"baremetal node trait list {first}",
-        f"baremetal port list --node {uuids[first]}",
-        f"baremetal node show {MISSING_NAME}",
-        f"baremetal node show {tier.MISSING}",
-        f"baremetal node create --driver fake-hardware --name bm-new --uuid {NEW_NODE}",
-        f"baremetal node set {first} --description changed",
-        f"baremetal node delete {second}",
-        f"baremetal chassis create --uuid {CHASSIS} --description first -f json",
-        f"baremetal chassis set {CHASSIS} --description second",
-        f"baremetal chassis show {CHASSIS} -f json",
-        "baremetal chassis list",
-        f"baremetal chassis delete {CHASSIS}",
-        f"baremetal chassis show {CHASSIS}",
-    ]
 
 
 @dataclasses.dataclass
@@ -86,6 +51,7 @@ class Run:
     output: str
     errors: str
     access: list[tuple[str, str, int]]
+    ini: list[str]
     series: servers.Series = dataclasses.field(default_factory=dict)
 
 
@@ -100,8 +66,11 @@ class Runs:
 def _run(workdir: Path, service: tier.Service, filtered: bool,
          uuids: dict[str, str]) -> Run:
     with tier.Servers(workdir, {"ironic": service}, filtered) as running:
-        result = tier.shell(tier.noauth_env(service), session(uuids), timeout=120)
-    return Run(result.stdout, result.stderr, running.access()["ironic"])
+        result = tier.shell(tier.noauth_env(service), tier.baremetal_session(uuids),
+                            timeout=120)
+    server = running.servers["ironic"]
+    return Run(result.stdout, result.stderr, server.access(),
+               server.ini.read_text().splitlines())
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +81,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     service = tier.ironic_service()
     base = root / "base"
     base.mkdir()
-    uuids = dict(zip(NAMES, tier.build_ironic(base, NAMES), strict=True))
+    uuids = dict(zip(tier.NODES, tier.build_ironic(base, tier.NODES), strict=True))
 
     plain = root / "plain"
     plain.mkdir()
@@ -145,19 +114,34 @@ def labelled(series: servers.Series) -> Counter[tuple[str, str, str, int]]:
     return found
 
 
+def test_uwsgi_loads_ironic_with_the_lines_of_the_guide(runs: Runs) -> None:
+    guide = (tier.REPO / "doc/source/deployment.rst").read_text()
+    # The first ironic block is uWSGI's, the second mod_wsgi's.
+    block = guide.split("\nironic::\n\n", 1)[1].split("\n\n", 1)[0]
+    lines = [line.strip() for line in block.splitlines()]
+    assert lines == [
+        f"module = {tier.WRAPPER}",
+        "env = OSLO_METRICS_WRAP_APP=ironic.wsgi:application",
+        "env = OSLO_METRICS_SERVICE_NAME=baremetal",
+    ]
+    assert set(lines) <= set(runs.measured.ini)
+    assert not set(lines) & set(runs.plain.ini)
+    assert "module = ironic.wsgi:application" in runs.plain.ini
+
+
 def test_the_client_sees_the_same_with_and_without_the_wrapper(runs: Runs) -> None:
-    fixed = (*runs.uuids.values(), CHASSIS, NEW_NODE, tier.MISSING)
+    fixed = (*runs.uuids.values(), tier.CHASSIS, tier.NEW_NODE, tier.MISSING)
     plain, measured = runs.plain, runs.measured
     assert tier.normalised(measured.output, fixed) == tier.normalised(
         plain.output, fixed)
     assert tier.normalised(measured.errors, fixed) == tier.normalised(
         plain.errors, fixed)
     # The session really reached ironic: nodes, drivers, chassis, errors.
-    for expected in (*NAMES, *runs.uuids.values(), "fake-hardware", "second"):
+    for expected in (*tier.NODES, *runs.uuids.values(), "fake-hardware", "second"):
         assert expected in plain.output, expected
-    for expected in (f"Node {MISSING_NAME} could not be found",
+    for expected in (f"Node {tier.MISSING_NODE} could not be found",
                      f"Node {tier.MISSING} could not be found",
-                     f"Chassis {CHASSIS} could not be found"):
+                     f"Chassis {tier.CHASSIS} could not be found"):
         assert expected in plain.errors, (expected, plain.errors)
     print(f"ironic: both runs in {runs.seconds:.1f} s")
 
@@ -176,36 +160,12 @@ def test_the_collector_counts_what_uwsgi_logged(runs: Runs) -> None:
     assert {status for _, _, status in measured.access} == {200, 201, 204, 404, 500}
 
 
-# (method, route, status) of each request the session makes.
-EXPECTED = Counter({
-    ("GET", "/v1/drivers", 200): 1,
-    ("GET", "/v1/drivers/{driver_name}", 200): 1,
-    ("GET", "/v1/nodes", 200): 1,
-    ("GET", "/v1/nodes/detail", 200): 1,
-    ("GET", "/v1/nodes/{node_ident}", 200): 2,
-    ("GET", "/v1/nodes/{node_ident}", 404): 2,
-    ("GET", "/v1/nodes/{node_ident}/traits", 200): 1,
-    ("GET", "/v1/ports", 200): 1,
-    ("POST", "/v1/nodes", 500): 1,
-    ("PATCH", "/v1/nodes/{node_ident}", 500): 1,
-    ("DELETE", "/v1/nodes/{node_ident}", 500): 1,
-    ("POST", "/v1/chassis", 201): 1,
-    ("PATCH", "/v1/chassis/{chassis_uuid}", 200): 1,
-    ("GET", "/v1/chassis/{chassis_uuid}", 200): 1,
-    ("GET", "/v1/chassis/{chassis_uuid}", 404): 1,
-    ("GET", "/v1/chassis", 200): 1,
-    ("DELETE", "/v1/chassis/{chassis_uuid}", 204): 1,
-})
-
-
 def test_every_route_label_is_a_template(runs: Runs) -> None:
     found = labelled(runs.measured.series)
     assert {service for service, _, _, _ in found} == {"baremetal"}
     by_route = Counter({(method, route, status): amount
                         for (_, method, route, status), amount in found.items()})
-    assert by_route == EXPECTED
-    secrets = {*NAMES, *runs.uuids.values(), CHASSIS, NEW_NODE, MISSING_NAME,
-               tier.MISSING, "fake-hardware", "bm-new"}
+    assert by_route == tier.BAREMETAL_REQUESTS
     for _, _, route, _ in found:
-        for secret in secrets:
+        for secret in tier.baremetal_names(runs.uuids):
             assert secret not in route, (secret, route)

@@ -727,3 +727,72 @@ def copy_ironic(base: Path, workdir: Path, socket: Path | None) -> None:
     """A fresh copy of ironic's built database in ``workdir``."""
     write_ironic_config(workdir, socket)
     shutil.copyfile(base / "ironic" / "ironic.db", workdir / "ironic" / "ironic.db")
+
+
+# -- what the client does with ironic ----------------------------------------------
+
+NODES = ("bm-node-a", "bm-node-b")
+CHASSIS = "5c3e9a1f-2b7d-4e6a-9f08-1d4c7b2e6a93"
+NEW_NODE = "8d2f6b4a-1e3c-4a7f-b5d9-0c6e2a8f4b17"
+MISSING_NODE = "bm-no-such-node"
+
+
+def baremetal_session(uuids: Mapping[str, str]) -> list[str]:
+    """``baremetal`` commands on the nodes ``build_ironic`` made (``uuids``
+    by name).
+
+    Reads work without a conductor, and so do chassis, which the API
+    writes to the database itself; creating, changing and deleting a node
+    are RPC calls to a conductor, so they answer 500 here.
+    """
+    first, second = NODES
+    return [
+        "baremetal driver list",
+        "baremetal driver show fake-hardware -f json",
+        "baremetal node list",
+        "baremetal node list --long -f json",
+        f"baremetal node show {uuids[first]} -f json",
+        f"baremetal node show {second} -f json",
+        f"baremetal node trait list {first}",
+        f"baremetal port list --node {uuids[first]}",
+        f"baremetal node show {MISSING_NODE}",
+        f"baremetal node show {MISSING}",
+        f"baremetal node create --driver fake-hardware --name bm-new --uuid {NEW_NODE}",
+        f"baremetal node set {first} --description changed",
+        f"baremetal node delete {second}",
+        f"baremetal chassis create --uuid {CHASSIS} --description first -f json",
+        f"baremetal chassis set {CHASSIS} --description second",
+        f"baremetal chassis show {CHASSIS} -f json",
+        "baremetal chassis list",
+        f"baremetal chassis delete {CHASSIS}",
+        f"baremetal chassis show {CHASSIS}",
+    ]
+
+
+# (method, route template, status) of each request of the session, by
+# the names ironic's controllers give the path segments.
+BAREMETAL_REQUESTS = Counter({
+    ("GET", "/v1/drivers", 200): 1,
+    ("GET", "/v1/drivers/{driver_name}", 200): 1,
+    ("GET", "/v1/nodes", 200): 1,
+    ("GET", "/v1/nodes/detail", 200): 1,
+    ("GET", "/v1/nodes/{node_ident}", 200): 2,
+    ("GET", "/v1/nodes/{node_ident}", 404): 2,
+    ("GET", "/v1/nodes/{node_ident}/traits", 200): 1,
+    ("GET", "/v1/ports", 200): 1,
+    ("POST", "/v1/nodes", 500): 1,
+    ("PATCH", "/v1/nodes/{node_ident}", 500): 1,
+    ("DELETE", "/v1/nodes/{node_ident}", 500): 1,
+    ("POST", "/v1/chassis", 201): 1,
+    ("PATCH", "/v1/chassis/{chassis_uuid}", 200): 1,
+    ("GET", "/v1/chassis/{chassis_uuid}", 200): 1,
+    ("GET", "/v1/chassis/{chassis_uuid}", 404): 1,
+    ("GET", "/v1/chassis", 200): 1,
+    ("DELETE", "/v1/chassis/{chassis_uuid}", 204): 1,
+})
+
+
+def baremetal_names(uuids: Mapping[str, str]) -> set[str]:
+    """The ids and names the session uses, which no label may carry."""
+    return {*NODES, *uuids.values(), CHASSIS, NEW_NODE, MISSING_NODE, MISSING,
+            "fake-hardware", "bm-new"}
