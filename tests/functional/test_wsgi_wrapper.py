@@ -13,11 +13,11 @@
 """The wrapper entry point under real servers, in front of real services.
 
 uWSGI refuses an application that is not installed with the wrapper's one
-line.  keystone and placement run in one Apache with mod_wsgi, each in its
-own daemon process group, configured with the lines ``deployment.rst``
-gives; python-openstackclient drives them and the collector must count
-exactly what Apache logged.  (The same services under uWSGI are in
-``test_api_tier.py``.)
+line.  keystone, placement and ironic run in one Apache with mod_wsgi, each
+in its own daemon process group, configured with the lines
+``deployment.rst`` gives; python-openstackclient drives them and the
+collector must count exactly what Apache logged.  (The same services under
+uWSGI are in ``test_api_tier.py`` and ``test_ironic_wrapper.py``.)
 """
 
 from __future__ import annotations
@@ -97,6 +97,10 @@ def apache_conf(workdir: Path, port: int, python_path: str,
             "OSLO_METRICS_CONFIG_FILE": str(
                 tier.config_file(workdir, "placement")),
         }),
+        "ironic": ("ironic-api", {
+            "OSLO_METRICS_WRAP_APP": services["ironic"].module,
+            "OSLO_METRICS_SERVICE_NAME": "baremetal",
+        }),
     }
     for name, (group, env) in settings.items():
         text += SERVICE_CONF.format(
@@ -113,6 +117,9 @@ def apache_conf(workdir: Path, port: int, python_path: str,
 class ApacheRun:
     output: str
     errors: str
+    # ironic's session, and its nodes' uuids by name
+    baremetal: subprocess.CompletedProcess[str]
+    uuids: dict[str, str]
     access: list[tuple[str, str, int]]
     series: servers.Series
     log: str
@@ -135,6 +142,8 @@ def apache_run() -> Iterator[ApacheRun]:
                 tier.services()["keystone"], port=port, prefix="/identity"),
             "placement": dataclasses.replace(
                 tier.services()["placement"], port=port, prefix="/placement"),
+            "ironic": dataclasses.replace(
+                tier.ironic_service(), port=port, prefix="/baremetal"),
         }
         site = root / "site-packages"
         subprocess.run(
@@ -144,17 +153,30 @@ def apache_run() -> Iterator[ApacheRun]:
         workdir.mkdir()
         with CollectorProcess(workdir=root) as collector:
             os.chmod(collector.socket_path, 0o666)
-            tier.build(workdir, services, catalog=False)
+            built: list[str] = []
+            tier.in_parallel(
+                lambda: tier.build(workdir, {
+                    name: services[name] for name in ("keystone", "placement")
+                }, catalog=False),
+                lambda: built.extend(tier.build_ironic(workdir, tier.NODES)),
+            )
+            uuids = dict(zip(tier.NODES, built, strict=True))
             tier.write_configs(workdir, services, collector.socket_path)
+            tier.write_ironic_config(workdir, collector.socket_path)
             subprocess.run(["chown", "-R", "nobody:nogroup", str(workdir)],
                            check=os.getuid() == 0)
             conf = apache_conf(workdir, port, f"{tier.REPO}:{site}", services)
             # mod_wsgi's daemon processes do not inherit Apache's
             # environment: where a host keeps the services' files in
-            # /etc/keystone and /etc/placement, the test's are named here.
+            # /etc/keystone, /etc/placement and /etc/ironic, the test's are
+            # named here (ironic's as ~/.ironic/, where oslo.config looks).
+            home = workdir / "home"
+            home.mkdir()
+            (home / ".ironic").symlink_to(workdir / "ironic")
             config_dirs = {
                 "OS_KEYSTONE_CONFIG_DIR": str(workdir / "keystone"),
                 "OS_PLACEMENT_CONFIG_DIR": str(workdir / "placement"),
+                "HOME": str(home),
             }
             (site / "tier-config-dirs.pth").write_text(
                 f"import os; os.environ.update({config_dirs!r})\n")
@@ -179,6 +201,8 @@ def apache_run() -> Iterator[ApacheRun]:
                     f"resource provider show {tier.MISSING}",
                     f"resource provider delete {tier.PROVIDER}",
                 ])
+                baremetal = tier.shell(tier.noauth_env(services["ironic"]),
+                                       tier.baremetal_session(uuids))
             access = []
             for line in (workdir / "access.log").read_text().splitlines():
                 match = tier.ACCESS.match(line)
@@ -190,7 +214,8 @@ def apache_run() -> Iterator[ApacheRun]:
                 lambda s: servers.requests_counted(s) >= len(access), 30,
             )
             log = (workdir / "apache-error.log").read_text(errors="replace")
-            yield ApacheRun(result.stdout, result.stderr, access, series, log)
+            yield ApacheRun(result.stdout, result.stderr, baremetal, uuids,
+                            access, series, log)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -207,7 +232,8 @@ def test_keystone_and_placement_answer_through_the_wrapper(
 
 
 def test_the_collector_counts_what_apache_logged(apache_run: ApacheRun) -> None:
-    labels = {"identity": "identity", "placement": "placement"}
+    labels = {"identity": "identity", "placement": "placement",
+              "baremetal": "baremetal"}
     # Apache answers the server's own probe itself, outside both services.
     logged = Counter(
         (labels[uri.split("/")[1]], method, status)
@@ -221,7 +247,8 @@ def test_the_collector_counts_what_apache_logged(apache_run: ApacheRun) -> None:
             key = (label["service"], label["method"], int(label["status"]))
             counted[key] += int(amount)
     assert counted == logged
-    assert {service for service, _, _ in logged} == {"identity", "placement"}
+    assert {service for service, _, _ in logged} == {
+        "identity", "placement", "baremetal"}
     assert logged[("placement", "GET", 404)] >= 1
     assert logged[("identity", "GET", 404)] >= 1
     routes = {dict(found)["route"] for (name, found), amount
@@ -231,3 +258,27 @@ def test_the_collector_counts_what_apache_logged(apache_run: ApacheRun) -> None:
     assert "/placement/resource_providers/{uuid}" in routes, routes
     for route in routes:
         assert tier.PROVIDER not in route and tier.MISSING not in route
+
+
+def test_ironic_answers_through_the_wrapper(apache_run: ApacheRun) -> None:
+    result = apache_run.baremetal
+    for expected in (*tier.NODES, *apache_run.uuids.values(), "fake-hardware"):
+        assert expected in result.stdout, (expected, result.stderr,
+                                           apache_run.log[-3000:])
+    assert f"Node {tier.MISSING_NODE} could not be found" in result.stderr
+    assert f"Chassis {tier.CHASSIS} could not be found" in result.stderr
+    # Each request under its template, below the mount point.
+    found: Counter[tuple[str, str, int]] = Counter()
+    for (name, labels), amount in apache_run.series.items():
+        label = dict(labels)
+        if (name == f"{servers.DURATION}_count" and amount
+                and label["service"] == "baremetal"):
+            found[label["method"], label["route"], int(label["status"])] += int(
+                amount)
+    assert found == Counter({
+        (method, f"/baremetal{route}", status): amount
+        for (method, route, status), amount in tier.BAREMETAL_REQUESTS.items()
+    })
+    for _, route, _ in found:
+        for name in tier.baremetal_names(apache_run.uuids):
+            assert name not in route, (name, route)
