@@ -66,8 +66,8 @@ class Runs:
 def _run(workdir: Path, service: tier.Service, filtered: bool,
          uuids: dict[str, str]) -> Run:
     with tier.Servers(workdir, {"ironic": service}, filtered) as running:
-        result = tier.shell(tier.noauth_env(service), tier.baremetal_session(uuids),
-                            timeout=120)
+        session = tier.baremetal_session(uuids, workdir / "steps.json")
+        result = tier.shell(tier.noauth_env(service), session, timeout=120)
     server = running.servers["ironic"]
     return Run(result.stdout, result.stderr, server.access(),
                server.ini.read_text().splitlines())
@@ -137,11 +137,13 @@ def test_the_client_sees_the_same_with_and_without_the_wrapper(runs: Runs) -> No
     assert tier.normalised(measured.errors, fixed) == tier.normalised(
         plain.errors, fixed)
     # The session really reached ironic: nodes, drivers, chassis, errors.
-    for expected in (*tier.NODES, *runs.uuids.values(), "fake-hardware", "second"):
+    for expected in (*tier.NODES, *runs.uuids.values(), "fake-hardware",
+                     "second", tier.TEMPLATE, "apply_configuration"):
         assert expected in plain.output, expected
     for expected in (f"Node {tier.MISSING_NODE} could not be found",
                      f"Node {tier.MISSING} could not be found",
-                     f"Chassis {tier.CHASSIS} could not be found"):
+                     f"Chassis {tier.CHASSIS} could not be found",
+                     f"Deploy template {tier.TEMPLATE} could not be found"):
         assert expected in plain.errors, (expected, plain.errors)
     print(f"ironic: both runs in {runs.seconds:.1f} s")
 

@@ -201,8 +201,8 @@ def apache_run() -> Iterator[ApacheRun]:
                     f"resource provider show {tier.MISSING}",
                     f"resource provider delete {tier.PROVIDER}",
                 ])
-                baremetal = tier.shell(tier.noauth_env(services["ironic"]),
-                                       tier.baremetal_session(uuids))
+                session = tier.baremetal_session(uuids, workdir / "steps.json")
+                baremetal = tier.shell(tier.noauth_env(services["ironic"]), session)
             access = []
             for line in (workdir / "access.log").read_text().splitlines():
                 match = tier.ACCESS.match(line)

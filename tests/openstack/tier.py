@@ -735,31 +735,47 @@ NODES = ("bm-node-a", "bm-node-b")
 CHASSIS = "5c3e9a1f-2b7d-4e6a-9f08-1d4c7b2e6a93"
 NEW_NODE = "8d2f6b4a-1e3c-4a7f-b5d9-0c6e2a8f4b17"
 MISSING_NODE = "bm-no-such-node"
+TEMPLATE = "CUSTOM_BM_TEMPLATE"
+STEPS = [{"interface": "bios", "step": "apply_configuration",
+          "args": {"settings": []}, "priority": 10}]
 
 
-def baremetal_session(uuids: Mapping[str, str]) -> list[str]:
+def baremetal_session(uuids: Mapping[str, str], steps: Path) -> list[str]:
     """``baremetal`` commands on the nodes ``build_ironic`` made (``uuids``
-    by name).
+    by name); ``steps`` is a file for the deploy template's steps.
 
-    Reads work without a conductor, and so do chassis, which the API
-    writes to the database itself; creating, changing and deleting a node
-    are RPC calls to a conductor, so they answer 500 here.
+    Reads work without a conductor, and so do chassis and deploy
+    templates, which the API writes to the database itself; creating,
+    changing, deleting or powering on a node are calls to a conductor, so
+    they answer 500 here.
     """
     first, second = NODES
+    steps.write_text(json.dumps(STEPS))
     return [
         "baremetal driver list",
         "baremetal driver show fake-hardware -f json",
         "baremetal node list",
         "baremetal node list --long -f json",
+        "baremetal node list --fields uuid name -f value",
         f"baremetal node show {uuids[first]} -f json",
         f"baremetal node show {second} -f json",
         f"baremetal node trait list {first}",
+        f"baremetal node bios setting list {first}",
+        f"baremetal node bios setting show {first} ProcVirtualization",
+        f"baremetal node history list {second}",
         f"baremetal port list --node {uuids[first]}",
+        f"baremetal port show {MISSING}",
         f"baremetal node show {MISSING_NODE}",
         f"baremetal node show {MISSING}",
         f"baremetal node create --driver fake-hardware --name bm-new --uuid {NEW_NODE}",
         f"baremetal node set {first} --description changed",
+        f"baremetal node power on {first}",
         f"baremetal node delete {second}",
+        f"baremetal deploy template create {TEMPLATE} --steps {steps} -f json",
+        f"baremetal deploy template show {TEMPLATE} -f json",
+        "baremetal deploy template list",
+        f"baremetal deploy template delete {TEMPLATE}",
+        f"baremetal deploy template show {TEMPLATE}",
         f"baremetal chassis create --uuid {CHASSIS} --description first -f json",
         f"baremetal chassis set {CHASSIS} --description second",
         f"baremetal chassis show {CHASSIS} -f json",
@@ -774,15 +790,25 @@ def baremetal_session(uuids: Mapping[str, str]) -> list[str]:
 BAREMETAL_REQUESTS = Counter({
     ("GET", "/v1/drivers", 200): 1,
     ("GET", "/v1/drivers/{driver_name}", 200): 1,
-    ("GET", "/v1/nodes", 200): 1,
+    ("GET", "/v1/nodes", 200): 2,
     ("GET", "/v1/nodes/detail", 200): 1,
     ("GET", "/v1/nodes/{node_ident}", 200): 2,
     ("GET", "/v1/nodes/{node_ident}", 404): 2,
     ("GET", "/v1/nodes/{node_ident}/traits", 200): 1,
+    ("GET", "/v1/nodes/{node_ident}/bios", 200): 1,
+    ("GET", "/v1/nodes/{node_ident}/bios/{setting_name}", 404): 1,
+    ("GET", "/v1/nodes/{node_ident}/history", 200): 1,
     ("GET", "/v1/ports", 200): 1,
+    ("GET", "/v1/ports/{port_ident}", 404): 1,
     ("POST", "/v1/nodes", 500): 1,
     ("PATCH", "/v1/nodes/{node_ident}", 500): 1,
+    ("PUT", "/v1/nodes/{node_ident}/states/power", 500): 1,
     ("DELETE", "/v1/nodes/{node_ident}", 500): 1,
+    ("POST", "/v1/deploy_templates", 201): 1,
+    ("GET", "/v1/deploy_templates/{template_ident}", 200): 1,
+    ("GET", "/v1/deploy_templates/{template_ident}", 404): 1,
+    ("GET", "/v1/deploy_templates", 200): 1,
+    ("DELETE", "/v1/deploy_templates/{template_ident}", 204): 1,
     ("POST", "/v1/chassis", 201): 1,
     ("PATCH", "/v1/chassis/{chassis_uuid}", 200): 1,
     ("GET", "/v1/chassis/{chassis_uuid}", 200): 1,
@@ -795,4 +821,4 @@ BAREMETAL_REQUESTS = Counter({
 def baremetal_names(uuids: Mapping[str, str]) -> set[str]:
     """The ids and names the session uses, which no label may carry."""
     return {*NODES, *uuids.values(), CHASSIS, NEW_NODE, MISSING_NODE, MISSING,
-            "fake-hardware", "bm-new"}
+            TEMPLATE, "fake-hardware", "bm-new", "ProcVirtualization"}
