@@ -23,6 +23,9 @@ The databases are built once (:func:`build`) and copied for each run, so
 runs with and without the filter start from the same state.  Every server
 writes one access log line per request; the tests compare those with the
 collector.
+
+ironic runs apart from the tier (:func:`build_ironic`), without keystone
+and without a conductor, driven by :func:`baremetal_session`.
 """
 
 from __future__ import annotations
@@ -216,8 +219,9 @@ def uwsgi_ini(
 ) -> Path:
     """The service's uWSGI file, as devstack writes it, plus an access log.
 
-    With the filter, keystone and placement load the wrapper, which names
-    the service's own entry point (the lines ``deployment.rst`` shows).
+    With the filter, keystone, placement and ironic load the wrapper,
+    which names the service's own entry point (the lines
+    ``deployment.rst`` shows).
     """
     wrapped = filtered and service.name in WRAPPED
     lines = [
@@ -252,7 +256,8 @@ def uwsgi_ini(
             f"env = OSLO_METRICS_CONFIG_FILE={config_file(workdir, 'placement')}"
         )
     if service.name in ("cinder", "ironic"):
-        # Where devstack's services find /etc/<service>/<service>.conf.
+        # In place of /etc/<service>/<service>.conf, which the service
+        # would find by itself.
         lines.append(
             f"pyargv = --config-file {config_file(workdir, service.name)}"
         )
@@ -673,7 +678,7 @@ def claim_a_project(services: Mapping[str, Service]) -> list[int]:
     return statuses
 
 
-# -- ironic, on its own ---------------------------------------------------------
+# -- ironic, on its own -----------------------------------------------------
 
 # Where ironic's calls to a conductor go: a port nothing listens on, so
 # that those calls fail at once, the same way in every run.
@@ -729,7 +734,7 @@ def copy_ironic(base: Path, workdir: Path, socket: Path | None) -> None:
     shutil.copyfile(base / "ironic" / "ironic.db", workdir / "ironic" / "ironic.db")
 
 
-# -- what the client does with ironic ----------------------------------------------
+# -- what the client does with ironic --------------------------------------
 
 NODES = ("bm-node-a", "bm-node-b")
 CHASSIS = "5c3e9a1f-2b7d-4e6a-9f08-1d4c7b2e6a93"
