@@ -403,6 +403,21 @@ def requests_counted(series: Series, **labels: str) -> float:
     return total(series, f"{DURATION}_count", **labels)
 
 
+def requests_by(series: Series, *names: str) -> Counter[tuple[Any, ...]]:
+    """Requests the collector counted, by the values of the labels
+    ``names`` (``status`` as an int); label sets with none are left out."""
+    found: Counter[tuple[Any, ...]] = Counter()
+    for (name, labels), amount in series.items():
+        if name == f"{DURATION}_count" and amount:
+            label = dict(labels)
+            key = tuple(
+                int(label[each]) if each == "status" else label[each]
+                for each in names
+            )
+            found[key] += int(amount)
+    return found
+
+
 def wait_for(
     collector: CollectorProcess,
     predicate: Callable[[Series], bool],

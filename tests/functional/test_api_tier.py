@@ -31,6 +31,7 @@ import os
 from pathlib import Path
 import re
 import time
+from typing import Any
 
 import pytest
 
@@ -48,7 +49,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 IMAGE_BYTES = 24 * 1024 * 1024  # well over the sockets' buffers
-Key = tuple[str, str, int]
 PROJECT_WINDOW = 1  # seconds, the collector's least
 UNMATCHED = "__unmatched__"
 
@@ -153,25 +153,14 @@ def _report(prometheus: PrometheusServer, start: float, end: float,
     return endpoints
 
 
-def counted(series: servers.Series) -> Counter[Key]:
+def counted(series: servers.Series) -> Counter[tuple[Any, ...]]:
     """(service, method, status) request counts the collector holds."""
-    found: Counter[Key] = Counter()
-    for (name, labels), amount in series.items():
-        if name == f"{servers.DURATION}_count" and amount:
-            label = dict(labels)
-            key = (label["service"], label["method"], int(label["status"]))
-            found[key] += int(amount)
-    return found
+    return servers.requests_by(series, "service", "method", "status")
 
 
-def routes(series: servers.Series) -> Counter[tuple[str, str, str]]:
+def routes(series: servers.Series) -> Counter[tuple[Any, ...]]:
     """(service, method, route) request counts the collector holds."""
-    found: Counter[tuple[str, str, str]] = Counter()
-    for (name, labels), amount in series.items():
-        if name == f"{servers.DURATION}_count" and amount:
-            label = dict(labels)
-            found[label["service"], label["method"], label["route"]] += int(amount)
-    return found
+    return servers.requests_by(series, "service", "method", "route")
 
 
 def test_the_client_sees_the_same_with_and_without_the_filter(

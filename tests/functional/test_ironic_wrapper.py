@@ -30,6 +30,7 @@ import dataclasses
 import os
 from pathlib import Path
 import time
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,6 @@ pytestmark = pytest.mark.skipif(
     reason="no .venv-openstack with ironic: tools/test.sh makes it",
 )
 
-Key = tuple[str, str, int]
 
 
 @dataclasses.dataclass
@@ -106,16 +106,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     yield Runs(uuids, done["plain"], found, time.monotonic() - began)
 
 
-def labelled(series: servers.Series) -> Counter[tuple[str, str, str, int]]:
+def labelled(series: servers.Series) -> Counter[tuple[Any, ...]]:
     """(service, method, route, status) request counts the collector holds."""
-    found: Counter[tuple[str, str, str, int]] = Counter()
-    for (name, labels), amount in series.items():
-        if name == f"{servers.DURATION}_count" and amount:
-            label = dict(labels)
-            key = (label["service"], label["method"], label["route"],
-                   int(label["status"]))
-            found[key] += int(amount)
-    return found
+    return servers.requests_by(series, "service", "method", "route", "status")
 
 
 def test_uwsgi_loads_ironic_with_the_lines_of_the_guide(runs: Runs) -> None:
@@ -156,9 +149,7 @@ def test_the_collector_counts_what_uwsgi_logged(runs: Runs) -> None:
     measured = runs.measured
     logged = Counter(("baremetal", method, status)
                      for method, _, status in measured.access)
-    counted: Counter[Key] = Counter()
-    for (service, method, _, status), amount in labelled(measured.series).items():
-        counted[service, method, status] += amount
+    counted = servers.requests_by(measured.series, "service", "method", "status")
     assert counted == logged
     assert servers.total(measured.series, servers.DROPPED) == 0
     # The same requests reached the server in both runs.

@@ -244,20 +244,13 @@ def test_the_collector_counts_what_apache_logged(apache_run: ApacheRun) -> None:
         for method, uri, status in apache_run.access
         if uri.split("/")[1] in labels
     )
-    counted: Counter[tuple[str, str, int]] = Counter()
-    for (name, found), amount in apache_run.series.items():
-        if name == f"{servers.DURATION}_count" and amount:
-            label = dict(found)
-            key = (label["service"], label["method"], int(label["status"]))
-            counted[key] += int(amount)
+    counted = servers.requests_by(apache_run.series, "service", "method", "status")
     assert counted == logged
     assert {service for service, _, _ in logged} == {
         "identity", "placement", "baremetal"}
     assert logged[("placement", "GET", 404)] >= 1
     assert logged[("identity", "GET", 404)] >= 1
-    routes = {dict(found)["route"] for (name, found), amount
-              in apache_run.series.items()
-              if name == f"{servers.DURATION}_count" and amount}
+    routes = {route for (route,) in servers.requests_by(apache_run.series, "route")}
     assert "/identity/v3/projects/{project_id}" in routes, routes
     assert "/placement/resource_providers/{uuid}" in routes, routes
     for route in routes:
@@ -272,13 +265,12 @@ def test_ironic_answers_through_the_wrapper(apache_run: ApacheRun) -> None:
     assert f"Node {tier.MISSING_NODE} could not be found" in result.stderr
     assert f"Chassis {tier.CHASSIS} could not be found" in result.stderr
     # Each request under its template, below the mount point.
-    found: Counter[tuple[str, str, int]] = Counter()
-    for (name, labels), amount in apache_run.series.items():
-        label = dict(labels)
-        if (name == f"{servers.DURATION}_count" and amount
-                and label["service"] == "baremetal"):
-            found[label["method"], label["route"], int(label["status"])] += int(
-                amount)
+    found = Counter({
+        (method, route, status): amount
+        for (service, method, route, status), amount in servers.requests_by(
+            apache_run.series, "service", "method", "route", "status").items()
+        if service == "baremetal"
+    })
     assert found == Counter({
         (method, f"/baremetal{route}", status): amount
         for (method, route, status), amount in tier.BAREMETAL_REQUESTS.items()
