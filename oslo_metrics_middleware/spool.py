@@ -32,8 +32,9 @@ from collections.abc import Iterator
 import contextlib
 import fcntl
 import os
-import stat
 import time
+
+from oslo_metrics_middleware.socket_trust import SocketTrust
 
 DIRECTORY_SUFFIX = ".spool"
 # Complete files, and files still being written.
@@ -60,28 +61,22 @@ def directory_of(socket_path: str) -> str:
     return socket_path + DIRECTORY_SUFFIX
 
 
-def distrust(found: os.stat_result) -> str | None:
-    """Why a directory with this status cannot be a spool, or None."""
-    if not stat.S_ISDIR(found.st_mode):
-        return "it is not a directory"
-    if found.st_mode & stat.S_IWOTH:
-        return "it is writable by every user"
-    return None
-
-
-def put(socket_path: str, datagrams: list[bytes], fallback: list[bytes]) -> bool:
-    """Spool ``datagrams``, or ``fallback`` when they do not fit.
+def put(
+    trust: SocketTrust, datagrams: list[bytes], fallback: list[bytes]
+) -> bool:
+    """Spool ``datagrams``, or ``fallback`` when they do not fit, next to
+    the socket ``trust`` judges, if it would trust the directory.
 
     True when ``datagrams`` were written, False for ``fallback``;
     SpoolError when neither could be.
     """
-    path = directory_of(socket_path)
+    path = directory_of(trust.path)
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError as exc:
         raise SpoolError(f"no spool at {path} ({exc.strerror})") from None
     try:
-        reason = distrust(os.fstat(descriptor))
+        reason = trust.directory_refusal(path, os.fstat(descriptor))
         if reason:
             raise SpoolError(f"spool {path} refused: {reason}")
         with _locked(descriptor, path):
