@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 from typing import Any
+import uuid
 
 import oslo_metrics.metrics.oslo_messaging as upstream
 import prometheus_client
@@ -102,7 +103,8 @@ def _batch(keys: list[list[Any]], indexes: list[int], durations: list[Any],
 
 def test_counter_messages_count_their_amount_and_zero_the_service() -> None:
     receiver = ingest.Ingest(Limits())
-    service = "ing-counter"
+    # A new service each run: the series at zero must be this run's.
+    service = f"ing-counter-{uuid.uuid4().hex}"
     watched = {
         "buffer_full": (DROPPED, {"service": service, "reason": "buffer_full"}),
         "routes": ("openstack_api_metrics_route_overflow_total", {
@@ -209,23 +211,21 @@ def test_upstream_messages_land_in_its_metrics_within_the_caps() -> None:
     refused."""
     receiver = ingest.Ingest(Limits(max_series_per_metric=1, max_label_bytes=8))
     shown = {key: str(value) for key, value in RPC_LABELS.items()}
+    stop = {**RPC_LABELS, "method": "stop"}
     seconds = "rpc_server_processing_seconds"
     watched = {
         "started": (SHOWN + RPC, shown),
-        "seconds": (f"{SHOWN}{seconds}_sum", shown),
-        "timed": (f"{SHOWN}{seconds}_count", shown),
+        "seconds": (f"{SHOWN}{seconds}_sum", {**shown, "method": "stop"}),
+        "timed": (f"{SHOWN}{seconds}_count", {**shown, "method": "stop"}),
         **_rejected(),
     }
     with _added(watched) as added:
         receiver.datagram(_message(UPSTREAM_MODULE, RPC, "inc", None, RPC_LABELS))
         receiver.datagram(_message(UPSTREAM_MODULE, RPC, "inc", 2, RPC_LABELS))
-        receiver.datagram(
-            _message(UPSTREAM_MODULE, seconds, "observe", 0.5, RPC_LABELS)
-        )
+        # Each metric has a cap of its own.
+        receiver.datagram(_message(UPSTREAM_MODULE, seconds, "observe", 0.5, stop))
         # A second label set of a metric holding one already ...
-        receiver.datagram(_message(
-            UPSTREAM_MODULE, RPC, "inc", 1, {**RPC_LABELS, "method": "stop"}
-        ))
+        receiver.datagram(_message(UPSTREAM_MODULE, RPC, "inc", 1, stop))
         # ... and a label of nine bytes.
         receiver.datagram(_message(
             UPSTREAM_MODULE, seconds, "observe", 1, {**RPC_LABELS, "topic": "x" * 9}
@@ -312,15 +312,17 @@ def test_format_1_rows_fold_count_and_keep_their_request_id() -> None:
         "folded": _request(service, OVERFLOW),
         "folds": (OVERFLOWS, {"service": service, "label": "route"}),
     }
+    # A new id each run: the process's registry keeps the last exemplar.
+    request_id = f"req-{uuid.uuid4().hex}"
     with _added(watched) as added:
         _rows(receiver, [
-            [*ROW[:7], None, "req-1"],
+            [*ROW[:7], None, request_id],
             [*ROW[:2], "/b", *ROW[3:]],
             [*ROW[:2], "/c", *ROW[3:]],
         ])
     assert added == {"a": 1, "folded": 2, "folds": 2}
     exemplar = _exemplar(service, "/a", "0.25")
-    assert (exemplar.labels, exemplar.value) == ({"request_id": "req-1"}, 0.25)
+    assert (exemplar.labels, exemplar.value) == ({"request_id": request_id}, 0.25)
 
 
 def test_format_1_rows_record_action_and_exception_of_a_new_key() -> None:
@@ -391,13 +393,22 @@ def test_format_2_a_refused_key_loses_its_rows_only() -> None:
     }
 
 
+def test_format_2_every_key_refused_loses_every_row() -> None:
+    receiver, watched = _folding(Limits())
+    keys = [[*key[:3], "200", *key[4:]] for key in KEYS]
+    with _added(watched) as added:
+        receiver.datagram(_batch(keys, [0, 1, 1], [1000] * 3))
+    assert _refusals(added) == {"dropped": 3, "bad_status": 3, "datagrams": 1}
+
+
 def test_format_2_rows_path_keeps_request_ids() -> None:
     receiver, _ = _folding(Limits())
+    request_id = f"req-{uuid.uuid4().hex}"
     receiver.datagram(_batch(
-        [KEYS[0]], [0, 0], [250_000, -1], r=["req-2", None]
+        [KEYS[0]], [0, 0], [250_000, -1], r=[request_id, None]
     ))
     exemplar = _exemplar("ing-cols", "/a", "0.25")
-    assert (exemplar.labels, exemplar.value) == ({"request_id": "req-2"}, 0.25)
+    assert (exemplar.labels, exemplar.value) == ({"request_id": request_id}, 0.25)
 
 
 PROJECT = "0123456789abcdef0123456789abcdef"

@@ -15,6 +15,8 @@ rows admitted unchanged, and what one row adds to each metric."""
 
 from __future__ import annotations
 
+import uuid
+
 import prometheus_client
 
 from oslo_metrics_middleware.collector import openstack_api as api
@@ -129,7 +131,9 @@ def test_one_row_adds_to_each_metric() -> None:
         }),
     }
     before = {key: _value(*where) for key, where in watched.items()}
-    record.observe(targets, 0.25, 40.0, 700.0, {"request_id": "req-7"})
+    # A new id each run: the process's registry keeps the last exemplar.
+    request_id = f"req-{uuid.uuid4().hex}"
+    record.observe(targets, 0.25, 40.0, 700.0, {"request_id": request_id})
     added = {key: _value(*where) - before[key] for key, where in watched.items()}
     assert added == {
         "duration": 0.25, "request": 40.0, "response": 700.0, "action": 0.25,
@@ -139,5 +143,5 @@ def test_one_row_adds_to_each_metric() -> None:
         **route, "status": "500", "le": "0.25"
     })
     assert bucket.exemplar is not None
-    assert bucket.exemplar.labels == {"request_id": "req-7"}
+    assert bucket.exemplar.labels == {"request_id": request_id}
     assert bucket.exemplar.value == 0.25
