@@ -17,7 +17,9 @@ still holds into a directory next to the socket, ``<socket>.spool``, and
 the collector reads them as if they had come through the socket when it
 is back.  The collector makes the directory and owns it, with the socket's
 write permission for its owner and group only (never others), so the
-users who may send are the users who may spool.
+users who may send are the users who may spool.  A leaving process writes
+there only if it would trust a socket there (socket_trust.py): the same
+owner, group and directories above, and no other user may write to it.
 
 Each file is one process's datagrams, one per line (JSON has no raw line
 breaks).  It is written under a temporary name created with ``O_EXCL``
