@@ -226,7 +226,7 @@ class DatagramSender:
                 self._counts[(DROPPED, service, "exit")] += amount
             dropped = [_increment(*item) for item in self._counts.items()]
         try:
-            whole = spool.put(self.socket_path, counts + datagrams, dropped)
+            whole = spool.put(self.trust, counts + datagrams, dropped)
         except spool.SpoolError as exc:
             self._send_counts()
             if lost:
