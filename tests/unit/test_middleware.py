@@ -614,6 +614,32 @@ def test_option_errors_show_the_value_given(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("line", "quoted"),
+    [
+        ("flush_interval = nan", "flush_interval = nan: the value must be a "
+         "finite number"),
+        ("buffer_size = lots", "buffer_size = None: "),
+    ],
+)
+def test_option_errors_from_the_service_configuration(
+    tmp_path: Path, line: str, quoted: str
+) -> None:
+    """A value from the service's own file is quoted as oslo.config read
+    it; one oslo.config cannot read has no value to quote."""
+    config = tmp_path / "cinder.conf"
+    config.write_text(
+        f"[oslo_metrics_middleware]\n{line}\n"
+        f"metrics_socket_file = {tmp_path / 's.sock'}\n"
+    )
+    error = _load_error(
+        oslo_config_project="cinder", oslo_config_file=str(config)
+    )
+    assert error.startswith(
+        f"Invalid value for option [oslo_metrics_middleware] {quoted}"
+    ), error
+
+
 def test_the_fallback_label_comes_from_the_path_the_server_gave(
     sink: DatagramSink,
 ) -> None:
