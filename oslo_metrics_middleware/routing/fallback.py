@@ -189,6 +189,31 @@ def shape_key(path: str) -> str:
     return _SHAPE_INTEGERS.sub("/\0i", _SHAPE_UUIDS.sub("/\0u", path))
 
 
+# Stands for a segment too long to be classified ({name} whatever it
+# holds), in the keys of long paths; NUL never reaches a real path.
+_LONG_SEGMENT = "\0n"
+
+
+def long_path_key(path: str) -> str:
+    """A shape key for a path of any length, made of what its label can use.
+
+    The label reads only the first segments, and a segment longer than
+    MAX_CLASSIFIED becomes ``{name}`` whatever it holds, so such a segment
+    stands as one marker and the segments past the first ones are not
+    in the key: a key of a few hundred characters at most, even for a path
+    of kilobytes, unless one of the first two segments is long (they
+    decide a swift account or a project id whatever their length).  Its
+    first character tells it from the keys of shape_key(), which start
+    with '/'.
+    """
+    head = _first_segments(strip_format(path))
+    marked = [
+        _LONG_SEGMENT if len(segment) > MAX_CLASSIFIED else segment
+        for segment in head[2:]
+    ]
+    return "\0" + shape_key("/" + "/".join(head[:2] + marked))
+
+
 def normalise_path(path: str) -> str:
     """A route template for ``path`` in which no identifier survives.
 
