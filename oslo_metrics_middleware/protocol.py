@@ -122,6 +122,7 @@ MICROVERSION_OVERFLOW = "openstack_api_metrics_microversion_overflow_total"
 
 _SEPARATORS = (",", ":")
 _KEY_SIZE = len(KEY_FIELDS)
+_ROUTE = KEY_FIELDS.index("route")
 
 
 class TooManyKeysError(ValueError):
@@ -165,17 +166,26 @@ def _keys(
     rows = len(key_columns[0])
     # Most batches hold one label set: seen by counting, in each column,
     # the first row's value (in C, and equal strings are mostly the same
-    # object), so no row needs a tuple of its own, nor hashing it.
-    if list(map(tuple.count, key_columns, first)) == [rows] * _KEY_SIZE:
+    # object), so no row needs a tuple of its own, nor hashing it.  The
+    # route, the label most likely to differ, is counted first.
+    if key_columns[_ROUTE].count(first[_ROUTE]) == rows and list(
+        map(tuple.count, key_columns, first)
+    ) == [rows] * _KEY_SIZE:
         return [known.get(first) or _key_text(first)], "00" * rows
+    # Otherwise each row's label set is hashed once, to find its text;
+    # the rest works on the texts, whose hashes Python keeps.  Label sets
+    # of str, int and None are equal exactly when their texts are.
     keys = list(zip(*key_columns, strict=True))
-    index = {key: number for number, key in enumerate(dict.fromkeys(keys))}
+    texts = list(map(known.get, keys))
+    if not all(texts):  # label sets this process has not seen yet
+        texts = [text or _key_text(key) for key, text in zip(keys, texts, strict=True)]
+    # Numbered in the order they come: one dictionary built, not two.
+    index: dict[str, int] = {}
+    for text in texts:
+        index.setdefault(text, len(index))
     if len(index) > MAX_KEYS:
         raise TooManyKeysError(f"{len(index)} label sets")
-    texts = [known.get(key) or _key_text(key) for key in index]
-    return texts, bytes(map(index.__getitem__, keys)).hex()
-
-
+    return list(index), bytes(map(index.__getitem__, texts)).hex()
 
 
 def _numbers(
