@@ -206,12 +206,41 @@ def long_path_key(path: str) -> str:
     first character tells it from the keys of shape_key(), which start
     with '/'.
     """
-    head = _first_segments(strip_format(path))
+    head = _label_segments(strip_format(path))
     marked = [
         _LONG_SEGMENT if len(segment) > MAX_CLASSIFIED else segment
         for segment in head[2:]
     ]
     return "\0" + shape_key("/" + "/".join(head[:2] + marked))
+
+
+# Enough of a path for its first _NEEDED segments, unless one of them is
+# too long to be classified or '//' takes the room.
+_PREFIX = _NEEDED * (MAX_CLASSIFIED + 1) + 1
+
+
+def _label_segments(path: str) -> list[str]:
+    """The first _NEEDED non-empty segments of ``path`` (all, if fewer),
+    a segment longer than MAX_CLASSIFIED possibly cut short.
+
+    Only a prefix of a long path is split: str.split compares each
+    character in turn, where str.find passes over the rest of a long
+    last segment at memchr's pace.
+    """
+    parts = path[:_PREFIX].split("/", _NEEDED + 1)
+    whole = [segment for segment in parts[:-1] if segment]
+    if len(whole) >= _NEEDED:
+        return whole[:_NEEDED]
+    last = parts[-1]
+    if (
+        len(parts) <= _NEEDED + 1  # no '/' left in the prefix
+        and len(last) > MAX_CLASSIFIED
+        and len(whole) >= 2
+        and path.find("/", _PREFIX) < 0
+    ):
+        # A long last segment, here cut short: it stands as a marker.
+        return [*whole, last]
+    return _first_segments(path)[:_NEEDED]
 
 
 def normalise_path(path: str) -> str:
