@@ -176,9 +176,10 @@ def _keys(
     # the rest works on the texts, whose hashes Python keeps.  Label sets
     # of str, int and None are equal exactly when their texts are.
     keys = list(zip(*key_columns, strict=True))
-    texts = list(map(known.get, keys))
-    if not all(texts):  # label sets this process has not seen yet
-        texts = [text or _key_text(key) for key, text in zip(keys, texts, strict=True)]
+    try:
+        texts = list(map(known.__getitem__, keys))
+    except KeyError:  # label sets this process has not seen yet
+        texts = [known.get(key) or _key_text(key) for key in keys]
     # Numbered in the order they come: one dictionary built, not two.
     index: dict[str, int] = {}
     for text in texts:

@@ -202,45 +202,34 @@ def long_path_key(path: str) -> str:
     stands as one marker and the segments past the first ones are not
     in the key: a key of a few hundred characters at most, even for a path
     of kilobytes, unless one of the first two segments is long (they
-    decide a swift account or a project id whatever their length).  Its
-    first character tells it from the keys of shape_key(), which start
+    decide a swift account or a project id whatever their length).  Both
+    forms below give a key whose non-empty segments are the path's first
+    segments as the label reads them, so paths of one key have one label.
+    Its first character tells it from the keys of shape_key(), which start
     with '/'.
     """
-    head = _label_segments(strip_format(path))
+    if path.endswith(FORMAT_SUFFIXES):
+        path = strip_format(path)
+    # The usual long path ends with its one long segment: found from the
+    # end with str.rfind, at memrchr's pace, where a split would compare
+    # each of its characters in turn.
+    cut = path.rfind("/") + 1
+    if (
+        len(path) - cut > MAX_CLASSIFIED
+        and cut <= _LONG_HEAD
+        and "/" in path[:cut].strip("/")  # two segments before it at least
+    ):
+        return "\0" + shape_key(path[:cut]) + _LONG_SEGMENT
+    head_segments = _first_segments(path)[:_NEEDED]
     marked = [
         _LONG_SEGMENT if len(segment) > MAX_CLASSIFIED else segment
-        for segment in head[2:]
+        for segment in head_segments[2:]
     ]
-    return "\0" + shape_key("/" + "/".join(head[:2] + marked))
+    return "\0" + shape_key("/" + "/".join(head_segments[:2] + marked))
 
 
-# Enough of a path for its first _NEEDED segments, unless one of them is
-# too long to be classified or '//' takes the room.
-_PREFIX = _NEEDED * (MAX_CLASSIFIED + 1) + 1
-
-
-def _label_segments(path: str) -> list[str]:
-    """The first _NEEDED non-empty segments of ``path`` (all, if fewer),
-    a segment longer than MAX_CLASSIFIED possibly cut short.
-
-    Only a prefix of a long path is split: str.split compares each
-    character in turn, where str.find passes over the rest of a long
-    last segment at memchr's pace.
-    """
-    parts = path[:_PREFIX].split("/", _NEEDED + 1)
-    whole = [segment for segment in parts[:-1] if segment]
-    if len(whole) >= _NEEDED:
-        return whole[:_NEEDED]
-    last = parts[-1]
-    if (
-        len(parts) <= _NEEDED + 1  # no '/' left in the prefix
-        and len(last) > MAX_CLASSIFIED
-        and len(whole) >= 2
-        and path.find("/", _PREFIX) < 0
-    ):
-        # A long last segment, here cut short: it stands as a marker.
-        return [*whole, last]
-    return _first_segments(path)[:_NEEDED]
+# Longest part before a long last segment taken as it is into a key.
+_LONG_HEAD = _NEEDED * (MAX_CLASSIFIED + 1)
 
 
 def normalise_path(path: str) -> str:

@@ -159,3 +159,11 @@ def test_long_first_segments_keep_their_meaning_in_the_key() -> None:
         "/v1/{account}/{container}/{object}"
     )
     assert resolver.resolve({"PATH_INFO": word}, 200) == "/v1/{name}/c/{name}"
+
+
+def test_a_long_last_segment_in_second_place_keeps_its_meaning() -> None:
+    resolver = RouteResolver(100)
+    account = "/v1/AUTH_" + "a" * 1100
+    word = "/v1/" + "w" * 1100
+    assert resolver.resolve({"PATH_INFO": account}, 200) == "/v1/{account}"
+    assert resolver.resolve({"PATH_INFO": word}, 200) == "/v1/{name}"
