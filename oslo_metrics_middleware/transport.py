@@ -301,6 +301,11 @@ class DatagramSender:
 
     def _send_counts(self) -> bool:
         """Send the transport counters; True when all of them went."""
+        if not self._counts:
+            # Nearly always: no lock to take.  A count added right after
+            # this look goes with the next round, as one added right after
+            # the copy below does.
+            return True
         with self._counts_lock:
             pending = list(self._counts.items())
         for key, amount in pending:
