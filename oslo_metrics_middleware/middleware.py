@@ -458,12 +458,19 @@ class Exchange:
             # The server's own wrapper, so it still uses sendfile; timed
             # until the server closes it (see TimedFile).
             return body
-        if hasattr(type(body), "__len__"):
+        kind = type(body)
+        try:
+            sized = _SIZED_BODY_TYPES[kind]
+        except KeyError:
+            sized = hasattr(kind, "__len__")
+            if len(_SIZED_BODY_TYPES) < _MAX_BODY_TYPES:
+                _SIZED_BODY_TYPES[kind] = sized
+        if sized:
             return SizedMeteredBody(body, self)
         return MeteredBody(body, self)
 
     def finish(
-        self, exception: BaseException | None, *, closed_early: bool = False
+        self, exception: BaseException | None, closed_early: bool = False
     ) -> None:
         """Turn the request into a sample for the daemon; only the first
         call counts.
@@ -551,6 +558,13 @@ REQUEST_ID_LENGTH = len(REQUEST_ID_HEADER)
 # keystonemiddleware's auth_token sets the X-Project-Id request header of
 # a validated token (and removes one the client sent).
 PROJECT_ENVIRON = "HTTP_X_PROJECT_ID"
+
+
+# Whether bodies of a type have a length, by type: hasattr() formats an
+# error message each time a type lacks the attribute, which costs more
+# than the rest of watch().  An application returns few types of body.
+_SIZED_BODY_TYPES: dict[type, bool] = {}
+_MAX_BODY_TYPES = 100
 
 
 # Status lines by the ones an application sends: parsing one with int()
