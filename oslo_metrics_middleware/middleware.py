@@ -283,8 +283,8 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
             exchange.restore()
             exchange.finish(exc)
             raise
-        if server_wrapper is not None:
-            exchange.restore()
+        if server_wrapper is not None:  # restore(), inline: most servers
+            environ["wsgi.file_wrapper"] = server_wrapper
         if type(body) is list or type(body) is tuple or (
             isinstance(body, (list, tuple))
         ):
