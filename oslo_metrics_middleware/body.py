@@ -125,8 +125,8 @@ _END: Any = object()
 class MeteredBody:
     """The response iterable, timed until the server closes it.
 
-    Iterating it gives a generator: Python resumes one for each chunk at
-    a fraction of the cost of calling a ``__next__`` method, and ends it
+    ``__iter__`` is a generator: Python resumes one for each chunk at a
+    fraction of the cost of calling a ``__next__`` method, and ends it
     without raising StopIteration.
     """
 
@@ -138,9 +138,6 @@ class MeteredBody:
         self._exhausted = False
 
     def __iter__(self) -> Iterator[bytes]:
-        return self._chunks()
-
-    def _chunks(self) -> Iterator[bytes]:
         exchange = self._exchange
         try:
             # Inside the try: an __iter__ that raises is the app's error
@@ -188,7 +185,7 @@ class SizedMeteredBody(MeteredBody):
         # to sum its length and once to send it.
         self._exhausted = False
         self._exchange.response_bytes = 0
-        return self._chunks()
+        return MeteredBody.__iter__(self)
 
     def __len__(self) -> int:
         return len(self._body)  # type: ignore[arg-type]
