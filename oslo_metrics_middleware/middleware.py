@@ -283,7 +283,8 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
             exchange.restore()
             exchange.finish(exc)
             raise
-        if server_wrapper is not None:  # restore(), inline: most servers
+        if server_wrapper is not None:
+            # restore(), inline: most servers offer a file wrapper.
             environ["wsgi.file_wrapper"] = server_wrapper
         if type(body) is list or type(body) is tuple or (
             isinstance(body, (list, tuple))
@@ -448,8 +449,7 @@ class Exchange:
     def __call__(self, data: bytes) -> object:
         """The legacy write() callable, counted like the body."""
         self.response_bytes += len(data)
-        write = self.server_write
-        return write(data)
+        return self.server_write(data)
 
     def watch(self, body: Iterable[bytes]) -> Iterable[bytes]:
         """Return ``body``, an iterable that is not a list, for the
