@@ -460,14 +460,13 @@ class Exchange:
             return body
         kind = type(body)
         try:
-            sized = _SIZED_BODY_TYPES[kind]
+            metered = _METERED_BY_TYPE[kind]
         except KeyError:
-            sized = hasattr(kind, "__len__")
-            if len(_SIZED_BODY_TYPES) < _MAX_BODY_TYPES:
-                _SIZED_BODY_TYPES[kind] = sized
-        if sized:
-            return SizedMeteredBody(body, self)
-        return MeteredBody(body, self)
+            # A body the server may take the length of keeps its length.
+            metered = SizedMeteredBody if hasattr(kind, "__len__") else MeteredBody
+            if len(_METERED_BY_TYPE) < _MAX_BODY_TYPES:
+                _METERED_BY_TYPE[kind] = metered
+        return metered(body, self)
 
     def finish(
         self, exception: BaseException | None, closed_early: bool = False
@@ -560,10 +559,10 @@ REQUEST_ID_LENGTH = len(REQUEST_ID_HEADER)
 PROJECT_ENVIRON = "HTTP_X_PROJECT_ID"
 
 
-# Whether bodies of a type have a length, by type: hasattr() formats an
-# error message each time a type lacks the attribute, which costs more
-# than the rest of watch().  An application returns few types of body.
-_SIZED_BODY_TYPES: dict[type, bool] = {}
+# The wrapper of each type of body: hasattr() formats an error message
+# each time a type lacks the attribute, which costs more than the rest of
+# watch().  An application returns few types of body.
+_METERED_BY_TYPE: dict[type, type[MeteredBody]] = {}
 _MAX_BODY_TYPES = 100
 
 

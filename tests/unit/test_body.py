@@ -220,7 +220,7 @@ def test_body_types_beyond_the_remembered_ones_keep_their_length(
 ) -> None:
     from oslo_metrics_middleware import middleware
 
-    monkeypatch.setattr(middleware, "_SIZED_BODY_TYPES", {})
+    monkeypatch.setattr(middleware, "_METERED_BY_TYPE", {})
     monkeypatch.setattr(middleware, "_MAX_BODY_TYPES", 2)
     # Fresh classes: each is a type the filter has not seen.
     bodies: list[Iterable[bytes]] = [
@@ -241,6 +241,8 @@ def test_body_types_beyond_the_remembered_ones_keep_their_length(
         result.close()  # type: ignore[attr-defined]
     assert sized == [True, True, True, False]
     # Only so many types are remembered; the others are looked at anew.
-    assert list(middleware._SIZED_BODY_TYPES.values()) == [True, True]
+    assert list(middleware._METERED_BY_TYPE.values()) == [
+        body.SizedMeteredBody, body.SizedMeteredBody
+    ]
     mw.sender.flush()
     assert [row[6] for row in rows(sink.messages())] == [3, 3, 3, 3]
