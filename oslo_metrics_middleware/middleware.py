@@ -244,11 +244,10 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
             path: str = environ["SCRIPT_NAME"] + environ["PATH_INFO"]
         except KeyError:  # a server may leave an empty one out
             path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        for excluded in self.excluded_paths:
-            # A substring test costs a third of startswith(), whose
-            # arguments Python parses on each call: most paths stop here.
-            if excluded in path and self._is_excluded(path):
-                return app(environ, start_response)
+        # The tuple test first: most requests need no further call.  (Not
+        # a substring test, whose cost grows with the path's length.)
+        if path.startswith(self.excluded_paths) and self._is_excluded(path):
+            return app(environ, start_response)
         # Kept for the fallback: glance's version negotiation drops an
         # unsupported version from PATH_INFO without moving it elsewhere.
         environ[routing.REQUEST_PATH] = path
