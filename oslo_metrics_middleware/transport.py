@@ -136,9 +136,10 @@ class DatagramSender:
         if self._thread is None:
             self._start_thread()
         queue = self._queue
-        if len(queue) + self._unsent_samples < self.buffer_size:
+        held = len(queue)
+        if held + self._unsent_samples < self.buffer_size:
             queue.append(sample)
-            if len(queue) == self._wake_at:
+            if held + 1 == self._wake_at:
                 self._wakeup.set()
         else:
             self.count(DROPPED, sample[0], "buffer_full")

@@ -444,12 +444,27 @@ def test_the_servers_file_wrapper_gets_the_block_size_and_comes_back(
     assert made == [(8192,)]
 
 
-def test_the_request_id_header_is_found_by_name_not_length() -> None:
+def test_the_request_id_header_is_found_by_name_not_length(
+    sink: DatagramSink,
+) -> None:
     name = middleware.REQUEST_ID_HEADER
     same_length = "x" * len(name)
-    headers = [(same_length, "not-it"), (name.title(), "req-1")]
-    assert middleware.request_id_in(headers) == "req-1"
-    assert middleware.request_id_in([(same_length, "not-it")]) is None
+    answers = [
+        [(same_length, "not-it"), (name.title(), "req-1"), (name, "req-2")],
+        [(same_length, "not-it")],
+    ]
+
+    def answering(
+        env: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        start_response("200 OK", answers.pop(0))
+        return [b""]
+
+    mw = make_filter(answering, sink)
+    call(mw, environ())
+    call(mw, environ())
+    # The first header of that name, whatever its case; none without one.
+    assert [row[-1] for row in recorded(mw, sink)] == ["req-1", None]
 
 
 def test_unknown_option_names_every_known_one() -> None:
