@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from typing import Any
 
 import bench_apps
@@ -121,7 +122,7 @@ class Case:
     variants: dict[str, Variant]
     method: str = "GET"
     body: bytes = b""
-    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    headers: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def turns(self, block: int) -> list[str]:
         """The variants in the order they serve block number ``block``:
@@ -308,7 +309,12 @@ def _project_case(conf: dict[str, str]) -> Case:
                 MetricsMiddleware(routed, {**conf, "project_attribution": "false"})
             ),
         },
-        headers={"HTTP_X_PROJECT_ID": PROJECT_ID},
+        # What auth_token leaves for a validated token.
+        headers={
+            "HTTP_X_PROJECT_ID": PROJECT_ID,
+            "HTTP_X_IDENTITY_STATUS": "Confirmed",
+            "keystone.token_auth": types.SimpleNamespace(user=object()),
+        },
     )
 
 

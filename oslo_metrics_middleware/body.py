@@ -38,7 +38,7 @@ class Exchange(Protocol):
     response_bytes: int
 
     def finish(
-        self, exception: BaseException | None, *, closed_early: bool = False
+        self, exception: BaseException | None, closed_early: bool = False
     ) -> None: ...
 
 
@@ -118,35 +118,47 @@ class HeadKeepingInput(CountingInput):
             yield line
 
 
-class MeteredBody:
-    """The response iterable, timed until the server closes it."""
+# What next() gives MeteredBody at the end of the application's body.
+_END: Any = object()
 
-    __slots__ = ("_body", "_exchange", "_exhausted", "_iterator")
+
+class MeteredBody:
+    """The response iterable, timed until the server closes it.
+
+    ``__iter__`` is a generator: Python resumes one for each chunk at a
+    fraction of the cost of calling a ``__next__`` method, and ends it
+    without raising StopIteration.
+    """
+
+    __slots__ = ("_body", "_exchange", "_exhausted")
 
     def __init__(self, body: Iterable[bytes], exchange: Exchange) -> None:
         self._body = body
-        self._iterator: Iterator[bytes] | None = None
         self._exchange = exchange
         self._exhausted = False
 
-    def __iter__(self) -> MeteredBody:
-        return self
-
-    def __next__(self) -> bytes:
+    def __iter__(self) -> Iterator[bytes]:
+        exchange = self._exchange
         try:
-            if self._iterator is None:
-                # Inside the try: an __iter__ that raises is the app's
-                # error (a 500), not a client that went away.
-                self._iterator = iter(self._body)
-            chunk = next(self._iterator)
-        except StopIteration:
-            self._exhausted = True
-            raise
+            # Inside the try: an __iter__ that raises is the app's error
+            # (a 500), not a client that went away.
+            chunks = iter(self._body)
         except BaseException as exc:
-            self._exchange.finish(exc)
+            exchange.finish(exc)
             raise
-        self._exchange.response_bytes += len(chunk)
-        return chunk
+        while True:
+            try:
+                # The end comes as a sentinel: catching the app's
+                # StopIteration costs more than the rest of the loop.
+                chunk = next(chunks, _END)
+            except BaseException as exc:
+                exchange.finish(exc)
+                raise
+            if chunk is _END:
+                self._exhausted = True
+                return
+            exchange.response_bytes += len(chunk)
+            yield chunk
 
     def close(self) -> None:
         try:
@@ -156,7 +168,7 @@ class MeteredBody:
         except BaseException as exc:
             self._exchange.finish(exc)
             raise
-        self._exchange.finish(None, closed_early=not self._exhausted)
+        self._exchange.finish(None, not self._exhausted)
 
 
 class SizedMeteredBody(MeteredBody):
@@ -168,13 +180,12 @@ class SizedMeteredBody(MeteredBody):
 
     __slots__ = ()
 
-    def __iter__(self) -> MeteredBody:
+    def __iter__(self) -> Iterator[bytes]:
         # Each pass starts afresh: eventlet takes a sized body twice, once
         # to sum its length and once to send it.
-        self._iterator = None
         self._exhausted = False
         self._exchange.response_bytes = 0
-        return self
+        return MeteredBody.__iter__(self)
 
     def __len__(self) -> int:
         return len(self._body)  # type: ignore[arg-type]

@@ -233,22 +233,70 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
+        # Every line here runs on every request, and each Python call costs
+        # as much as several lines: the exchange is set up here rather than
+        # in an __init__, and a list body is counted here.  See "What a
+        # request costs" in doc/source/performance.rst.
+        app = self._app  # an attribute read costs less than a method lookup
         if not self.enabled:
-            return self._app(environ, start_response)
-        path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        # The tuple test first: most requests need no further call.
+            return app(environ, start_response)
+        try:
+            path: str = environ["SCRIPT_NAME"] + environ["PATH_INFO"]
+        except KeyError:  # a server may leave an empty one out
+            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        # The tuple test first: most requests need no further call.  (Not
+        # a substring test, whose cost grows with the path's length.)
         if path.startswith(self.excluded_paths) and self._is_excluded(path):
-            return self._app(environ, start_response)
+            return app(environ, start_response)
         # Kept for the fallback: glance's version negotiation drops an
         # unsupported version from PATH_INFO without moving it elsewhere.
         environ[routing.REQUEST_PATH] = path
-        exchange = Exchange(self, environ, start_response)
+        exchange = Exchange()
+        exchange.middleware = self
+        exchange.environ = environ
+        exchange.server_start_response = start_response
+        exchange.status = 0
+        exchange.headers = ()
+        exchange.response_bytes = 0
+        exchange.done = False
+        exchange.request_body = None
+        # Only a body that can exist is wrapped: no length and no chunking
+        # means an empty body, and most API calls are bodiless GETs.
+        # (Membership tests: they cost less than a get() call.)
+        if (
+            "CONTENT_LENGTH" in environ
+            and environ["CONTENT_LENGTH"] not in ("0", "")
+        ) or "HTTP_TRANSFER_ENCODING" in environ:
+            exchange.meter_request_body()
+        server_wrapper = None
+        if "wsgi.file_wrapper" in environ:
+            server_wrapper = environ["wsgi.file_wrapper"]
+            if server_wrapper is not None:
+                exchange.file_body = None
+                environ["wsgi.file_wrapper"] = exchange.wrap_file
+        exchange.server_file_wrapper = server_wrapper
+        exchange.started = _monotonic_ns()
         try:
-            body = self._app(environ, exchange.start_response)
+            body = app(environ, exchange.start_response)
         except BaseException as exc:
             exchange.restore()
             exchange.finish(exc)
             raise
+        if server_wrapper is not None:
+            # restore(), inline: most servers offer a file wrapper.
+            environ["wsgi.file_wrapper"] = server_wrapper
+        if type(body) is list or type(body) is tuple or (
+            isinstance(body, (list, tuple))
+        ):
+            # Complete already: returned as is, so servers still see their
+            # list and its length (wsgiref and waitress set Content-Length
+            # for one item; a list subclass keeps its own close()).
+            # One chunk is the usual case: len() costs a third of sum(map()).
+            exchange.response_bytes += (
+                len(body[0]) if len(body) == 1 else sum(map(len, body))
+            )
+            exchange.finish(None)
+            return body
         return exchange.watch(body)
 
     def _is_excluded(self, path: str) -> bool:
@@ -312,12 +360,16 @@ def project_of_paste_file(path: object) -> str | None:
 
 
 class Exchange:
-    """The measurement of one request, from entry to the closing of its body."""
+    """The measurement of one request, from entry to the closing of its body.
+
+    ``MetricsMiddleware.__call__`` sets it up: a class with an
+    ``__init__`` costs a further Python call on every request.  Calling
+    the exchange is the legacy ``write()`` callable, counted like the
+    body: the exchange itself, so that no bound method is built on every
+    request.
+    """
 
     __slots__ = (
-        "_file_wrapper",
-        "_start_response",
-        "_write",
         "done",
         "environ",
         "file_body",
@@ -325,51 +377,44 @@ class Exchange:
         "middleware",
         "request_body",
         "response_bytes",
+        "server_file_wrapper",
+        "server_start_response",
+        "server_write",
         "started",
         "status",
     )
+    done: bool
+    environ: WSGIEnvironment
+    file_body: object
+    headers: Sequence[tuple[str, str]]
+    middleware: MetricsMiddleware
+    request_body: CountingInput | None
+    response_bytes: int
+    server_file_wrapper: Any
+    server_start_response: StartResponse
+    server_write: Callable[[bytes], object]
+    started: int
+    status: int
 
-    def __init__(
-        self,
-        middleware: MetricsMiddleware,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-    ) -> None:
-        self.middleware = middleware
-        self.environ = environ
-        self._start_response = start_response
-        self._write: Callable[[bytes], object] | None = None
-        self.status = 0
-        self.response_bytes = 0
-        self.done = False
-        self.request_body: CountingInput | None = None
-        self.headers: Sequence[tuple[str, str]] = ()
-        # Only a body that can exist is wrapped: no length and no chunking
-        # means an empty body, and most API calls are bodiless GETs.
-        if environ.get("CONTENT_LENGTH", "0") not in ("0", "") or (
-            "HTTP_TRANSFER_ENCODING" in environ
-        ):
-            stream = environ["wsgi.input"]
-            if middleware.action_label and extra.is_action_request(environ):
-                self.request_body = HeadKeepingInput(
-                    stream, middleware.action_peek_bytes
-                )
-            else:
-                self.request_body = CountingInput(stream)
-            environ["wsgi.input"] = self.request_body
-        self._file_wrapper = environ.get("wsgi.file_wrapper")
-        if self._file_wrapper is not None:
-            # The exchange itself (see __call__): no bound method to build
-            # on every request.
-            environ["wsgi.file_wrapper"] = self
-            self.file_body: object = None
-        self.started = _monotonic_ns()
+    def meter_request_body(self) -> None:
+        """Count what the application reads of the request body."""
+        environ = self.environ
+        middleware = self.middleware
+        stream = environ["wsgi.input"]
+        if middleware.action_label and extra.is_action_request(environ):
+            self.request_body = HeadKeepingInput(
+                stream, middleware.action_peek_bytes
+            )
+        else:
+            self.request_body = CountingInput(stream)
+        environ["wsgi.input"] = self.request_body
 
-    def __call__(self, filelike: Any, *block_size: Any) -> Any:
+    def wrap_file(self, filelike: Any, *block_size: Any) -> Any:
         """The app's ``wsgi.file_wrapper``: the server's, given a file
         timed until the server closes it."""
-        assert self._file_wrapper is not None
-        self.file_body = self._file_wrapper(TimedFile(filelike, self), *block_size)
+        self.file_body = self.server_file_wrapper(
+            TimedFile(filelike, self), *block_size
+        )
         return self.file_body
 
     def restore(self) -> None:
@@ -378,8 +423,8 @@ class Exchange:
         Servers read it again once the app has returned: gunicorn sends
         with sendfile only when ``isinstance(body, environ[...])``.
         """
-        if self._file_wrapper is not None:
-            self.environ["wsgi.file_wrapper"] = self._file_wrapper
+        if self.server_file_wrapper is not None:
+            self.environ["wsgi.file_wrapper"] = self.server_file_wrapper
 
     def start_response(
         self,
@@ -387,48 +432,43 @@ class Exchange:
         headers: list[tuple[str, str]],
         exc_info: Any = None,
     ) -> Callable[[bytes], object]:
-        # A status that is not a str goes to the server as it came.
-        code = _STATUS_CODES.get(status) if type(status) is str else None
-        if code is None:
+        try:
+            # A subscript costs half a get() call; a status line that is
+            # not a str (or not seen yet) is parsed, and goes to the server
+            # as it came.
+            code = _STATUS_CODES[status]
+        except (KeyError, TypeError):
             code = status_code(status)
         self.status = code
         self.headers = headers
-        self._write = self._start_response(status, headers, exc_info)
-        return self.write
+        start_response = self.server_start_response  # read, not looked up
+        self.server_write = start_response(status, headers, exc_info)
+        return self
 
-    def write(self, data: bytes) -> object:
+    def __call__(self, data: bytes) -> object:
         """The legacy write() callable, counted like the body."""
         self.response_bytes += len(data)
-        assert self._write is not None
-        return self._write(data)
+        return self.server_write(data)
 
     def watch(self, body: Iterable[bytes]) -> Iterable[bytes]:
-        """Return ``body`` for the server, recording when it is closed."""
-        server_wrapper = self._file_wrapper
-        if server_wrapper is not None:  # restore(), inline: every request
-            self.environ["wsgi.file_wrapper"] = server_wrapper
-        if type(body) is list or type(body) is tuple or (
-            isinstance(body, (list, tuple))
-        ):
-            # Complete already: returned as is, so servers still see their
-            # list and its length (wsgiref and waitress set Content-Length
-            # for one item; a list subclass keeps its own close()).
-            # One chunk is the usual case: len() costs a third of sum(map()).
-            self.response_bytes += (
-                len(body[0]) if len(body) == 1 else sum(map(len, body))
-            )
-            self.finish(None)
-            return body
-        if server_wrapper is not None and body is self.file_body:
+        """Return ``body``, an iterable that is not a list, for the
+        server, recording when it is closed."""
+        if self.server_file_wrapper is not None and body is self.file_body:
             # The server's own wrapper, so it still uses sendfile; timed
             # until the server closes it (see TimedFile).
             return body
-        if hasattr(type(body), "__len__"):
-            return SizedMeteredBody(body, self)
-        return MeteredBody(body, self)
+        kind = type(body)
+        try:
+            metered = _METERED_BY_TYPE[kind]
+        except KeyError:
+            # A body the server may take the length of keeps its length.
+            metered = SizedMeteredBody if hasattr(kind, "__len__") else MeteredBody
+            if len(_METERED_BY_TYPE) < _MAX_BODY_TYPES:
+                _METERED_BY_TYPE[kind] = metered
+        return metered(body, self)
 
     def finish(
-        self, exception: BaseException | None, *, closed_early: bool = False
+        self, exception: BaseException | None, closed_early: bool = False
     ) -> None:
         """Turn the request into a sample for the daemon; only the first
         call counts.
@@ -455,7 +495,7 @@ class Exchange:
         route = middleware.routes.resolve(environ, status)
         if route == labels.OVERFLOW:
             middleware.sender.count(transport.ROUTE_OVERFLOW, middleware.service)
-        method = environ.get("REQUEST_METHOD", "")
+        method = environ.get("REQUEST_METHOD")
         if method not in KNOWN_METHODS:
             method = OTHER_METHOD
         exception_name = None
@@ -470,16 +510,22 @@ class Exchange:
         if middleware.request_id_exemplars:
             request_id = environ.get(REQUEST_ID_ENVIRON)
             if type(request_id) is not str:
-                request_id = request_id_in(self.headers)
+                # Without oslo.middleware's request_id filter, a response
+                # header may give it (searched here, not in a function of
+                # its own: a call costs more than a short search).
+                request_id = None
+                for name, value in self.headers:
+                    # The length first: most headers are skipped without
+                    # lower().
+                    if len(name) == REQUEST_ID_LENGTH and (
+                        name.lower() == REQUEST_ID_HEADER
+                    ):
+                        request_id = value
+                        break
         project = None
-        if middleware.project_attribution:
-            # Set by auth_token on the environ it shares with us, once the
-            # token is validated; absent or empty without a scoped token.
-            project = environ.get(PROJECT_ENVIRON) or None
-            if project is not None and (
-                type(project) is not str or len(project) > protocol.MAX_PROJECT_CHARS
-            ):
-                project = protocol.UNREADABLE_PROJECT
+        if middleware.project_attribution and PROJECT_ENVIRON in environ:
+            # (A membership test costs less than a get() call that misses.)
+            project = validated_project(environ)
         sample: protocol.Sample = (
             middleware.service,
             method,
@@ -500,20 +546,43 @@ class Exchange:
 # oslo.middleware's request_id filter keeps the id under this key.
 REQUEST_ID_ENVIRON = "openstack.request_id"
 REQUEST_ID_HEADER = "x-openstack-request-id"
-# keystonemiddleware's auth_token sets the X-Project-Id request header of
-# a validated token (and removes one the client sent).
+REQUEST_ID_LENGTH = len(REQUEST_ID_HEADER)
+# keystonemiddleware's auth_token, and keystone's own middleware built on
+# it, set the X-Project-Id and X-Identity-Status request headers of a
+# validated token, and leave their auth plugin in the environ.
 PROJECT_ENVIRON = "HTTP_X_PROJECT_ID"
+IDENTITY_STATUS_ENVIRON = "HTTP_X_IDENTITY_STATUS"
+TOKEN_AUTH_ENVIRON = "keystone.token_auth"  # noqa: S105 (a key)
 
 
-def request_id_in(headers: Sequence[tuple[str, str]]) -> str | None:
-    """The request id a response header gives, for apps without
-    oslo.middleware's request_id filter (which puts it in the environ)."""
-    size = len(REQUEST_ID_HEADER)
-    for name, value in headers:
-        # The length first: most headers are skipped without lower().
-        if len(name) == size and name.lower() == REQUEST_ID_HEADER:
-            return value
-    return None
+def validated_project(environ: WSGIEnvironment) -> str | None:
+    """The project of the token validated for this request, if any.
+
+    The headers alone prove nothing: keystone's middleware keeps those a
+    client sends without a token.  The plugin only the middleware puts in
+    the environ holds the token's user when there was a token, and the
+    status it sets says the token was valid (auth_token told to delay its
+    decision passes requests on whose token it refused).  An unscoped
+    token sets an empty project.
+    """
+    if (
+        environ.get(IDENTITY_STATUS_ENVIRON) != "Confirmed"
+        or getattr(environ.get(TOKEN_AUTH_ENVIRON), "user", None) is None
+    ):
+        return None
+    project = environ.get(PROJECT_ENVIRON) or None
+    if project is not None and (
+        type(project) is not str or len(project) > protocol.MAX_PROJECT_CHARS
+    ):
+        return protocol.UNREADABLE_PROJECT
+    return project
+
+
+# The wrapper of each type of body: hasattr() formats an error message
+# each time a type lacks the attribute, which costs more than the rest of
+# watch().  An application returns few types of body.
+_METERED_BY_TYPE: dict[type, type[MeteredBody]] = {}
+_MAX_BODY_TYPES = 100
 
 
 # Status lines by the ones an application sends: parsing one with int()

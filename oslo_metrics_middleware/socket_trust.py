@@ -97,9 +97,32 @@ class SocketTrust:
             self._announce()
         return self._verdict
 
+    def directory_refusal(self, path: str, found: os.stat_result) -> str | None:
+        """Why the directory ``path``, whose status is ``found``, must not
+        be written to (the spool next to the socket), or None.
+
+        It is trusted as the socket is, by its owner, group and the
+        directories above it; and, since files are put in it rather than
+        sent to one listener, only when no other user may write to it.
+        """
+        if not stat.S_ISDIR(found.st_mode):
+            return "it is not a directory"
+        owner = self._owner_refusal(found)
+        if owner is not None:
+            return owner
+        if found.st_mode & stat.S_IWOTH:
+            return "it is writable by every user"
+        return self._directories_refusal(path, "the spool")
+
     def _judge(self, found: os.stat_result) -> str | None:
         if not stat.S_ISSOCK(found.st_mode):
             return None  # nothing listens there; sending fails by itself
+        owner = self._owner_refusal(found)
+        if owner is not None:
+            return owner
+        return self._directories_refusal(self.path, "the socket")
+
+    def _owner_refusal(self, found: os.stat_result) -> str | None:
         if found.st_uid not in self._uids:
             return f"it is owned by {_user(found.st_uid)}, not {self._owners()}"
         if self.group and found.st_gid != self._gid:
@@ -107,10 +130,10 @@ class SocketTrust:
                 f"its group is {_group(found.st_gid)}, not {self.group}"
                 + ("" if self._gid is not None else " (no such group)")
             )
-        return self._directories_refusal()
+        return None
 
-    def _directories_refusal(self) -> str | None:
-        directory = os.path.dirname(os.path.realpath(self.path))
+    def _directories_refusal(self, path: str, what: str) -> str | None:
+        directory = os.path.dirname(os.path.realpath(path))
         while True:
             try:
                 found = os.stat(directory)
@@ -119,12 +142,12 @@ class SocketTrust:
             if found.st_uid not in self._uids:
                 return (
                     f"its directory {directory} belongs to "
-                    f"{_user(found.st_uid)}, who could replace the socket"
+                    f"{_user(found.st_uid)}, who could replace {what}"
                 )
             if found.st_mode & stat.S_IWOTH and not found.st_mode & stat.S_ISVTX:
                 return (
                     f"its directory {directory} is writable by every user "
-                    "and not sticky, so anyone could replace the socket"
+                    f"and not sticky, so anyone could replace {what}"
                 )
             parent = os.path.dirname(directory)
             if parent == directory:

@@ -17,7 +17,9 @@ still holds into a directory next to the socket, ``<socket>.spool``, and
 the collector reads them as if they had come through the socket when it
 is back.  The collector makes the directory and owns it, with the socket's
 write permission for its owner and group only (never others), so the
-users who may send are the users who may spool.
+users who may send are the users who may spool.  A leaving process writes
+there only if it would trust a socket there (socket_trust.py): the same
+owner, group and directories above, and no other user may write to it.
 
 Each file is one process's datagrams, one per line (JSON has no raw line
 breaks).  It is written under a temporary name created with ``O_EXCL``
@@ -32,8 +34,9 @@ from collections.abc import Iterator
 import contextlib
 import fcntl
 import os
-import stat
 import time
+
+from oslo_metrics_middleware.socket_trust import SocketTrust
 
 DIRECTORY_SUFFIX = ".spool"
 # Complete files, and files still being written.
@@ -60,28 +63,22 @@ def directory_of(socket_path: str) -> str:
     return socket_path + DIRECTORY_SUFFIX
 
 
-def distrust(found: os.stat_result) -> str | None:
-    """Why a directory with this status cannot be a spool, or None."""
-    if not stat.S_ISDIR(found.st_mode):
-        return "it is not a directory"
-    if found.st_mode & stat.S_IWOTH:
-        return "it is writable by every user"
-    return None
-
-
-def put(socket_path: str, datagrams: list[bytes], fallback: list[bytes]) -> bool:
-    """Spool ``datagrams``, or ``fallback`` when they do not fit.
+def put(
+    trust: SocketTrust, datagrams: list[bytes], fallback: list[bytes]
+) -> bool:
+    """Spool ``datagrams``, or ``fallback`` when they do not fit, next to
+    the socket ``trust`` judges, if it would trust the directory.
 
     True when ``datagrams`` were written, False for ``fallback``;
     SpoolError when neither could be.
     """
-    path = directory_of(socket_path)
+    path = directory_of(trust.path)
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError as exc:
         raise SpoolError(f"no spool at {path} ({exc.strerror})") from None
     try:
-        reason = distrust(os.fstat(descriptor))
+        reason = trust.directory_refusal(path, os.fstat(descriptor))
         if reason:
             raise SpoolError(f"spool {path} refused: {reason}")
         with _locked(descriptor, path):

@@ -136,9 +136,10 @@ class DatagramSender:
         if self._thread is None:
             self._start_thread()
         queue = self._queue
-        if len(queue) + self._unsent_samples < self.buffer_size:
+        held = len(queue)
+        if held + self._unsent_samples < self.buffer_size:
             queue.append(sample)
-            if len(queue) == self._wake_at:
+            if held + 1 == self._wake_at:
                 self._wakeup.set()
         else:
             self.count(DROPPED, sample[0], "buffer_full")
@@ -226,7 +227,7 @@ class DatagramSender:
                 self._counts[(DROPPED, service, "exit")] += amount
             dropped = [_increment(*item) for item in self._counts.items()]
         try:
-            whole = spool.put(self.socket_path, counts + datagrams, dropped)
+            whole = spool.put(self.trust, counts + datagrams, dropped)
         except spool.SpoolError as exc:
             self._send_counts()
             if lost:
@@ -301,6 +302,11 @@ class DatagramSender:
 
     def _send_counts(self) -> bool:
         """Send the transport counters; True when all of them went."""
+        if not self._counts:
+            # Nearly always: no lock to take.  A count added right after
+            # this look goes with the next round, as one added right after
+            # the copy below does.
+            return True
         with self._counts_lock:
             pending = list(self._counts.items())
         for key, amount in pending:

@@ -130,6 +130,21 @@ COLLECTOR_OPTS: list[cfg.Opt] = [
         "a metric is full is recorded there under service '__overflow__'.",
     ),
     cfg.IntOpt(
+        "max_request_label_bytes",
+        default=320 * 1024,
+        min=1024,
+        max=1 << 30,
+        help="Most UTF-8 bytes of free label values (service, method, route, "
+        "action, microversion, exception; not status) held by the label "
+        "sets of each request metric, '__overflow__' ones included: 64 bytes "
+        "a label set on average at the default max_request_series. With it "
+        "the size of /metrics and of the collector's memory has a bound "
+        "close to that of real labels, however long each one is. A request "
+        "whose new label set would pass it is recorded as one past "
+        "max_request_series is, and counted in "
+        "oslo_metrics_collector_overflow_total{label=\"bytes\"}.",
+    ),
+    cfg.IntOpt(
         "max_label_bytes",
         default=256,
         min=32,
@@ -163,21 +178,6 @@ COLLECTOR_OPTS: list[cfg.Opt] = [
         "project's series is pending, counted and frozen for at least a "
         "window each. Keep it at least twice Prometheus' scrape interval, "
         "so that every value a project's counter takes is scraped.",
-    ),
-    cfg.IntOpt(
-        "max_request_label_bytes",
-        default=320 * 1024,
-        min=1024,
-        max=1 << 30,
-        help="Most UTF-8 bytes of free label values (service, method, route, "
-        "action, microversion, exception; not status) held by the label "
-        "sets of each request metric, '__overflow__' ones included: 64 bytes "
-        "a label set on average at the default max_request_series. With it "
-        "the size of /metrics and of the collector's memory has a bound "
-        "close to that of real labels, however long each one is. A request "
-        "whose new label set would pass it is recorded as one past "
-        "max_request_series is, and counted in "
-        "oslo_metrics_collector_overflow_total{label=\"bytes\"}.",
     ),
     cfg.IntOpt(
         "http_max_connections",

@@ -91,6 +91,7 @@ class CollectorProcess:
         env: Mapping[str, str] | None = None,
         tls: ssl.SSLContext | None = None,
         run_as: Sequence[str] = (),
+        python: str = "",
     ) -> None:
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
@@ -107,6 +108,8 @@ class CollectorProcess:
         self.env = dict(env) if env is not None else None
         # A prefix such as setpriv's that runs it as another user.
         self.run_as = tuple(run_as)
+        # The interpreter, when another user cannot run this one.
+        self.python = python or sys.executable
         self.process: subprocess.Popen[bytes] | None = None
         # How to reach /metrics served over TLS (web_config_file).
         self.tls = tls
@@ -129,7 +132,7 @@ class CollectorProcess:
         )
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [*self.run_as, sys.executable, *self.command,
+                [*self.run_as, self.python, *self.command,
                  "--config-file", str(self.config_path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,

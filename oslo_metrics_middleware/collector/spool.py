@@ -60,6 +60,11 @@ class Spool:
     def __init__(self, path: str, descriptor: int) -> None:
         self.path = path
         self._descriptor = descriptor
+        found = os.fstat(descriptor)
+        # Files of these owners are read whatever their group: the
+        # collector's own, and root's.
+        self._owners = {0, os.geteuid()}
+        self._group = found.st_gid
         self._next_poll = 0.0
 
     def poll(self, record: Callable[[bytes], None]) -> None:
@@ -108,6 +113,9 @@ class Spool:
                 return self._refuse(name, "not a regular file")
             if found.st_nlink != 1:
                 return self._refuse(name, "a file with other links")
+            untrusted = self._distrust(found)
+            if untrusted is not None:
+                return self._refuse(name, untrusted)
             if found.st_size > spool.MAX_BYTES:
                 return self._refuse(name, f"larger than {spool.MAX_BYTES} bytes")
             content = os.read(file, spool.MAX_BYTES + 1)
@@ -115,6 +123,22 @@ class Spool:
             os.close(file)
         os.unlink(name, dir_fd=self._descriptor)
         return content[: spool.MAX_BYTES]
+
+    def _distrust(self, found: os.stat_result) -> str | None:
+        """Why a file's owner or mode make it untrusted, or None.
+
+        The directory gives every file its group, so a file of another
+        group was made by someone else or moved away from it; one that
+        others may write could have been changed by anyone.
+        """
+        if found.st_uid not in self._owners and found.st_gid != self._group:
+            return (
+                f"its group is gid {found.st_gid}, not the spool's "
+                f"(gid {self._group})"
+            )
+        if found.st_mode & stat.S_IWOTH:
+            return "writable by every user"
+        return None
 
     def _refuse(self, name: str, reason: str) -> bytes:
         LOG.warning("Removed %s from the spool %s unread: %s", name, self.path, reason)

@@ -189,6 +189,49 @@ def shape_key(path: str) -> str:
     return _SHAPE_INTEGERS.sub("/\0i", _SHAPE_UUIDS.sub("/\0u", path))
 
 
+# Stands for a segment too long to be classified ({name} whatever it
+# holds), in the keys of long paths; NUL never reaches a real path.
+_LONG_SEGMENT = "\0n"
+
+
+def long_path_key(path: str) -> str:
+    """A shape key for a path of any length, made of what its label can use.
+
+    The label reads only the first segments, and a segment longer than
+    MAX_CLASSIFIED becomes ``{name}`` whatever it holds, so such a segment
+    stands as one marker and the segments past the first ones are not
+    in the key: a key of a few hundred characters at most, even for a path
+    of kilobytes, unless one of the first two segments is long (they
+    decide a swift account or a project id whatever their length).  Both
+    forms below give a key whose non-empty segments are the path's first
+    segments as the label reads them, so paths of one key have one label.
+    Its first character tells it from the keys of shape_key(), which start
+    with '/'.
+    """
+    if path.endswith(FORMAT_SUFFIXES):
+        path = strip_format(path)
+    # The usual long path ends with its one long segment: found from the
+    # end with str.rfind, at memrchr's pace, where a split would compare
+    # each of its characters in turn.
+    cut = path.rfind("/") + 1
+    if (
+        len(path) - cut > MAX_CLASSIFIED
+        and cut <= _LONG_HEAD
+        and "/" in path[:cut].strip("/")  # two segments before it at least
+    ):
+        return "\0" + shape_key(path[:cut]) + _LONG_SEGMENT
+    head_segments = _first_segments(path)[:_NEEDED]
+    marked = [
+        _LONG_SEGMENT if len(segment) > MAX_CLASSIFIED else segment
+        for segment in head_segments[2:]
+    ]
+    return "\0" + shape_key("/" + "/".join(head_segments[:2] + marked))
+
+
+# Longest part before a long last segment taken as it is into a key.
+_LONG_HEAD = _NEEDED * (MAX_CLASSIFIED + 1)
+
+
 def normalise_path(path: str) -> str:
     """A route template for ``path`` in which no identifier survives.
 

@@ -194,14 +194,17 @@ class RouteResolver:
         return self._fallback_cap.admit(label)
 
     def _from_path(self, path: str) -> str:
+        # Keyed by shape, so a fresh id per request still hits the cache;
+        # a long path by the shape of what its label reads, so it is found
+        # in the cache too, at the cost of one split of the path.
         if len(path) > base.MAX_CACHED_PATH:
-            return labels.bounded(fallback.normalise_path(path))
-        # Keyed by shape, so a fresh id per request still hits the cache.
-        key = fallback.shape_key(path)
+            key = fallback.long_path_key(path)
+        else:
+            key = fallback.shape_key(path)
         cached = self._path_cache.get(key)
         if cached is None:
             cached = labels.bounded(fallback.normalise_path(path))
-            base.store(self._path_cache, key, cached)
+            base.store(self._path_cache, key, cached, raw_path=key)
         return cached
 
 

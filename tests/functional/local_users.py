@@ -19,15 +19,22 @@ The names carry the test process's id, so parallel runs never share one.
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 import contextlib
 import dataclasses
+import functools
 import os
+from pathlib import Path
 import pwd
 import shutil
+import stat
 import subprocess
+import sys
+import sysconfig
+import tempfile
 
 import pytest
 
@@ -45,6 +52,59 @@ class User:
             "setpriv", f"--reuid={self.uid}", f"--regid={self.gid}",
             "--init-groups", "--inh-caps=-all", "--bounding-set=-all",
         ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Python:
+    """How another user runs this interpreter with its packages."""
+
+    executable: str
+    env: dict[str, str]
+
+
+def open_to_all(path: str) -> bool:
+    """Whether every user may reach ``path`` and read (and run) it."""
+    real = Path(os.path.realpath(path))
+    for directory in real.parents:
+        if not directory.stat().st_mode & stat.S_IXOTH:
+            return False
+    wanted = stat.S_IROTH | (stat.S_IXOTH if real.is_dir() else 0)
+    return real.stat().st_mode & wanted == wanted
+
+
+@functools.cache
+def python() -> Python:
+    """This interpreter and its packages, as other users can run them.
+
+    A virtual environment made from an interpreter under a private home
+    (``/root`` is 0700) cannot be run by them: then the system's
+    interpreter of the same version runs instead, with this one's package
+    directory as its user site (so its ``.pth`` files still apply).  A
+    package directory other users cannot read is copied for them into a
+    temporary directory first; nothing of the original changes mode.
+    """
+    site_packages = sysconfig.get_path("purelib")
+    if open_to_all(sys.executable) and open_to_all(site_packages):
+        return Python(sys.executable, dict(os.environ))
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    system = shutil.which(version, path="/usr/bin:/usr/local/bin")
+    if system is None or not open_to_all(system):
+        pytest.skip(f"no {version} that other users may run")
+    base = tempfile.mkdtemp(prefix="omm-python-", dir="/tmp")
+    os.chmod(base, 0o755)
+    lib = Path(base, "lib", version)
+    lib.mkdir(parents=True, mode=0o755)
+    lib.parent.chmod(0o755)
+    lib.chmod(0o755)
+    if open_to_all(site_packages):
+        (lib / "site-packages").symlink_to(site_packages)
+    else:
+        shutil.copytree(site_packages, lib / "site-packages", symlinks=True)
+        subprocess.run(["chmod", "-R", "o+rX", str(lib)], check=True)
+    atexit.register(shutil.rmtree, base, True)
+    env = dict(os.environ, PYTHONUSERBASE=base)
+    env.pop("PYTHONNOUSERSITE", None)
+    return Python(system, env)
 
 
 def require_root() -> None:

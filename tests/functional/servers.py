@@ -249,7 +249,7 @@ APACHE_MODULES = Path("/usr/lib/apache2/modules")
 # Debian's mod_wsgi embeds the system python3; the venv is built from it.
 SITE_PACKAGES = next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
 
-APACHE_CONF = """\
+APACHE_HEAD = """\
 ServerRoot {workdir}
 ServerName localhost
 Listen 127.0.0.1:{port}
@@ -258,10 +258,11 @@ DefaultRuntimeDir {workdir}
 ErrorLog {workdir}/apache-error.log
 LogLevel warn
 {user}
-LoadModule mpm_event_module {modules}/mod_mpm_event.so
-LoadModule authz_core_module {modules}/mod_authz_core.so
-LoadModule wsgi_module {modules}/mod_wsgi.so
+{modules}
 WSGISocketPrefix {workdir}/wsgi
+"""
+
+APACHE_SITE = """\
 WSGIDaemonProcess api processes=1 threads=4 python-path={repo}:{site}
 WSGIProcessGroup api
 WSGIApplicationGroup %{{GLOBAL}}
@@ -271,6 +272,24 @@ WSGIScriptAlias / {workdir}/api.wsgi
     Require all granted
 </Directory>
 """
+
+
+def apache_head(
+    workdir: Path, port: int, modules: Sequence[str] = ()
+) -> str:
+    """The server part of an Apache configuration: mod_wsgi, the event
+    MPM and ``modules``, run as nobody when started as root."""
+    loaded = ("mpm_event", "authz_core", *modules, "wsgi")
+    return APACHE_HEAD.format(
+        workdir=workdir,
+        port=port,
+        user="User nobody\nGroup nogroup" if os.getuid() == 0 else "",
+        modules="\n".join(
+            f"LoadModule {name}_module {APACHE_MODULES}/mod_{name}.so"
+            for name in loaded
+        ),
+    )
+
 
 APACHE_SCRIPT = """\
 import os
@@ -289,14 +308,12 @@ def apache_server(
     """
     port = free_port()
     module, name = app.split(":")
-    user = "User nobody\nGroup nogroup" if os.getuid() == 0 else ""
     (workdir / "api.wsgi").write_text(
         APACHE_SCRIPT.format(env=dict(env), module=module, name=name)
     )
     conf = workdir / "apache.conf"
-    conf.write_text(APACHE_CONF.format(
-        workdir=workdir, port=port, user=user, modules=APACHE_MODULES,
-        repo=REPO, site=SITE_PACKAGES,
+    conf.write_text(apache_head(workdir, port) + APACHE_SITE.format(
+        workdir=workdir, repo=REPO, site=SITE_PACKAGES,
     ))
     return ServerProcess(
         "apache",
@@ -384,6 +401,21 @@ def total(series: Series, name: str, **labels: str) -> float:
 def requests_counted(series: Series, **labels: str) -> float:
     """Requests the collector counted, over all routes unless narrowed."""
     return total(series, f"{DURATION}_count", **labels)
+
+
+def requests_by(series: Series, *names: str) -> Counter[tuple[Any, ...]]:
+    """Requests the collector counted, by the values of the labels
+    ``names`` (``status`` as an int); label sets with none are left out."""
+    found: Counter[tuple[Any, ...]] = Counter()
+    for (name, labels), amount in series.items():
+        if name == f"{DURATION}_count" and amount:
+            label = dict(labels)
+            key = tuple(
+                int(label[each]) if each == "status" else label[each]
+                for each in names
+            )
+            found[key] += int(amount)
+    return found
 
 
 def wait_for(

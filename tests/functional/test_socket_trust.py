@@ -27,6 +27,7 @@ import os
 from pathlib import Path
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ from typing import Any
 
 import pytest
 
+from oslo_metrics_middleware import spool as layout
 from oslo_metrics_middleware.collector.process import CollectorProcess
 from tests.functional import collectors
 from tests.functional import local_users
@@ -88,14 +90,30 @@ def workdir() -> Iterator[Path]:
     shutil.rmtree(directory)
 
 
-class _Shell:
-    """apps/filter_shell.py as the API's user."""
+def _as(user: local_users.User | None, *arguments: str) -> list[str]:
+    """Python with ``arguments``, as ``user`` (None: as root)."""
+    if user is None:
+        return [sys.executable, *arguments]
+    return [*user.command(), local_users.python().executable, *arguments]
 
-    def __init__(self, user: local_users.User, path: Path, owner: str) -> None:
+
+def _env(user: local_users.User | None) -> dict[str, str] | None:
+    return None if user is None else local_users.python().env
+
+
+class _Shell:
+    """apps/filter_shell.py as the API's user; ``grace``, its
+    exit_grace_period, if not the default."""
+
+    def __init__(
+        self, user: local_users.User, path: Path, owner: str, *grace: str
+    ) -> None:
         self.process = subprocess.Popen(
-            [*user.command(), sys.executable, *SHELL, str(path), owner],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+            _as(user, *SHELL, str(path), owner, *grace),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, cwd=REPO, env=_env(user),
         )
+        self.leaving = ""
 
     def serve(self, requests: int) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -105,14 +123,15 @@ class _Shell:
         return answer
 
     def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        self.process.wait(collectors.WAIT)
+        """End its input; what it logged as it left is kept in leaving."""
+        _, self.leaving = self.process.communicate("", timeout=collectors.WAIT)
 
 
 @contextlib.contextmanager
-def _api(user: local_users.User, path: Path, owner: str) -> Iterator[_Shell]:
-    shell = _Shell(user, path, owner)
+def _api(
+    user: local_users.User, path: Path, owner: str, *grace: str
+) -> Iterator[_Shell]:
+    shell = _Shell(user, path, owner, *grace)
     try:
         yield shell
     finally:
@@ -123,8 +142,8 @@ def _api(user: local_users.User, path: Path, owner: str) -> Iterator[_Shell]:
 def _squatter(user: local_users.User, path: Path) -> Iterator[list[int]]:
     """The stranger's socket at ``path``; after the block, what reached it."""
     process = subprocess.Popen(
-        [*user.command(), sys.executable, "-c", SQUATTER, str(path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        _as(user, "-c", SQUATTER, str(path)),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env(user),
     )
     assert process.stdout is not None and process.stdin is not None
     assert process.stdout.readline() == "bound\n"
@@ -139,8 +158,10 @@ def _squatter(user: local_users.User, path: Path) -> Iterator[list[int]]:
 def _collector(
     user: local_users.User, workdir: Path, path: Path
 ) -> CollectorProcess:
+    python = local_users.python()
     return CollectorProcess(
-        workdir=workdir, socket_path=path, run_as=user.command()
+        workdir=workdir, socket_path=path, run_as=user.command(),
+        python=python.executable, env=python.env,
     )
 
 
@@ -235,13 +256,14 @@ def test_private_directory_lets_the_api_group_in_and_keeps_strangers_out(
         assert path.lstat().st_ino == found.st_ino
 
 
-def _probe(user: local_users.User | None, path: Path) -> list[str]:
-    prefix = user.command() if user is not None else []
-    probe = subprocess.run(
-        [*prefix, sys.executable, "-c", _PROBE, str(path)],
-        capture_output=True, text=True, timeout=collectors.WAIT,
+def _probe(
+    user: local_users.User | None, path: Path, probe: str = ""
+) -> list[str]:
+    ran = subprocess.run(
+        _as(user, "-c", probe or _PROBE, str(path)),
+        capture_output=True, text=True, timeout=collectors.WAIT, env=_env(user),
     )
-    return probe.stdout.splitlines()
+    return ran.stdout.splitlines()
 
 
 # Tries to send to the socket at argv[1], to bind a socket beside it and
@@ -270,3 +292,136 @@ def test_probe_reports_what_it_may_do(tmp_path: Path) -> None:
         assert _probe(None, tmp_path / "s") == [
             "send: allowed", "bind: allowed", "list: allowed",
         ]
+
+
+# Tries, on the spool file at argv[1], what a user other than its writer
+# and the collector might: list the spool, read the file, put a file
+# beside it, remove the file, move the spool away.
+_SPOOL_PROBE = """
+import os, sys
+path = sys.argv[1]
+spool = os.path.dirname(path)
+for what, call in (
+    ("list", lambda: os.listdir(spool)),
+    ("read", lambda: open(path, "rb").read()),
+    ("write", lambda: open(os.path.join(spool, "9-9.dgrams"), "xb").close()),
+    ("remove", lambda: os.unlink(path)),
+    ("move", lambda: os.rename(spool, spool + ".old")),
+):
+    try:
+        call()
+        print(what + ": allowed")
+    except OSError as exc:
+        print(what + ": " + type(exc).__name__)
+"""
+
+
+def _refused_files(collector: CollectorProcess) -> list[str]:
+    """What the collector logged of files it removed from the spool unread."""
+    return [
+        line.split(" [-] ", 1)[-1]
+        for line in collector.log().splitlines() if " unread: " in line
+    ]
+
+
+def test_the_spool_takes_what_the_api_group_leaves_and_keeps_strangers_out(
+    users: dict[str, local_users.User], shared: Path, workdir: Path
+) -> None:
+    """In a directory every user may write to (as /var/tmp): the spool the
+    collector makes lets the API's user leave its samples there and no
+    one else read, add, remove or move anything; a file that is not of
+    the spool's group is not counted, and said so once."""
+    path = shared / "metrics_collector.sock"
+    spool = Path(f"{path}.spool")
+    collector_user, api_user = users["collector"], users["api"]
+    stranger = users["stranger"]
+    with _collector(collector_user, workdir, path):
+        pass
+    found = spool.lstat()
+    assert (found.st_uid, found.st_gid, stat.S_IMODE(found.st_mode)) == (
+        collector_user.uid, collector_user.gid, 0o2770
+    )
+    with _api(api_user, path, collector_user.name, "0") as api:
+        assert api.serve(5)["held"] == 5
+    assert api.leaving.splitlines()[-1] == (
+        f"INFO 5 metric samples kept in {spool} for the collector (not "
+        f"reachable at {path} for 0.0 s)"
+    )
+    [spooled] = spool.iterdir()
+    found = spooled.lstat()
+    assert (found.st_uid, found.st_gid, stat.S_IMODE(found.st_mode)) == (
+        api_user.uid, collector_user.gid, 0o640
+    )
+    assert _probe(stranger, spooled, _SPOOL_PROBE) == [
+        "list: PermissionError", "read: PermissionError",
+        "write: PermissionError", "remove: PermissionError",
+        "move: PermissionError",
+    ]
+    # Seven requests in a file of the stranger's, as if it had got one in;
+    # readable by all, so only its group keeps it out.
+    planted = spool / f"0-0{layout.READY_SUFFIX}"
+    planted.write_bytes(
+        collectors.batch([("compute", "GET", "/v2.1/servers", 200, 0.1)] * 7)
+        + b"\n"
+    )
+    os.chown(planted, stranger.uid, stranger.gid)
+    planted.chmod(0o644)
+    with _collector(collector_user, workdir, path) as collector:
+        series = servers.wait_for(
+            collector, lambda s: servers.requests_counted(s) >= 5,
+            timeout=collectors.WAIT,
+        )
+        assert servers.requests_counted(series) == 5
+        assert servers.total(series, servers.DROPPED) == 0
+        assert list(spool.iterdir()) == []
+        assert _refused_files(collector) == [
+            f"Removed {planted.name} from the spool {spool} unread: its group "
+            f"is gid {stranger.gid}, not the spool's (gid {collector_user.gid})"
+        ]
+
+
+def test_a_spool_another_api_user_made_first_gets_nothing(
+    shared: Path, workdir: Path
+) -> None:
+    """Another service's user, in the collector's group too, makes the
+    spool before the collector ever ran: the API's user leaves nothing
+    in it (it would read the request ids), and the collector refuses to
+    start on it."""
+    with local_users.created(
+        ["collector", "api", "peer"],
+        member_of={"api": ["collector"], "peer": ["collector"]},
+    ) as users:
+        collector_user, api_user, peer = (
+            users["collector"], users["api"], users["peer"]
+        )
+        path = shared / "metrics_collector.sock"
+        spool = Path(f"{path}.spool")
+        made = subprocess.run(
+            _as(peer, "-c", _MAKE_SPOOL, str(spool), str(collector_user.gid)),
+            capture_output=True, text=True, timeout=collectors.WAIT,
+            env=_env(peer),
+        )
+        assert made.returncode == 0, made.stderr
+        with _api(api_user, path, collector_user.name, "0") as api:
+            assert api.serve(4)["held"] == 4
+        assert api.leaving.splitlines()[-1] == (
+            f"WARNING 4 metric samples not delivered to {path} before exit "
+            f"(collector down or behind; waited 0.0 s; spool {spool} "
+            f"refused: it is owned by {peer.name} (uid {peer.uid}), not "
+            f"{collector_user.name}, root or {api_user.name} (uid "
+            f"{api_user.uid}))"
+        )
+        assert list(spool.iterdir()) == []
+        assert collectors.error(_collector(collector_user, workdir, path)) == (
+            f"spool {spool} is owned by uid {peer.uid}, not by this "
+            f"collector's {collector_user.uid}; refusing to use it"
+        )
+
+
+# Makes the directory argv[1] as the collector would, in the group argv[2].
+_MAKE_SPOOL = """
+import os, sys
+os.mkdir(sys.argv[1])
+os.chown(sys.argv[1], -1, int(sys.argv[2]))
+os.chmod(sys.argv[1], 0o2770)
+"""

@@ -13,11 +13,11 @@
 """The wrapper entry point under real servers, in front of real services.
 
 uWSGI refuses an application that is not installed with the wrapper's one
-line.  keystone and placement run in one Apache with mod_wsgi, each in its
-own daemon process group, configured with the lines ``deployment.rst``
-gives; python-openstackclient drives them and the collector must count
-exactly what Apache logged.  (The same services under uWSGI are in
-``test_api_tier.py``.)
+line.  keystone, placement and ironic run in one Apache with mod_wsgi, each
+in its own daemon process group, configured with the lines
+``deployment.rst`` gives; python-openstackclient drives them and the
+collector must count exactly what Apache logged.  (The same services under
+uWSGI are in ``test_api_tier.py`` and ``test_ironic_wrapper.py``.)
 """
 
 from __future__ import annotations
@@ -59,22 +59,9 @@ def test_uwsgi_refuses_an_app_that_is_not_installed(tmp_path: Path) -> None:
     ]
 
 
-APACHE_CONF = """\
-ServerRoot {workdir}
-ServerName localhost
-Listen 127.0.0.1:{port}
-PidFile {workdir}/apache.pid
-DefaultRuntimeDir {workdir}
-ErrorLog {workdir}/apache-error.log
-LogLevel warn
-{user}
-LoadModule mpm_event_module {modules}/mod_mpm_event.so
-LoadModule authz_core_module {modules}/mod_authz_core.so
-LoadModule env_module {modules}/mod_env.so
-LoadModule wsgi_module {modules}/mod_wsgi.so
+APACHE_LOGS = """\
 LogFormat "ACCESS %m %U%q %>s" access
 CustomLog {workdir}/access.log access
-WSGISocketPrefix {workdir}/wsgi
 <Directory {wrapper_dir}>
     Require all granted
 </Directory>
@@ -95,10 +82,8 @@ WSGIScriptAlias {prefix} {wrapper}
 
 def apache_conf(workdir: Path, port: int, python_path: str,
                 services: dict[str, tier.Service]) -> Path:
-    user = "User nobody\nGroup nogroup" if os.getuid() == 0 else ""
-    text = APACHE_CONF.format(
-        workdir=workdir, port=port, user=user, modules=servers.APACHE_MODULES,
-        wrapper_dir=WRAPPER_FILE.parent,
+    text = servers.apache_head(workdir, port, ["env"]) + APACHE_LOGS.format(
+        workdir=workdir, wrapper_dir=WRAPPER_FILE.parent,
     )
     settings = {
         "keystone": ("keystone-public", {
@@ -111,6 +96,10 @@ def apache_conf(workdir: Path, port: int, python_path: str,
             "OSLO_METRICS_CONFIG_PROJECT": "placement",
             "OSLO_METRICS_CONFIG_FILE": str(
                 tier.config_file(workdir, "placement")),
+        }),
+        "ironic": ("ironic-api", {
+            "OSLO_METRICS_WRAP_APP": services["ironic"].module,
+            "OSLO_METRICS_SERVICE_NAME": "baremetal",
         }),
     }
     for name, (group, env) in settings.items():
@@ -128,6 +117,9 @@ def apache_conf(workdir: Path, port: int, python_path: str,
 class ApacheRun:
     output: str
     errors: str
+    # ironic's session, and its nodes' uuids by name
+    baremetal: subprocess.CompletedProcess[str]
+    uuids: dict[str, str]
     access: list[tuple[str, str, int]]
     series: servers.Series
     log: str
@@ -150,6 +142,8 @@ def apache_run() -> Iterator[ApacheRun]:
                 tier.services()["keystone"], port=port, prefix="/identity"),
             "placement": dataclasses.replace(
                 tier.services()["placement"], port=port, prefix="/placement"),
+            "ironic": dataclasses.replace(
+                tier.ironic_service(), port=port, prefix="/baremetal"),
         }
         site = root / "site-packages"
         subprocess.run(
@@ -159,17 +153,30 @@ def apache_run() -> Iterator[ApacheRun]:
         workdir.mkdir()
         with CollectorProcess(workdir=root) as collector:
             os.chmod(collector.socket_path, 0o666)
-            tier.build(workdir, services, catalog=False)
+            built: list[str] = []
+            tier.in_parallel(
+                lambda: tier.build(workdir, {
+                    name: services[name] for name in ("keystone", "placement")
+                }, catalog=False),
+                lambda: built.extend(tier.build_ironic(workdir, tier.NODES)),
+            )
+            uuids = dict(zip(tier.NODES, built, strict=True))
             tier.write_configs(workdir, services, collector.socket_path)
+            tier.write_ironic_config(workdir, collector.socket_path)
             subprocess.run(["chown", "-R", "nobody:nogroup", str(workdir)],
                            check=os.getuid() == 0)
             conf = apache_conf(workdir, port, f"{tier.REPO}:{site}", services)
             # mod_wsgi's daemon processes do not inherit Apache's
             # environment: where a host keeps the services' files in
-            # /etc/keystone and /etc/placement, the test's are named here.
+            # /etc/keystone, /etc/placement and /etc/ironic, the test's are
+            # named here (ironic's as ~/.ironic/, where oslo.config looks).
+            home = workdir / "home"
+            home.mkdir()
+            (home / ".ironic").symlink_to(workdir / "ironic")
             config_dirs = {
                 "OS_KEYSTONE_CONFIG_DIR": str(workdir / "keystone"),
                 "OS_PLACEMENT_CONFIG_DIR": str(workdir / "placement"),
+                "HOME": str(home),
             }
             (site / "tier-config-dirs.pth").write_text(
                 f"import os; os.environ.update({config_dirs!r})\n")
@@ -194,18 +201,25 @@ def apache_run() -> Iterator[ApacheRun]:
                     f"resource provider show {tier.MISSING}",
                     f"resource provider delete {tier.PROVIDER}",
                 ])
+                session = tier.baremetal_session(uuids, workdir / "steps.json")
+                baremetal = tier.shell(tier.noauth_env(services["ironic"]), session)
             access = []
             for line in (workdir / "access.log").read_text().splitlines():
                 match = tier.ACCESS.match(line)
                 assert match, line
                 access.append((match[1], match[2], int(match[3])))
-            # Every daemon process delivered as Apache stopped it.
+            # Every daemon process delivered as Apache stopped it.  Apache
+            # answers the server's health probe itself: not a request of
+            # any service.
+            mounted = {service.prefix for service in services.values()}
+            served = sum(1 for _, uri, _ in access
+                         if "/" + uri.split("/")[1] in mounted)
             series = servers.wait_for(
-                collector,
-                lambda s: servers.requests_counted(s) >= len(access), 30,
+                collector, lambda s: servers.requests_counted(s) >= served, 30,
             )
             log = (workdir / "apache-error.log").read_text(errors="replace")
-            yield ApacheRun(result.stdout, result.stderr, access, series, log)
+            yield ApacheRun(result.stdout, result.stderr, baremetal, uuids,
+                            access, series, log)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -222,27 +236,45 @@ def test_keystone_and_placement_answer_through_the_wrapper(
 
 
 def test_the_collector_counts_what_apache_logged(apache_run: ApacheRun) -> None:
-    labels = {"identity": "identity", "placement": "placement"}
+    labels = {"identity": "identity", "placement": "placement",
+              "baremetal": "baremetal"}
     # Apache answers the server's own probe itself, outside both services.
     logged = Counter(
         (labels[uri.split("/")[1]], method, status)
         for method, uri, status in apache_run.access
         if uri.split("/")[1] in labels
     )
-    counted: Counter[tuple[str, str, int]] = Counter()
-    for (name, found), amount in apache_run.series.items():
-        if name == f"{servers.DURATION}_count" and amount:
-            label = dict(found)
-            key = (label["service"], label["method"], int(label["status"]))
-            counted[key] += int(amount)
+    counted = servers.requests_by(apache_run.series, "service", "method", "status")
     assert counted == logged
-    assert {service for service, _, _ in logged} == {"identity", "placement"}
+    assert {service for service, _, _ in logged} == {
+        "identity", "placement", "baremetal"}
     assert logged[("placement", "GET", 404)] >= 1
     assert logged[("identity", "GET", 404)] >= 1
-    routes = {dict(found)["route"] for (name, found), amount
-              in apache_run.series.items()
-              if name == f"{servers.DURATION}_count" and amount}
+    routes = {route for (route,) in servers.requests_by(apache_run.series, "route")}
     assert "/identity/v3/projects/{project_id}" in routes, routes
     assert "/placement/resource_providers/{uuid}" in routes, routes
     for route in routes:
         assert tier.PROVIDER not in route and tier.MISSING not in route
+
+
+def test_ironic_answers_through_the_wrapper(apache_run: ApacheRun) -> None:
+    result = apache_run.baremetal
+    for expected in (*tier.NODES, *apache_run.uuids.values(), "fake-hardware"):
+        assert expected in result.stdout, (expected, result.stderr,
+                                           apache_run.log[-3000:])
+    assert f"Node {tier.MISSING_NODE} could not be found" in result.stderr
+    assert f"Chassis {tier.CHASSIS} could not be found" in result.stderr
+    # Each request under its template, below the mount point.
+    found = Counter({
+        (method, route, status): amount
+        for (service, method, route, status), amount in servers.requests_by(
+            apache_run.series, "service", "method", "route", "status").items()
+        if service == "baremetal"
+    })
+    assert found == Counter({
+        (method, f"/baremetal{route}", status): amount
+        for (method, route, status), amount in tier.BAREMETAL_REQUESTS.items()
+    })
+    for _, route, _ in found:
+        for name in tier.baremetal_names(apache_run.uuids):
+            assert name not in route, (name, route)

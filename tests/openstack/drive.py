@@ -234,7 +234,9 @@ def routes_label(mapper: Any, prefix: str, path: str, method: str) -> str:
 # -- ironic -------------------------------------------------------------------
 
 
-def ironic(socket: str, workdir: Path) -> Driver:
+def ironic_config(workdir: Path) -> str:
+    """ironic without keystone or a conductor: no authentication, the
+    fake hardware type, SQLite in ``workdir``."""
     fake = (
         "bios",
         "boot",
@@ -248,8 +250,7 @@ def ironic(socket: str, workdir: Path) -> Driver:
         "rescue",
         "vendor",
     )
-    conf = workdir / "ironic.conf"
-    conf.write_text(
+    return (
         "[DEFAULT]\nauth_strategy = noauth\nrpc_transport = json-rpc\n"
         "transport_url = fake:/\nenabled_hardware_types = fake-hardware\n"
         + "".join(f"enabled_{kind}_interfaces = fake\n" for kind in fake)
@@ -257,6 +258,11 @@ def ironic(socket: str, workdir: Path) -> Driver:
         f"[database]\nconnection = sqlite:///{workdir / 'ironic.db'}\n"
         f"[oslo_concurrency]\nlock_path = {workdir}\n"
     )
+
+
+def ironic(socket: str, workdir: Path) -> Driver:
+    conf = workdir / "ironic.conf"
+    conf.write_text(ironic_config(workdir))
     dbsync = Path(sys.executable).with_name("ironic-dbsync")
     subprocess.run(
         [str(dbsync), "--config-file", str(conf), "create_schema"],
@@ -384,6 +390,16 @@ def ironic(socket: str, workdir: Path) -> Driver:
         {"CUSTOM_GOLD", "ProcVirtualization", "CUSTOM_X", "CUSTOM_Y", "fake-hardware"}
     )
     return driver
+
+
+def seed_ironic(conf: Path, names: Iterable[str]) -> list[str]:
+    """A conductor and a node of each name in the database ``conf`` names,
+    as the conductor would register them; the nodes' uuids."""
+    from ironic.common import service
+
+    service.prepare_command(["ironic-dbsync", "--config-file", str(conf)])
+    _register_ironic_conductor()
+    return [_create_ironic_node(name) for name in names]
 
 
 def _register_ironic_conductor() -> None:

@@ -23,6 +23,9 @@ The databases are built once (:func:`build`) and copied for each run, so
 runs with and without the filter start from the same state.  Every server
 writes one access log line per request; the tests compare those with the
 collector.
+
+ironic runs apart from the tier (:func:`build_ironic`), without keystone
+and without a conductor, driven by :func:`baremetal_session`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import configparser
 import contextlib
 import dataclasses
 import http.client
+import json
 import os
 from pathlib import Path
 import re
@@ -46,6 +50,7 @@ import sys
 import time
 
 from oslo_metrics_middleware.collector.process import free_port
+from tests.openstack import drive
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venv-openstack"
@@ -56,6 +61,8 @@ REGION = "RegionOne"
 WRAPPER = "oslo_metrics_middleware.wsgi:application"
 ACCESS = re.compile(r"^ACCESS (\S+) (\S+) (\d{3})$")
 WAIT = 60.0
+# Services uWSGI loads through the wrapper when the filter is on.
+WRAPPED = ("keystone", "placement", "ironic")
 # Files a run changes; everything else of the base is only read.
 STATE = ("keystone.db", "glance.db", "placement.db", "cinder.db")
 
@@ -128,6 +135,15 @@ def _authtoken(keystone: Service) -> dict[str, str]:
     }
 
 
+def _metrics(socket: Path | None) -> dict[str, dict[str, str]]:
+    """With ``socket``, the section that points the filter at the collector."""
+    return (
+        {"oslo_metrics_middleware": {
+            "metrics_socket_file": str(socket), "flush_interval": "0.05",
+        }} if socket else {}
+    )
+
+
 def write_configs(
     workdir: Path, tier: Mapping[str, Service], socket: Path | None
 ) -> None:
@@ -137,11 +153,7 @@ def write_configs(
     service's own file points the filter at the collector.
     """
     keystone = tier["keystone"]
-    metrics = (
-        {"oslo_metrics_middleware": {
-            "metrics_socket_file": str(socket), "flush_interval": "0.05",
-        }} if socket else {}
-    )
+    metrics = _metrics(socket)
     for name in ("keystone", "glance", "placement", "cinder"):
         (workdir / name).mkdir(exist_ok=True)
     _ini(workdir / "keystone" / "keystone.conf", {
@@ -207,10 +219,11 @@ def uwsgi_ini(
 ) -> Path:
     """The service's uWSGI file, as devstack writes it, plus an access log.
 
-    With the filter, keystone and placement load the wrapper, which names
-    the service's own entry point (the lines ``deployment.rst`` shows).
+    With the filter, keystone, placement and ironic load the wrapper,
+    which names the service's own entry point (the lines
+    ``deployment.rst`` shows).
     """
-    wrapped = filtered and service.name in ("keystone", "placement")
+    wrapped = filtered and service.name in WRAPPED
     lines = [
         "[uwsgi]",
         "master = true",
@@ -242,8 +255,12 @@ def uwsgi_ini(
         lines.append(
             f"env = OSLO_METRICS_CONFIG_FILE={config_file(workdir, 'placement')}"
         )
-    if service.name == "cinder":
-        lines.append(f"pyargv = --config-file {config_file(workdir, 'cinder')}")
+    if service.name in ("cinder", "ironic"):
+        # In place of /etc/<service>/<service>.conf, which the service
+        # would find by itself.
+        lines.append(
+            f"pyargv = --config-file {config_file(workdir, service.name)}"
+        )
     path = workdir / service.name / "uwsgi.ini"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -402,7 +419,15 @@ def openstack(keystone: Service, commands: Sequence[str],
               timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """python-openstackclient's interactive shell, one command a line:
     one process and one token for the whole list."""
-    return run([str(VENV / "bin" / "openstack")], client_env(keystone),
+    return shell(client_env(keystone), commands, timeout)
+
+
+def shell(env: Mapping[str, str], commands: Sequence[str],
+          timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """python-openstackclient's interactive shell with ``env``, one
+    command a line.  (Given options on its command line, the shell would
+    run them as commands: they go in the environment.)"""
+    return run([str(VENV / "bin" / "openstack")], env,
                stdin="".join(f"{c}\n" for c in commands), timeout=timeout)
 
 
@@ -611,3 +636,194 @@ def hang_up(glance: Service, token: str) -> int:
     finally:
         # Closing the socket mid-body: the server's write fails.
         connection.close()
+
+
+# A project no token of the tier is scoped to.
+CLAIMED_PROJECT = "c1a1med0c1a1med0c1a1med0c1a1med0"
+
+
+def claim_a_project(services: Mapping[str, Service]) -> list[int]:
+    """Requests without a token that carry the headers auth_token sets for
+    a validated one, naming CLAIMED_PROJECT; their statuses.
+
+    keystone answers version discovery and a password login without a
+    token and leaves such headers in place; auth_token removes them and
+    refuses the request.
+    """
+    claim = {
+        "X-Project-Id": CLAIMED_PROJECT,
+        "X-Identity-Status": "Confirmed",
+        "Content-Type": "application/json",
+    }
+    login = json.dumps({"auth": {"identity": {
+        "methods": ["password"],
+        "password": {"user": {
+            "name": "admin", "domain": {"id": "default"}, "password": PASSWORD,
+        }},
+    }}})
+    statuses = []
+    for name, method, path, body in (
+        ("keystone", "GET", "/v3", None),
+        ("keystone", "POST", "/v3/auth/tokens", login),
+        ("placement", "GET", "/resource_providers", None),
+    ):
+        service = services[name]
+        with http_connection(service.port) as connection:
+            connection.request(
+                method, service.prefix + path, body=body, headers=claim
+            )
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+    return statuses
+
+
+# -- ironic, on its own -----------------------------------------------------
+
+# Where ironic's calls to a conductor go: a port nothing listens on, so
+# that those calls fail at once, the same way in every run.
+UNREACHABLE_PORT = 1
+
+
+def ironic_service() -> Service:
+    """ironic, in front of no keystone (``auth_strategy = noauth``)."""
+    return Service("ironic", "baremetal", free_port(), "ironic.wsgi:application")
+
+
+def noauth_env(service: Service) -> dict[str, str]:
+    """The client's ``--os-auth-type none --os-endpoint URL``."""
+    return {"OS_AUTH_TYPE": "none", "OS_ENDPOINT": service.url}
+
+
+def write_ironic_config(workdir: Path, socket: Path | None) -> None:
+    """ironic's configuration under ``workdir/ironic/``, its database
+    there too; with ``socket``, the filter's section."""
+    directory = workdir / "ironic"
+    directory.mkdir(exist_ok=True)
+    sections = {"json_rpc": {"port": str(UNREACHABLE_PORT)}, **_metrics(socket)}
+    extra = "".join(
+        f"[{name}]\n" + "".join(f"{key} = {value}\n" for key, value in options.items())
+        for name, options in sections.items()
+    )
+    config_file(workdir, "ironic").write_text(drive.ironic_config(directory) + extra)
+
+
+def build_ironic(workdir: Path, names: Sequence[str]) -> list[str]:
+    """ironic's database in ``workdir``, with a conductor and a node of
+    each name (creating nodes through the API takes a conductor); the
+    nodes' uuids."""
+    write_ironic_config(workdir, socket=None)
+    conf = str(config_file(workdir, "ironic"))
+    checked(run([str(VENV / "bin" / "ironic-dbsync"), "--config-file", conf,
+                 "create_schema"]))
+    seeded = checked(run(
+        [str(VENV / "bin" / "python"), "-c",
+         "import json, pathlib, sys; from tests.openstack import drive; "
+         "print(json.dumps(drive.seed_ironic(pathlib.Path(sys.argv[1]), "
+         "sys.argv[2:])))",
+         conf, *names],
+        {"PYTHONPATH": str(REPO)},
+    ))
+    uuids: list[str] = json.loads(seeded.splitlines()[-1])
+    return uuids
+
+
+def copy_ironic(base: Path, workdir: Path, socket: Path | None) -> None:
+    """A fresh copy of ironic's built database in ``workdir``."""
+    write_ironic_config(workdir, socket)
+    shutil.copyfile(base / "ironic" / "ironic.db", workdir / "ironic" / "ironic.db")
+
+
+# -- what the client does with ironic --------------------------------------
+
+NODES = ("bm-node-a", "bm-node-b")
+CHASSIS = "5c3e9a1f-2b7d-4e6a-9f08-1d4c7b2e6a93"
+NEW_NODE = "8d2f6b4a-1e3c-4a7f-b5d9-0c6e2a8f4b17"
+MISSING_NODE = "bm-no-such-node"
+TEMPLATE = "CUSTOM_BM_TEMPLATE"
+STEPS = [{"interface": "bios", "step": "apply_configuration",
+          "args": {"settings": []}, "priority": 10}]
+
+
+def baremetal_session(uuids: Mapping[str, str], steps: Path) -> list[str]:
+    """``baremetal`` commands on the nodes ``build_ironic`` made (``uuids``
+    by name); ``steps`` is a file for the deploy template's steps.
+
+    Reads work without a conductor, and so do chassis and deploy
+    templates, which the API writes to the database itself; creating,
+    changing, deleting or powering on a node are calls to a conductor, so
+    they answer 500 here.
+    """
+    first, second = NODES
+    steps.write_text(json.dumps(STEPS))
+    return [
+        "baremetal driver list",
+        "baremetal driver show fake-hardware -f json",
+        "baremetal node list",
+        "baremetal node list --long -f json",
+        "baremetal node list --fields uuid name -f value",
+        f"baremetal node show {uuids[first]} -f json",
+        f"baremetal node show {second} -f json",
+        f"baremetal node trait list {first}",
+        f"baremetal node bios setting list {first}",
+        f"baremetal node bios setting show {first} ProcVirtualization",
+        f"baremetal node history list {second}",
+        f"baremetal port list --node {uuids[first]}",
+        f"baremetal port show {MISSING}",
+        f"baremetal node show {MISSING_NODE}",
+        f"baremetal node show {MISSING}",
+        f"baremetal node create --driver fake-hardware --name bm-new --uuid {NEW_NODE}",
+        f"baremetal node set {first} --description changed",
+        f"baremetal node power on {first}",
+        f"baremetal node delete {second}",
+        f"baremetal deploy template create {TEMPLATE} --steps {steps} -f json",
+        f"baremetal deploy template show {TEMPLATE} -f json",
+        "baremetal deploy template list",
+        f"baremetal deploy template delete {TEMPLATE}",
+        f"baremetal deploy template show {TEMPLATE}",
+        f"baremetal chassis create --uuid {CHASSIS} --description first -f json",
+        f"baremetal chassis set {CHASSIS} --description second",
+        f"baremetal chassis show {CHASSIS} -f json",
+        "baremetal chassis list",
+        f"baremetal chassis delete {CHASSIS}",
+        f"baremetal chassis show {CHASSIS}",
+    ]
+
+
+# (method, route template, status) of each request of the session, by
+# the names ironic's controllers give the path segments.
+BAREMETAL_REQUESTS = Counter({
+    ("GET", "/v1/drivers", 200): 1,
+    ("GET", "/v1/drivers/{driver_name}", 200): 1,
+    ("GET", "/v1/nodes", 200): 2,
+    ("GET", "/v1/nodes/detail", 200): 1,
+    ("GET", "/v1/nodes/{node_ident}", 200): 2,
+    ("GET", "/v1/nodes/{node_ident}", 404): 2,
+    ("GET", "/v1/nodes/{node_ident}/traits", 200): 1,
+    ("GET", "/v1/nodes/{node_ident}/bios", 200): 1,
+    ("GET", "/v1/nodes/{node_ident}/bios/{setting_name}", 404): 1,
+    ("GET", "/v1/nodes/{node_ident}/history", 200): 1,
+    ("GET", "/v1/ports", 200): 1,
+    ("GET", "/v1/ports/{port_ident}", 404): 1,
+    ("POST", "/v1/nodes", 500): 1,
+    ("PATCH", "/v1/nodes/{node_ident}", 500): 1,
+    ("PUT", "/v1/nodes/{node_ident}/states/power", 500): 1,
+    ("DELETE", "/v1/nodes/{node_ident}", 500): 1,
+    ("POST", "/v1/deploy_templates", 201): 1,
+    ("GET", "/v1/deploy_templates/{template_ident}", 200): 1,
+    ("GET", "/v1/deploy_templates/{template_ident}", 404): 1,
+    ("GET", "/v1/deploy_templates", 200): 1,
+    ("DELETE", "/v1/deploy_templates/{template_ident}", 204): 1,
+    ("POST", "/v1/chassis", 201): 1,
+    ("PATCH", "/v1/chassis/{chassis_uuid}", 200): 1,
+    ("GET", "/v1/chassis/{chassis_uuid}", 200): 1,
+    ("GET", "/v1/chassis/{chassis_uuid}", 404): 1,
+    ("GET", "/v1/chassis", 200): 1,
+    ("DELETE", "/v1/chassis/{chassis_uuid}", 204): 1,
+})
+
+
+def baremetal_names(uuids: Mapping[str, str]) -> set[str]:
+    """The ids and names the session uses, which no label may carry."""
+    return {*NODES, *uuids.values(), CHASSIS, NEW_NODE, MISSING_NODE, MISSING,
+            TEMPLATE, "fake-hardware", "bm-new", "ProcVirtualization"}

@@ -213,3 +213,36 @@ def test_body_imports_nothing_of_the_filter() -> None:
         for alias in node.names
     ]
     assert not [name for name in imported if name.startswith("oslo_metrics")]
+
+
+def test_body_types_beyond_the_remembered_ones_keep_their_length(
+    sink: DatagramSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oslo_metrics_middleware import middleware
+
+    monkeypatch.setattr(middleware, "_METERED_BY_TYPE", {})
+    monkeypatch.setattr(middleware, "_MAX_BODY_TYPES", 2)
+    # Fresh classes: each is a type the filter has not seen.
+    bodies: list[Iterable[bytes]] = [
+        type(f"Sized{n}", (Sized,), {})(b"abc") for n in range(3)
+    ]
+    bodies.append(iter([b"ab", b"c"]))
+
+    def app(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return bodies.pop(0)
+
+    mw = make_filter(app, sink)
+    sized = []
+    for _ in range(4):
+        result = mw(environ(), lambda *a: None)
+        sized.append(hasattr(result, "__len__"))
+        assert b"".join(result) == b"abc"
+        result.close()  # type: ignore[attr-defined]
+    assert sized == [True, True, True, False]
+    # Only so many types are remembered; the others are looked at anew.
+    assert list(middleware._METERED_BY_TYPE.values()) == [
+        body.SizedMeteredBody, body.SizedMeteredBody
+    ]
+    mw.sender.flush()
+    assert [row[6] for row in rows(sink.messages())] == [3, 3, 3, 3]

@@ -26,6 +26,7 @@ import pytest
 from oslo_metrics_middleware import spool as layout
 from oslo_metrics_middleware.collector import spool
 from oslo_metrics_middleware.collector.options import StartupError
+from oslo_metrics_middleware.socket_trust import SocketTrust
 
 
 @pytest.fixture
@@ -101,8 +102,8 @@ def test_no_parent_directory(tmp_path: Path) -> None:
 def test_reads_complete_files_in_order_and_removes_them(
     socket_path: str, opened: spool.Spool
 ) -> None:
-    layout.put(socket_path, [b"one", b"two"], [])
-    layout.put(socket_path, [b"three"], [])
+    layout.put(SocketTrust(socket_path), [b"one", b"two"], [])
+    layout.put(SocketTrust(socket_path), [b"three"], [])
     partial = _directory(socket_path) / f"9-9{layout.PARTIAL_SUFFIX}"
     partial.write_bytes(b"four\n")
     assert _read(opened) == [b"one", b"two", b"three"]
@@ -146,11 +147,40 @@ def test_refused_files_are_removed_unread(
     ]
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_files_of_strangers_or_writable_by_all_are_removed_unread(
+    socket_path: str, opened: spool.Spool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file is read when its group is the spool's (the directory gives
+    it that group) or its owner the collector's, and no other user may
+    write to it: the users who may spool are the users who may send."""
+    directory = _directory(socket_path)
+    group = directory.stat().st_gid
+    kept = directory / f"1-1{layout.READY_SUFFIX}"
+    kept.write_bytes(b"kept\n")
+    os.chown(kept, 54321, group)
+    planted = directory / f"2-2{layout.READY_SUFFIX}"
+    planted.write_bytes(b"planted\n")
+    os.chown(planted, 54321, 54321)
+    writable = directory / f"3-3{layout.READY_SUFFIX}"
+    writable.write_bytes(b"changed by anyone\n")
+    writable.chmod(0o646)
+    with caplog.at_level(logging.WARNING):
+        assert _read(opened) == [b"kept"]
+    assert list(directory.iterdir()) == []
+    assert [record.getMessage() for record in caplog.records] == [
+        f"Removed 2-2{layout.READY_SUFFIX} from the spool {directory} unread: "
+        f"its group is gid 54321, not the spool's (gid {group})",
+        f"Removed 3-3{layout.READY_SUFFIX} from the spool {directory} unread: "
+        "writable by every user",
+    ]
+
+
 def test_a_read_stops_after_its_budget(
     socket_path: str, opened: spool.Spool
 ) -> None:
     for name in (b"one", b"two", b"three"):
-        layout.put(socket_path, [name], [])
+        layout.put(SocketTrust(socket_path), [name], [])
     assert _read(opened, budget=len(b"one\ntwo\n")) == [b"one", b"two"]
     assert _read(opened, budget=1) == [b"three"]
 
@@ -158,7 +188,7 @@ def test_a_read_stops_after_its_budget(
 def test_polls_once_an_interval(socket_path: str, opened: spool.Spool) -> None:
     read: list[bytes] = []
     opened.poll(read.append)
-    layout.put(socket_path, [b"one"], [])
+    layout.put(SocketTrust(socket_path), [b"one"], [])
     opened.poll(read.append)
     assert read == []
     opened._next_poll = time.monotonic()

@@ -156,6 +156,7 @@ def ci_runs() -> dict[str, set[str]]:
         "test_api_tier.py": set(tier.services()),
         "test_wsgi_wrapper.py": set(re.findall(r'services\["(\w+)"\]', wrapper_test)),
         "test_placement.py": {"placement"},
+        "test_ironic_wrapper.py": {"ironic"},
     }
 
 

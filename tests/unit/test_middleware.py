@@ -444,12 +444,27 @@ def test_the_servers_file_wrapper_gets_the_block_size_and_comes_back(
     assert made == [(8192,)]
 
 
-def test_the_request_id_header_is_found_by_name_not_length() -> None:
+def test_the_request_id_header_is_found_by_name_not_length(
+    sink: DatagramSink,
+) -> None:
     name = middleware.REQUEST_ID_HEADER
     same_length = "x" * len(name)
-    headers = [(same_length, "not-it"), (name.title(), "req-1")]
-    assert middleware.request_id_in(headers) == "req-1"
-    assert middleware.request_id_in([(same_length, "not-it")]) is None
+    answers = [
+        [(same_length, "not-it"), (name.title(), "req-1"), (name, "req-2")],
+        [(same_length, "not-it")],
+    ]
+
+    def answering(
+        env: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        start_response("200 OK", answers.pop(0))
+        return [b""]
+
+    mw = make_filter(answering, sink)
+    call(mw, environ())
+    call(mw, environ())
+    # The first header of that name, whatever its case; none without one.
+    assert [row[-1] for row in recorded(mw, sink)] == ["req-1", None]
 
 
 def test_unknown_option_names_every_known_one() -> None:
@@ -612,6 +627,32 @@ def test_option_errors_show_the_value_given(tmp_path: Path) -> None:
     assert _load_error(flush_interval="nan", **socket) == (
         f"{prefix} flush_interval = 'nan': the value must be a finite number"
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "quoted"),
+    [
+        ("flush_interval = nan", "flush_interval = nan: the value must be a "
+         "finite number"),
+        ("buffer_size = lots", "buffer_size = None: "),
+    ],
+)
+def test_option_errors_from_the_service_configuration(
+    tmp_path: Path, line: str, quoted: str
+) -> None:
+    """A value from the service's own file is quoted as oslo.config read
+    it; one oslo.config cannot read has no value to quote."""
+    config = tmp_path / "cinder.conf"
+    config.write_text(
+        f"[oslo_metrics_middleware]\n{line}\n"
+        f"metrics_socket_file = {tmp_path / 's.sock'}\n"
+    )
+    error = _load_error(
+        oslo_config_project="cinder", oslo_config_file=str(config)
+    )
+    assert error.startswith(
+        f"Invalid value for option [oslo_metrics_middleware] {quoted}"
+    ), error
 
 
 def test_the_fallback_label_comes_from_the_path_the_server_gave(

@@ -29,10 +29,26 @@ from tests.wsgi import environ
 StartResponse = Callable[..., Any]
 
 
-def _setting(value: Any) -> Callable[..., Iterable[bytes]]:
+class _Plugin:
+    """What auth_token leaves in the environ: its user is the token's."""
+
+    def __init__(self, user: object) -> None:
+        self.user = user
+
+
+VALIDATED = {
+    "keystone.token_auth": _Plugin(user=object()),
+    "HTTP_X_IDENTITY_STATUS": "Confirmed",
+}
+
+
+def _setting(
+    value: Any, auth: dict[str, Any] = VALIDATED
+) -> Callable[..., Iterable[bytes]]:
     """An app that, like auth_token before it, sets the project."""
 
     def app(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        env.update(auth)
         if value is not None:
             env["HTTP_X_PROJECT_ID"] = value
         start_response("200 OK", [])
@@ -70,3 +86,24 @@ def test_the_project_set_during_the_request_is_sent(
 def test_option_off(sink: DatagramSink) -> None:
     app = _setting("0f1e2d3c4b5a69788796a5b4c3d2e1f0")
     assert _projects(app, sink, project_attribution="false") is None
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {},  # no auth middleware: the header is the client's
+        # keystone's middleware without a token: it keeps the client's
+        # headers, and its plugin has no user.
+        {"keystone.token_auth": _Plugin(user=None),
+         "HTTP_X_IDENTITY_STATUS": "Confirmed"},
+        # auth_token deferring its decision on a token it refused.
+        {**VALIDATED, "HTTP_X_IDENTITY_STATUS": "Invalid"},
+        {"HTTP_X_IDENTITY_STATUS": "Confirmed"},
+        {"keystone.token_auth": None, "HTTP_X_IDENTITY_STATUS": "Confirmed"},
+    ],
+)
+def test_no_project_without_a_validated_token(
+    sink: DatagramSink, auth: dict[str, Any]
+) -> None:
+    app = _setting("0f1e2d3c4b5a69788796a5b4c3d2e1f0", auth)
+    assert _projects(app, sink) is None

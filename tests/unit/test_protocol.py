@@ -68,6 +68,57 @@ def test_batch_bytes_are_those_of_json_dumps(samples: list[Any]) -> None:
     assert protocol.encode_batch(samples) == _by_json_dumps(samples)
 
 
+# Batches as a busy worker sends them: one label set, or a few, integer
+# columns, and ids mostly of printable ASCII, with the values the quick
+# paths of the encoder must hand over to the JSON encoder mixed in.
+_ID = st.text(
+    alphabet=st.sampled_from('req-0123456789abcdef"\\\x00\x1f\x7f\u00e9 '),
+    max_size=40,
+)
+_COUNT = (
+    st.integers(min_value=-(2**70), max_value=2**70)
+    | st.booleans()
+    | st.floats(allow_nan=True)
+)
+_KEYS = st.lists(
+    st.tuples(_TEXT, st.sampled_from(["GET", "POST"]), _TEXT, st.integers(100, 599),
+              _OPTIONAL, _OPTIONAL, _OPTIONAL),
+    min_size=1,
+    max_size=3,
+)
+
+
+@st.composite
+def _busy_batches(draw: st.DrawFn) -> list[Any]:
+    keys = draw(_KEYS)
+    rows = draw(st.integers(1, 30))
+    ints = st.integers(min_value=0, max_value=10**7)
+    counts = draw(st.sampled_from([ints, _COUNT]))
+    ids = draw(st.sampled_from([_ID, st.none() | _ID, st.just(None)]))
+    return [
+        (*draw(st.sampled_from(keys)), draw(counts), draw(counts), draw(counts),
+         draw(ids), draw(ids))
+        for _ in range(rows)
+    ]
+
+
+@given(_busy_batches())
+def test_busy_batches_bytes_are_those_of_json_dumps(samples: list[Any]) -> None:
+    assert protocol.encode_batch(samples) == _by_json_dumps(samples)
+
+
+def test_an_integer_subclass_is_written_as_json_dumps_writes_it() -> None:
+    class Bytes(int):
+        def __str__(self) -> str:
+            return "not a number"
+
+    samples: list[Any] = [
+        ("s", "GET", "/", 200, None, None, None, Bytes(5), True, False, "a", None),
+        ("s", "GET", "/", 200, None, None, None, 7, 0, 1, "b", None),
+    ]
+    assert protocol.encode_batch(samples) == _by_json_dumps(samples)
+
+
 def test_text_that_looks_like_column_separators_stays_whole() -> None:
     texts = ('],[', '"],["x', "req-1")
     samples: list[Any] = [

@@ -245,3 +245,39 @@ def test_sender_drops_and_counts_instead_of_sending_to_a_stranger(
     ]
     assert rows(messages) == [ROW]
     assert sender.delivered == 1
+
+
+def test_the_spool_is_trusted_as_the_socket_is(directory: Path) -> None:
+    """Its owner, group and the directories above it, as for the socket;
+    and no other user may write to it, sticky or not."""
+    spool = directory / "metrics.sock.spool"
+    spool.mkdir(mode=0o2770)
+    trust = socket_trust.SocketTrust(
+        str(directory / "metrics.sock"), owner=str(COLLECTOR), group=str(COLLECTOR)
+    )
+
+    def refusal() -> str | None:
+        return trust.directory_refusal(str(spool), os.stat(spool))
+
+    assert refusal() == f"its group is root (gid 0), not {COLLECTOR}"
+    os.chown(spool, COLLECTOR, COLLECTOR)
+    assert refusal() is None
+    os.chown(spool, STRANGER, COLLECTOR)
+    assert refusal() == (
+        f"it is owned by uid {STRANGER}, not {COLLECTOR} or root"
+    )
+    os.chown(spool, COLLECTOR, COLLECTOR)
+    spool.chmod(0o1777)
+    assert refusal() == "it is writable by every user"
+    spool.chmod(0o2770)
+    directory.chmod(0o777)
+    assert refusal() == (
+        f"its directory {directory} is writable by every user and not "
+        "sticky, so anyone could replace the spool"
+    )
+    directory.chmod(0o750)
+    os.chown(directory, STRANGER, STRANGER)
+    assert refusal() == (
+        f"its directory {directory} belongs to uid {STRANGER}, who could "
+        "replace the spool"
+    )

@@ -22,6 +22,7 @@ import stat
 import pytest
 
 from oslo_metrics_middleware import spool
+from oslo_metrics_middleware.socket_trust import SocketTrust
 
 DATA = [b'{"a":1}', b'{"b":2}']
 COUNTS = [b'{"c":3}']
@@ -54,7 +55,7 @@ def test_datagrams_written_one_a_line_readable_by_the_group(
 ) -> None:
     old = os.umask(0o077)
     try:
-        assert spool.put(socket_path, DATA, COUNTS) is True
+        assert spool.put(SocketTrust(socket_path), DATA, COUNTS) is True
     finally:
         os.umask(old)
     [(name, content)] = _files(directory).items()
@@ -68,7 +69,7 @@ def test_no_room_for_the_datagrams_keeps_their_count(
     socket_path: str, directory: Path
 ) -> None:
     _fill(directory, spool.DATA_BYTES - len(b"".join(DATA)))
-    assert spool.put(socket_path, DATA, COUNTS) is False
+    assert spool.put(SocketTrust(socket_path), DATA, COUNTS) is False
     written = {
         name: content for name, content in _files(directory).items()
         if name.endswith(spool.READY_SUFFIX)
@@ -80,28 +81,28 @@ def test_datagrams_that_just_fit_are_kept(
     socket_path: str, directory: Path
 ) -> None:
     _fill(directory, spool.DATA_BYTES - len(b"".join(DATA)) - len(DATA))
-    assert spool.put(socket_path, DATA, COUNTS) is True
+    assert spool.put(SocketTrust(socket_path), DATA, COUNTS) is True
 
 
 def test_a_full_spool_takes_nothing(socket_path: str, directory: Path) -> None:
     _fill(directory, spool.MAX_BYTES - len(COUNTS[0]))
     with pytest.raises(spool.SpoolError, match=r"is full \(1 files, "):
-        spool.put(socket_path, DATA, COUNTS)
+        spool.put(SocketTrust(socket_path), DATA, COUNTS)
     assert len(_files(directory)) == 1
 
 
 def test_the_number_of_files_is_capped(socket_path: str, directory: Path) -> None:
     for number in range(spool.MAX_FILES - 1):
         (directory / f"{number}{spool.READY_SUFFIX}").touch()
-    assert spool.put(socket_path, DATA, COUNTS) is True
+    assert spool.put(SocketTrust(socket_path), DATA, COUNTS) is True
     with pytest.raises(spool.SpoolError, match=f"full \\({spool.MAX_FILES} files"):
-        spool.put(socket_path, DATA, COUNTS)
+        spool.put(SocketTrust(socket_path), DATA, COUNTS)
     assert len(_files(directory)) == spool.MAX_FILES
 
 
 def test_no_spool_directory(socket_path: str) -> None:
     with pytest.raises(spool.SpoolError, match=r"^no spool at .*\.spool \("):
-        spool.put(socket_path, DATA, COUNTS)
+        spool.put(SocketTrust(socket_path), DATA, COUNTS)
 
 
 @pytest.mark.parametrize("mode", [0o777, 0o1777, 0o2773])
@@ -110,7 +111,7 @@ def test_a_world_writable_directory_is_refused(
 ) -> None:
     directory.chmod(mode)
     with pytest.raises(spool.SpoolError, match="writable by every user"):
-        spool.put(socket_path, DATA, COUNTS)
+        spool.put(SocketTrust(socket_path), DATA, COUNTS)
     assert _files(directory) == {}
 
 
@@ -119,14 +120,14 @@ def test_a_symbolic_link_is_refused(socket_path: str, tmp_path: Path) -> None:
     target.mkdir()
     Path(spool.directory_of(socket_path)).symlink_to(target)
     with pytest.raises(spool.SpoolError, match="no spool at"):
-        spool.put(socket_path, DATA, COUNTS)
+        spool.put(SocketTrust(socket_path), DATA, COUNTS)
     assert list(target.iterdir()) == []
 
 
 def test_a_file_in_place_of_the_directory_is_refused(socket_path: str) -> None:
     Path(spool.directory_of(socket_path)).write_bytes(b"")
     with pytest.raises(spool.SpoolError, match="no spool at"):
-        spool.put(socket_path, DATA, COUNTS)
+        spool.put(SocketTrust(socket_path), DATA, COUNTS)
 
 
 def test_waits_for_another_writer_then_gives_up(
@@ -137,9 +138,9 @@ def test_waits_for_another_writer_then_gives_up(
     try:
         fcntl.flock(holder, fcntl.LOCK_EX)
         with pytest.raises(spool.SpoolError, match="stayed locked"):
-            spool.put(socket_path, DATA, COUNTS)
+            spool.put(SocketTrust(socket_path), DATA, COUNTS)
         fcntl.flock(holder, fcntl.LOCK_UN)
-        assert spool.put(socket_path, DATA, COUNTS) is True
+        assert spool.put(SocketTrust(socket_path), DATA, COUNTS) is True
     finally:
         os.close(holder)
 
@@ -152,12 +153,16 @@ def test_a_write_error_leaves_no_partial_file(
 
     monkeypatch.setattr(spool.os, "write", full)
     with pytest.raises(spool.SpoolError, match="No space left on device"):
-        spool.put(socket_path, DATA, COUNTS)
+        spool.put(SocketTrust(socket_path), DATA, COUNTS)
     assert _files(directory) == {}
 
 
-def test_distrust_names_the_reason() -> None:
-    directory = os.stat("/")
-    assert spool.distrust(directory) is None
-    assert spool.distrust(os.stat("/tmp")) == "it is writable by every user"
-    assert spool.distrust(os.stat(__file__)) == "it is not a directory"
+def test_directory_refusal_names_the_reason(tmp_path: Path) -> None:
+    trust = SocketTrust(str(tmp_path / "metrics.sock"))
+    assert trust.directory_refusal(str(tmp_path), os.stat(tmp_path)) is None
+    assert trust.directory_refusal("/tmp", os.stat("/tmp")) == (
+        "it is writable by every user"
+    )
+    assert trust.directory_refusal(__file__, os.stat(__file__)) == (
+        "it is not a directory"
+    )

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import errno
 import json
 import logging
+import os
 from pathlib import Path
 import time
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 
 from oslo_metrics_middleware import protocol
+from oslo_metrics_middleware import socket_trust
 from oslo_metrics_middleware import spool
 from oslo_metrics_middleware import transport
 from tests.unit.conftest import NO_INLINE
@@ -326,6 +328,39 @@ def test_a_full_spool_takes_the_count_of_exit_drops(
     assert caplog.records[-1].getMessage() == (
         f"4 metric samples not delivered to {path} before exit (collector "
         f"down; waited 0.0 s); counted as dropped in {spool_directory}"
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+@pytest.mark.parametrize(
+    ("owner", "group", "refusal"),
+    [
+        (54321, 0, "it is owned by uid 54321, not 54322 or root"),
+        (54322, 54321, "its group is gid 54321, not 54322"),
+    ],
+    ids=["owner", "group"],
+)
+def test_a_spool_the_socket_would_not_be_trusted_in_gets_nothing(
+    make_sender: Callable[..., transport.DatagramSender],
+    path: Path,
+    spool_directory: Path,
+    caplog: pytest.LogCaptureFixture,
+    owner: int,
+    group: int,
+    refusal: str,
+) -> None:
+    """The spool is checked as the socket is: a directory another user
+    owns (who would read the request ids in it) takes nothing."""
+    os.chown(spool_directory, owner, group)
+    sender = make_sender()
+    sender.trust = socket_trust.SocketTrust(str(path), "54322", "54322")
+    with caplog.at_level(logging.WARNING):
+        assert _leave_while_down(sender, [SAMPLE, SAMPLE]) == 2
+    assert list(spool_directory.iterdir()) == []
+    assert caplog.records[-1].getMessage() == (
+        f"2 metric samples not delivered to {path} before exit (collector "
+        f"down or behind; waited 0.0 s; spool {spool_directory} refused: "
+        f"{refusal})"
     )
 
 

@@ -12,11 +12,12 @@
 
 """An API process with the filter, driven line by line on stdin.
 
-Usage: ``SOCKET OWNER``.  Each line ``N`` serves N requests through the
-filter, flushes its sender once and answers one JSON line: samples
+Usage: ``SOCKET OWNER [EXIT_GRACE_PERIOD]``.  Each line ``N`` serves N
+requests through the filter, flushes its sender once and answers one JSON line: samples
 delivered, held, the drop counts still waiting to be sent by reason, and
 every line the filter logged so far.  Run as the API's user, so the trust
-check sees what an API process would.
+check sees what an API process would.  What it logs as it leaves, at end
+of input, goes to stderr.
 """
 
 from __future__ import annotations
@@ -47,14 +48,18 @@ def _app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 
 
 def main(argv: list[str]) -> int:
-    socket_path, owner = argv
+    socket_path, owner, *grace = argv
     lines = _Lines()
     logging.getLogger("oslo_metrics_middleware").addHandler(lines)
+    leaving = logging.StreamHandler(sys.stderr)
+    leaving.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logging.getLogger("oslo_metrics_middleware").addHandler(leaving)
     logging.getLogger("oslo_metrics_middleware").setLevel(logging.INFO)
     # A long interval: only this script's flushes deliver.
     app = middleware.MetricsMiddleware.factory(
         {}, service_name="compute", metrics_socket_file=socket_path,
         metrics_socket_owner=owner, flush_interval="60",
+        **({"exit_grace_period": grace[0]} if grace else {}),
     )(_app)
     sender = lifecycle.get_sender(socket_path, 10000, 60.0)
     for line in sys.stdin:

@@ -19,7 +19,10 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from oslo_metrics_middleware.routing import RouteResolver
+from oslo_metrics_middleware.routing import base
 from oslo_metrics_middleware.routing import fallback
+from oslo_metrics_middleware.routing import labels
 from tests.unit.test_labels_properties import SEGMENTS
 
 
@@ -96,3 +99,71 @@ def test_a_project_id_and_an_integer_have_different_shapes() -> None:
     assert fallback.shape_key(project) != fallback.shape_key(number)
     same = "/v2.1/00000000-0000-0000-0000-00000000000a/servers"
     assert fallback.shape_key(project) == fallback.shape_key(same)
+
+
+# Segments around the length past which a segment is not classified, so
+# the keys of long paths are tried on both sides of it.
+NEAR_THE_LIMIT = st.builds(
+    lambda word, size: (word * size)[: fallback.MAX_CLASSIFIED - 3 + size % 8],
+    st.sampled_from(["a", "AUTH_x", "9", "ab1-", "\u00e9"]),
+    st.integers(min_value=1, max_value=fallback.MAX_CLASSIFIED + 8),
+)
+# One for all examples: its cache holds the keys of earlier ones.
+_SHARED = RouteResolver(10**6)
+FILLER = st.integers(min_value=1100, max_value=3000).map(lambda size: "t" * size)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(PIECES, IDS, NEAR_THE_LIMIT), max_size=14),
+    st.integers(min_value=0, max_value=14),
+    FILLER,
+    st.sampled_from(["", ".json", "/", "//"]),
+)
+def test_long_paths_are_cached_under_their_label(
+    segments: list[str], at: int, filler: str, end: str
+) -> None:
+    """A path over the cached length gets the label the rules give it,
+    from a key of bounded length, first looked up or found in the cache."""
+    segments.insert(min(at, len(segments)), filler)
+    path = "/" + "/".join(segments) + end
+    key = fallback.long_path_key(path)
+    assert len(path) > base.MAX_CACHED_PATH
+    first_two = [segment for segment in path.split("/") if segment][:2]
+    if all(len(segment) <= fallback.MAX_CLASSIFIED for segment in first_two):
+        assert len(key) < base.MAX_CACHED_PATH
+    environ = {"SCRIPT_NAME": "", "PATH_INFO": path}
+    resolver = _SHARED  # a key two paths of other labels shared would show
+    expected = labels.bounded(by_the_rules(path))
+    assert resolver.resolve(dict(environ), 200) == expected
+    assert resolver.resolve(dict(environ), 200) == expected
+
+
+def test_long_paths_of_one_shape_share_a_cache_entry() -> None:
+    resolver = RouteResolver(100)
+    for number in range(50):
+        path = f"/v2.1/servers/{number:08d}-0000-0000-0000-000000000000/tags/"
+        label = resolver.resolve({"PATH_INFO": path + "t" * (1000 + number)}, 200)
+        assert label == "/v2.1/servers/{id}/tags/{name}"
+    assert len(resolver._path_cache) == 1
+
+
+def test_long_first_segments_keep_their_meaning_in_the_key() -> None:
+    """The first two segments decide a swift account or a project id at
+    any length, so they stay whole in the key of a long path."""
+    resolver = RouteResolver(100)
+    tail = "/c/" + "o" * 1100
+    account = "/v1/AUTH_" + "a" * 70 + tail
+    word = "/v1/" + "w" * 75 + tail
+    assert resolver.resolve({"PATH_INFO": account}, 200) == (
+        "/v1/{account}/{container}/{object}"
+    )
+    assert resolver.resolve({"PATH_INFO": word}, 200) == "/v1/{name}/c/{name}"
+
+
+def test_a_long_last_segment_in_second_place_keeps_its_meaning() -> None:
+    resolver = RouteResolver(100)
+    account = "/v1/AUTH_" + "a" * 1100
+    word = "/v1/" + "w" * 1100
+    assert resolver.resolve({"PATH_INFO": account}, 200) == "/v1/{account}"
+    assert resolver.resolve({"PATH_INFO": word}, 200) == "/v1/{name}"
