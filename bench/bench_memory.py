@@ -39,6 +39,7 @@ randomisation is off in every round.  The figures are the growth over
 the reading before the import, median and [min-max] of the rounds.
 
     .venv/bin/python bench/bench_memory.py [--templates N] [--rounds R]
+        [--lines N]
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from collections.abc import Callable
 from collections.abc import Iterable
 import ctypes
 import gc
+import itertools
 import json
 import os
 from pathlib import Path
@@ -73,6 +75,10 @@ ROUTED_PREFIX = "/v2.1"
 PATH_CACHE = 4096
 PROJECTS = 100
 LIBC = ctypes.CDLL("libc.so.6")
+# Hash randomisation off: every process lays out dicts and sets alike.
+ENV = {**os.environ, "PYTHONHASHSEED": "0"}
+# tracemalloc's snapshots at each reading, for --lines.
+SNAPSHOTS: list[tracemalloc.Snapshot] = []
 
 # SCRIPT_NAME, PATH_INFO, the request's id and its project's number.
 Request = tuple[str, str, str, int]
@@ -84,6 +90,7 @@ def reading(traced: bool) -> list[int]:
     gc.collect()
     LIBC.malloc_trim(0)
     if traced:
+        SNAPSHOTS.append(tracemalloc.take_snapshot())
         return [tracemalloc.get_traced_memory()[0]]
     fields = {}
     with open("/proc/self/status") as status:
@@ -164,6 +171,8 @@ def steps(args: argparse.Namespace) -> list[list[int]]:
         found.append(reading(args.traced))
     else:
         found += _filtered(app, batch, full, args)
+        if args.lines:
+            _print_lines(args.lines)
     return [
         [now - then for now, then in zip(step, base, strict=True)]
         for step in found[1:]
@@ -203,6 +212,21 @@ def _filtered(
     return found
 
 
+def _print_lines(count: int) -> None:
+    """The source lines whose allocations grew most at each step."""
+    for step, (before, after) in zip(
+        STEPS, itertools.pairwise(SNAPSHOTS), strict=True
+    ):
+        print(f"{step}:", file=sys.stderr)
+        for stat in after.compare_to(before, "lineno")[:count]:
+            frame = stat.traceback[0]
+            print(
+                f"  {stat.size_diff / 1024:8.1f} KiB {stat.count_diff:6d} blocks"
+                f"  {frame.filename}:{frame.lineno}",
+                file=sys.stderr,
+            )
+
+
 def _settle(sender: Any, held: int) -> None:
     """Wait until the sender holds ``held`` samples, all encoded."""
     deadline = time.monotonic() + 30
@@ -230,6 +254,14 @@ def main() -> None:
     parser.add_argument("--table", help=argparse.SUPPRESS)
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--lines",
+        type=int,
+        default=0,
+        help="also print the N source lines whose allocations grew most at "
+        "each step, in one more traced process with the filter (where the "
+        "application's own growth, Routes' caches, shows too)",
+    )
     args = parser.parse_args()
     if args.socket:
         print(json.dumps(steps(args)))
@@ -252,6 +284,14 @@ def main() -> None:
             resident = _added(argv)
             python = _added([*argv, "--traced"])
             rounds.append([r + p for r, p in zip(resident, python, strict=True)])
+        if args.lines:
+            lines = subprocess.run(
+                [*argv, "--traced", "--lines", str(args.lines)],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=ENV,
+            ).stderr
     print(
         f"route table of {args.templates} templates, buffer_size "
         f"{args.buffer_size}, {args.rounds} rounds; what the filter adds to "
@@ -261,16 +301,16 @@ def main() -> None:
     for number, step in enumerate(STEPS):
         columns = zip(*(round_[number] for round_ in rounds), strict=True)
         print(f"  {step:12s}  " + "  ".join(_spread(list(c)) for c in columns))
+    if args.lines:
+        print(f"\nPython objects added at each step, by source line:\n{lines}", end="")
 
 
 def _added(argv: list[str]) -> list[list[float]]:
     """Per step, what a process with the filter holds over one without."""
-    # Hash randomisation off: both processes lay out dicts and sets alike.
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
     found = []
     for variant in (["--bare"], []):
         done = subprocess.run(
-            argv + variant, check=True, capture_output=True, text=True, env=env
+            argv + variant, check=True, capture_output=True, text=True, env=ENV
         )
         found.append(json.loads(done.stdout))
     bare, filtered = found
