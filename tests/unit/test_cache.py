@@ -57,6 +57,15 @@ def _held(bounded: dict[Any, Any]) -> tuple[int, int]:
     return entries, held
 
 
+def _emptied(
+    bounded: cache.BoundedCache[Any, Any],
+) -> cache.BoundedCache[Any, Any]:
+    """A process-wide cache, emptied of what earlier tests left."""
+    bounded.clear()
+    bounded.entries = bounded.held = 0
+    return bounded
+
+
 def _fill_and_check(
     bounded: cache.BoundedCache[Any, Any], fill: Callable[[int], object], count: int
 ) -> int:
@@ -119,9 +128,7 @@ def test_shapes_past_the_cap_share_the_overflow_text() -> None:
 
 
 def test_literal_words_stay_within_entries_and_bytes() -> None:
-    cached = fallback._literals
-    cached.clear()
-    cached.entries = cached.held = 0
+    cached = _emptied(fallback._literals)
     longest = 32  # the longest literal word (fallback._WORD)
 
     def segment(number: int) -> object:
@@ -138,7 +145,7 @@ def test_literal_words_stay_within_entries_and_bytes() -> None:
 
 
 def test_label_set_texts_stay_within_entries_and_bytes() -> None:
-    cached = protocol._KEY_TEXTS
+    cached = _emptied(protocol._KEY_TEXTS)
     route = "/" + "r" * (labels.MAX_LABEL_LENGTH - 9)
 
     def label_set(number: int) -> object:
@@ -183,3 +190,16 @@ def test_a_full_cache_is_emptied_then_refilled() -> None:
         bounded.put(key, key.upper())
     assert dict(bounded) == {"d": "D"}
     assert (bounded.entries, bounded.held) == (1, 2 * sys.getsizeof("d"))
+
+
+def test_shapes_of_one_label_share_its_text() -> None:
+    """Paths of many shapes and one label: the cache holds one text."""
+    resolver = RouteResolver(100)
+    for word in ("alpha", "beta", "gamma"):
+        path = f"/v1/AUTH_{word}/photos/{word}.png"
+        assert resolver.resolve({"PATH_INFO": path}, 200) == (
+            "/v1/{account}/{container}/{object}"
+        )
+    first, *others = resolver._path_cache.values()
+    assert len(others) == 2
+    assert all(other is first for other in others)
