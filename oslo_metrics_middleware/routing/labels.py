@@ -35,19 +35,16 @@ class LabelCap:
     def __init__(self, limit: int, reserved: tuple[str, ...] = ()) -> None:
         self._limit = limit
         # Read by callers on every request: a value found here needs no call.
-        # Each value maps to itself, so admit() hands back the one text
-        # kept for it and callers that keep labels hold no copies.
-        self.admitted = {value: value for value in reserved}
+        self.admitted: set[str] = set(reserved)
         self._reserved = len(self.admitted)
         self._lock = threading.Lock()
 
     def admit(self, value: str) -> str:
-        """The admitted text equal to ``value``, OVERFLOW if there is none
-        and no room for it."""
-        known = self.admitted.get(value)
-        if known is not None:
-            return known
+        """Return ``value`` if it is admitted, OVERFLOW otherwise."""
+        if value in self.admitted:
+            return value
         with self._lock:
             if len(self.admitted) - self._reserved < self._limit:
-                return self.admitted.setdefault(value, value)
+                self.admitted.add(value)
+                return value
         return OVERFLOW
