@@ -42,6 +42,8 @@ import json
 import math
 from typing import Any
 
+from oslo_metrics_middleware import cache
+
 # The daemon finds a metric module by the last component of its dotted path.
 MODULE = "openstack_api"
 BATCH = "batch"
@@ -257,15 +259,16 @@ _ENCODER = json.JSONEncoder(separators=_SEPARATORS, check_circular=False)
 _BATCH_HEAD, _BATCH_TAIL = _encode(BATCH, "observe", {}, {}).decode().split("{}", 1)
 _BATCH_HEAD += "{"
 # Label sets in their JSON text: a process sees few, and sees them often.
-_KEY_TEXTS: dict[tuple[Any, ...], str] = {}
-_MAX_KEY_TEXTS = 4096
+MAX_KEY_TEXTS = 4096
+MAX_KEY_TEXT_BYTES = 1024 * 1024
+_KEY_TEXTS: cache.BoundedCache[tuple[Any, ...], str] = cache.BoundedCache(
+    MAX_KEY_TEXTS, MAX_KEY_TEXT_BYTES
+)
 
 
 def _key_text(key: tuple[Any, ...]) -> str:
     text = _ENCODER.encode(key)
-    if len(_KEY_TEXTS) >= _MAX_KEY_TEXTS:
-        _KEY_TEXTS.clear()
-    _KEY_TEXTS[key] = text
+    _KEY_TEXTS.put(key, text)
     return text
 
 

@@ -18,13 +18,17 @@ from collections.abc import Callable
 from typing import Any
 from typing import Protocol
 
+from oslo_metrics_middleware import cache
 from oslo_metrics_middleware.routing import fallback
 from oslo_metrics_middleware.routing import labels
 from oslo_metrics_middleware.routing import template
 
 # Cached templates: the key space is bounded by the routers' tables, except
-# where a key holds a raw path, so a full cache is simply emptied.
+# where a key holds a raw path, so a full cache is simply emptied.  Each
+# cache holds at most CACHE_SIZE entries and CACHE_BYTES of keys and values
+# (a path cache full of the longest keys would otherwise hold megabytes).
 CACHE_SIZE = 4096
+CACHE_BYTES = 1024 * 1024
 MAX_CACHED_PATH = 1024
 
 
@@ -48,24 +52,29 @@ class Resolver(Protocol):
     def resolve(self, environ: dict[str, Any], status: int) -> str | None: ...
 
 
-def store(cache: dict[Any, Any], key: Any, value: Any, raw_path: str = "") -> None:
+def new_cache() -> cache.BoundedCache[Any, Any]:
+    """An empty cache of a resolver, within CACHE_SIZE and CACHE_BYTES."""
+    return cache.BoundedCache(CACHE_SIZE, CACHE_BYTES)
+
+
+def store(
+    bounded: cache.BoundedCache[Any, Any], key: Any, value: Any, raw_path: str = ""
+) -> None:
     """Put ``value`` in a bounded cache.
 
     ``raw_path`` is the request path held in ``key``, if any: a key with a
     very long path is not kept, so one request cannot pin kilobytes.
     """
-    if len(raw_path) > MAX_CACHED_PATH:
-        return
-    if len(cache) >= CACHE_SIZE:
-        cache.clear()
-    cache[key] = value
+    if len(raw_path) <= MAX_CACHED_PATH:
+        bounded.put(key, value)
 
 
 class MountPrefixes:
     """Label form of ``SCRIPT_NAME`` values: ``/v2.1``, ``/identity``."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, str] = {"": ""}
+        self._cache = new_cache()
+        self._cache.put("", "")
 
     def of(self, script_name: str) -> str:
         """The label form of ``script_name``."""
@@ -88,7 +97,7 @@ class MountedTemplates:
     def __init__(self, clean: Callable[[str], str]) -> None:
         self._clean = clean
         # By mount point, then by raw template: no key to build per request.
-        self._cache: dict[str, dict[str, str]] = {}
+        self._cache = new_cache()
         self._prefix = MountPrefixes()
 
     # A method, not __call__: calling an instance costs twice as much.
@@ -101,8 +110,6 @@ class MountedTemplates:
             label = labels.bounded(
                 template.join_mount(self._prefix.of(script_name), cleaned)
             )
-            if mounted is None:
-                mounted = {}
-                store(self._cache, script_name, mounted, raw_path=script_name)
-            store(mounted, raw_template, label)
+            if len(script_name) <= MAX_CACHED_PATH:
+                self._cache.put_into(script_name, raw_template, label)
         return label

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 
+from oslo_metrics_middleware import cache
 from oslo_metrics_middleware.routing.labels import UNMATCHED
 
 # Literal path words of OpenStack APIs: 'servers', 'os-volume_attachments',
@@ -84,8 +85,12 @@ SWIFT_PLACEHOLDERS = ("{account}", "{container}", "{object}")
 
 # Literal words seen, with their label form: most segments of most paths.
 # Ids are never kept (they are rarely seen twice); a full cache is emptied.
-_LITERALS_SIZE = 2048
-_literals: dict[str, str] = {}
+# A word is its own label, one object, counted once.
+LITERALS_SIZE = 2048
+LITERALS_BYTES = 128 * 1024
+_literals: cache.BoundedCache[str, str] = cache.BoundedCache(
+    LITERALS_SIZE, LITERALS_BYTES
+)
 
 
 def _looks_like_id(segment: str) -> bool:
@@ -124,9 +129,7 @@ def template_segment(segment: str) -> str:
         return ID
     label = classify_segment(segment)
     if label == segment:
-        if len(_literals) >= _LITERALS_SIZE:
-            _literals.clear()
-        _literals[segment] = label
+        _literals.put(segment, segment)
     return label
 
 

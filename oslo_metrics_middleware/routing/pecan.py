@@ -55,7 +55,7 @@ class PecanResolver:
     environ_key = MARKER
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], str] = {}
+        self._cache = base.new_cache()
         # Templates are already clean; only the mount point is added.
         self._templates = base.MountedTemplates(str)
         self._trees = Trees()

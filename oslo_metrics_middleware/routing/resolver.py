@@ -157,7 +157,7 @@ class RouteResolver:
             (getattr(resolver, "environ_key", None), resolver.resolve)
             for resolver in chain
         )
-        self._path_cache: dict[str, str] = {}
+        self._path_cache = base.new_cache()
 
     def resolve(self, environ: dict[str, Any], status: int) -> str:
         """The admitted route label of a request that has finished.
@@ -188,10 +188,7 @@ class RouteResolver:
             path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         if status == VERSION_CHOICES and path.strip("/"):
             return self._fallback_cap.admit(fallback.unserved_version(path))
-        label = self._from_path(path)
-        if label in self._fallback_cap.admitted:
-            return label
-        return self._fallback_cap.admit(label)
+        return self._from_path(path)
 
     def _from_path(self, path: str) -> str:
         # Keyed by shape, so a fresh id per request still hits the cache;
@@ -203,7 +200,11 @@ class RouteResolver:
             key = fallback.shape_key(path)
         cached = self._path_cache.get(key)
         if cached is None:
-            cached = labels.bounded(fallback.normalise_path(path))
+            # The label as admitted is kept: the cap never takes one back,
+            # and shapes past it share the one OVERFLOW text.
+            cached = self._fallback_cap.admit(
+                labels.bounded(fallback.normalise_path(path))
+            )
             base.store(self._path_cache, key, cached, raw_path=key)
         return cached
 

@@ -29,11 +29,17 @@ from typing import Any
 _PLACEHOLDER = re.compile(r"\{[^{}/]*\}")
 
 
+# The literal children of every node that has none: one shared empty dict,
+# never written (add() gives a node its own before adding one), so a leaf
+# costs no dict and a match still needs no test for it.
+_NO_LITERALS: dict[str, _Node] = {}
+
+
 class _Node:
     __slots__ = ("literals", "template", "variable")
 
     def __init__(self) -> None:
-        self.literals: dict[str, _Node] = {}
+        self.literals = _NO_LITERALS
         self.variable: _Node | None = None
         self.template: str | None = None
 
@@ -64,6 +70,8 @@ class TemplateTable:
                     node.variable = _Node()
                 node = node.variable
             else:
+                if node.literals is _NO_LITERALS:
+                    node.literals = {}
                 node = node.literals.setdefault(segment, _Node())
         if node.template is None:
             node.template = label

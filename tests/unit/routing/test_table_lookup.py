@@ -17,6 +17,7 @@ from __future__ import annotations
 import pytest
 
 from oslo_metrics_middleware.routing import TemplateTable
+from oslo_metrics_middleware.routing import table as table_module
 
 UUID_A = "0a6e5bb3-3f4c-4b7e-9c0d-6c2a4d1f8e21"
 UUID_B = "1b7f6cc4-4a5d-4c8f-8d1e-7d3b5e2a9f32"
@@ -47,3 +48,16 @@ def test_a_literal_that_leads_nowhere_gives_way_to_the_placeholder() -> None:
     assert table.match("/v1/nodes/detail") == "/v1/nodes/detail"
     assert table.match("//v1//nodes/x/states/") == "/v1/nodes/{id}/states"
     assert table.match("/") is None
+
+
+def test_leaves_share_one_empty_literal_dict_that_stays_empty() -> None:
+    """Nodes without literal children hold no dict of their own; adding
+    below one gives it its own, and the shared one is never written."""
+    table = TemplateTable(["/v1/{id}", "/v1/{id}/tags", "/v2/{id}/{name}"])
+    table.add("/v1/{id}/tags/{tag}/x")
+    assert table_module._NO_LITERALS == {}
+    assert table.match(f"/v1/{UUID_A}") == "/v1/{id}"
+    assert table.match(f"/v1/{UUID_A}/tags") == "/v1/{id}/tags"
+    assert table.match(f"/v1/{UUID_A}/tags/a/x") == "/v1/{id}/tags/{tag}/x"
+    assert table.match(f"/v2/{UUID_A}/b") == "/v2/{id}/{name}"
+    assert table.match(f"/v2/{UUID_A}/b/c") is None
