@@ -586,9 +586,12 @@ _MAX_BODY_TYPES = 100
 
 
 # Status lines by the ones an application sends: parsing one with int()
-# costs more than the rest of start_response.
+# costs more than the rest of start_response.  Standard reason phrases
+# are under 40 characters; longer lines are parsed each time, so the
+# memory stays within 1,000 short lines (about 100 KiB).
 _STATUS_CODES: dict[str, int] = {}
 _MAX_STATUS_LINES = 1000
+_MAX_STATUS_LINE_CHARS = 64
 
 
 def status_code(status: str) -> int:
@@ -597,6 +600,10 @@ def status_code(status: str) -> int:
         code = int(status[:3])
     except (TypeError, ValueError):
         return 0
-    if type(status) is str and len(_STATUS_CODES) < _MAX_STATUS_LINES:
+    if (
+        type(status) is str
+        and len(status) <= _MAX_STATUS_LINE_CHARS
+        and len(_STATUS_CODES) < _MAX_STATUS_LINES
+    ):
         _STATUS_CODES[status] = code
     return code

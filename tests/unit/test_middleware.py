@@ -324,9 +324,18 @@ def test_status_code_and_its_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> 
     assert middleware.status_code(b"200 OK") == 200  # type: ignore[arg-type]
     # Only str lines are kept, and only so many of them.
     assert middleware._STATUS_CODES == {"503 Service Unavailable": 503}
+    # A line longer than a reason phrase is parsed, not kept.
+    longest = "299 " + "x" * (middleware._MAX_STATUS_LINE_CHARS - 4)
+    assert middleware.status_code(longest) == 299
+    assert middleware.status_code(longest + "x") == 299
+    assert set(middleware._STATUS_CODES) == {"503 Service Unavailable", longest}
     for number in range(2 * middleware._MAX_STATUS_LINES):
+        middleware.status_code(f"200 Custom {number}".ljust(200, "x"))
         middleware.status_code(f"200 Custom {number}")
     assert len(middleware._STATUS_CODES) == middleware._MAX_STATUS_LINES
+    assert max(map(len, middleware._STATUS_CODES)) == (
+        middleware._MAX_STATUS_LINE_CHARS
+    )
 
 
 def test_no_response_started_is_a_500(sink: DatagramSink) -> None:
