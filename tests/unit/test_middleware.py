@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 import contextlib
 import io
+import os
 from pathlib import Path
 import time
 from typing import Any
@@ -558,8 +559,11 @@ def test_script_name_and_path_info_may_be_absent(sink: DatagramSink) -> None:
         if not env["PATH_INFO"]:
             del env["PATH_INFO"]
         call(mw, env)
+    mounted = environ("GET", "", SCRIPT_NAME="/v2/images")
+    del mounted["PATH_INFO"]
+    call(mw, mounted)
     assert [row[1:4] for row in recorded(mw, sink)] == [
-        ["GET", "/v2/images", 200], ["GET", "/", 200]
+        ["GET", "/v2/images", 200], ["GET", "/", 200], ["GET", "/v2/images", 200]
     ]
 
 
@@ -679,3 +683,37 @@ def test_the_fallback_label_comes_from_the_path_the_server_gave(
     mw = make_filter(negotiating, sink, route_resolvers="")
     call(mw, environ("GET", f"/servers/{SERVER}", SCRIPT_NAME="/v2.1"))
     assert recorded(mw, sink)[0][2] == "/v2.1/servers/{id}"
+
+
+def test_a_filter_without_exemplars_sends_no_request_id_beside_one_with(
+    sink: DatagramSink,
+) -> None:
+    """Two pipelines of one process share the sender, and its batches."""
+    sending = make_filter(hello, sink)
+    silent = make_filter(hello, sink, request_id_exemplars="false")
+    assert sending.sender is silent.sender
+    call(sending, environ(**{middleware.REQUEST_ID_ENVIRON: "req-1"}))
+    call(silent, environ(**{middleware.REQUEST_ID_ENVIRON: "req-2"}))
+    sending.sender.flush()
+    [message] = [m for m in sink.messages() if m["name"] == "batch"]
+    assert message["action"]["value"]["r"] == ["req-1", None]
+
+
+def test_the_socket_owner_and_group_options_decide_the_trust(
+    sink: DatagramSink,
+) -> None:
+    """A collector running as another user is trusted when the options
+    name its user and group, and only then."""
+    os.chown(sink.path, 54321, 54322)
+    trusting = make_filter(
+        hello, sink, metrics_socket_owner="54321", metrics_socket_group="54322"
+    )
+    call(trusting, environ())
+    assert trusting.sender.trust.refusal() is None
+    assert [row[3] for row in recorded(trusting, sink)] == [200]
+    other_group = make_filter(
+        hello, sink, metrics_socket_owner="54321", metrics_socket_group="54323"
+    )
+    call(other_group, environ())
+    assert other_group.sender.trust.refusal() == "its group is gid 54322, not 54323"
+    assert recorded(other_group, sink) == []

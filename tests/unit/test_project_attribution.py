@@ -107,3 +107,20 @@ def test_no_project_without_a_validated_token(
 ) -> None:
     app = _setting("0f1e2d3c4b5a69788796a5b4c3d2e1f0", auth)
     assert _projects(app, sink) is None
+
+
+def test_a_request_without_a_project_beside_one_with(sink: DatagramSink) -> None:
+    """A batch with a project column has null for a request with none."""
+    projects = iter(["0f1e2d3c4b5a69788796a5b4c3d2e1f0", None])
+
+    def app(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        return _setting(next(projects))(env, start_response)
+
+    mw = make_filter(app, sink)
+    call(mw, environ("GET", "/v2.1/servers"))
+    call(mw, environ("GET", "/v2.1/servers"))
+    mw.sender.flush()
+    [message] = [m for m in sink.messages() if m["name"] == protocol.BATCH]
+    assert protocol.projects_of(message["action"]["value"], 2) == [
+        "0f1e2d3c4b5a69788796a5b4c3d2e1f0", None
+    ]

@@ -63,6 +63,13 @@ def test_an_empty_service_name_is_refused(tmp_path: Path) -> None:
     )
 
 
+def test_a_configuration_never_loaded_names_no_project(tmp_path: Path) -> None:
+    """A ConfigOpts the service has not called has no project at all."""
+    with pytest.raises(ConfigurationError) as raised:
+        MetricsMiddleware(app, cfg.ConfigOpts())
+    assert str(raised.value) == NO_NAME
+
+
 def test_service_name_wins_over_project_and_paste_file(tmp_path: Path) -> None:
     conf = {"service_name": "compute", "__file__": "/etc/nova/api-paste.ini"}
     assert _filter(conf, tmp_path).service == "compute"
@@ -91,6 +98,7 @@ def test_the_oslo_config_project_comes_next(tmp_path: Path) -> None:
         ("/opt/stack/venv/etc/heat/api-paste.ini", "heat"),
         ("/etc/glance/glance-api-paste.ini", "glance"),
         ("/srv/conf/manila-paste.ini", "manila"),
+        ("etc/cinder/api-paste.ini", "cinder"),
         ("/var/lib/kolla/config_files/api-paste.ini", None),
         ("/tmp/api-paste.ini", None),
         ("/etc/api-paste.ini", None),

@@ -234,6 +234,26 @@ def test_send_error_drops_and_counts(
     assert sender.held == 0
 
 
+def test_untrusted_socket_drops_add_up_over_rounds(
+    make_sender: Callable[..., transport.DatagramSender],
+    receiver: DatagramSink,
+    path: Path,
+) -> None:
+    """Each round refused by the socket's owner adds to the one count,
+    sent once the socket is trusted again."""
+    os.chown(path, 54321, 54321)
+    sender = make_sender()
+    for samples in (3, 2):
+        for _ in range(samples):
+            sender.submit(SAMPLE, NO_INLINE)
+        sender.flush()
+    assert receiver.messages() == []
+    os.chown(path, 0, 0)
+    sender.flush()
+    assert _increments(receiver.messages()) == {_key("", "untrusted_socket"): 5}
+    assert sender.held == 0
+
+
 def test_inline_flush_without_a_flusher_thread(
     make_sender: Callable[..., transport.DatagramSender],
     receiver: DatagramSink,
