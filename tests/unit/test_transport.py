@@ -67,8 +67,12 @@ def make_sender(
         transport.DatagramSender, "_start_thread", lambda self: None
     )
 
-    def make(buffer_size: int = 100) -> transport.DatagramSender:
-        return transport.DatagramSender(str(path), buffer_size, 60.0)
+    def make(
+        buffer_size: int = 100, exit_grace_period: float = 0.0
+    ) -> transport.DatagramSender:
+        return transport.DatagramSender(
+            str(path), buffer_size, 60.0, exit_grace_period
+        )
 
     return make
 
@@ -452,16 +456,12 @@ def test_leaving_with_nothing_writes_nothing(
 
 @pytest.mark.parametrize(("timeout", "waited"), [(None, 0.5), (0.0, 0.0)])
 def test_leave_waits_its_grace_period_unless_told(
-    path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    make_sender: Callable[..., transport.DatagramSender],
     caplog: pytest.LogCaptureFixture,
     timeout: float | None,
     waited: float,
 ) -> None:
-    monkeypatch.setattr(
-        transport.DatagramSender, "_start_thread", lambda self: None
-    )
-    sender = transport.DatagramSender(str(path), 10, 60.0, exit_grace_period=0.5)
+    sender = make_sender(10, exit_grace_period=0.5)
     sender.submit(SAMPLE, NO_INLINE)
     started = time.monotonic()
     with caplog.at_level(logging.WARNING):
@@ -473,12 +473,9 @@ def test_leave_waits_its_grace_period_unless_told(
 
 
 def test_leave_delivers_at_once_to_a_collector_that_reads(
-    path: Path, receiver: DatagramSink, monkeypatch: pytest.MonkeyPatch
+    make_sender: Callable[..., transport.DatagramSender], receiver: DatagramSink
 ) -> None:
-    monkeypatch.setattr(
-        transport.DatagramSender, "_start_thread", lambda self: None
-    )
-    sender = transport.DatagramSender(str(path), 10, 60.0, exit_grace_period=0.5)
+    sender = make_sender(10, exit_grace_period=0.5)
     sender.submit(SAMPLE, NO_INLINE)
     started = time.monotonic()
     assert sender.leave() == 0
