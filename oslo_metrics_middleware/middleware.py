@@ -55,6 +55,7 @@ KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
 OTHER_METHOD = "other"
+_OVERFLOW = labels.OVERFLOW
 # nginx's code for a request whose client went away before the response ended.
 CLIENT_CLOSED = 499
 # Distinct exception class names per filter; more become __other__.
@@ -248,12 +249,12 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         # a substring test, whose cost grows with the path's length.)
         if path.startswith(self.excluded_paths) and self._is_excluded(path):
             return app(environ, start_response)
-        # Kept for the fallback: glance's version negotiation drops an
-        # unsupported version from PATH_INFO without moving it elsewhere.
-        environ[routing.REQUEST_PATH] = path
         exchange = Exchange()
         exchange.middleware = self
         exchange.environ = environ
+        # Kept for the fallback: glance's version negotiation drops an
+        # unsupported version from PATH_INFO without moving it elsewhere.
+        exchange.path = path
         exchange.server_start_response = start_response
         exchange.status = 0
         exchange.headers = ()
@@ -375,6 +376,7 @@ class Exchange:
         "file_body",
         "headers",
         "middleware",
+        "path",
         "request_body",
         "response_bytes",
         "server_file_wrapper",
@@ -388,6 +390,7 @@ class Exchange:
     file_body: object
     headers: Sequence[tuple[str, str]]
     middleware: MetricsMiddleware
+    path: str
     request_body: CountingInput | None
     response_bytes: int
     server_file_wrapper: Any
@@ -492,10 +495,13 @@ class Exchange:
         elif status == 0:
             status = 500
         middleware = self.middleware
-        route = middleware.routes.resolve(environ, status)
-        if route == labels.OVERFLOW:
+        route = middleware.routes.resolve(environ, status, self.path)
+        if route == _OVERFLOW:
             middleware.sender.count(transport.ROUTE_OVERFLOW, middleware.service)
-        method = environ.get("REQUEST_METHOD")
+        try:
+            method = environ["REQUEST_METHOD"]  # a subscript, not a get() call
+        except KeyError:
+            method = OTHER_METHOD
         if method not in KNOWN_METHODS:
             method = OTHER_METHOD
         exception_name = None

@@ -20,7 +20,6 @@ from oslo_metrics_middleware.routing.labels import OVERFLOW
 from oslo_metrics_middleware.routing.labels import UNMATCHED
 from oslo_metrics_middleware.routing.labels import LabelCap
 from oslo_metrics_middleware.routing.resolver import ENTRY_POINT_GROUP
-from oslo_metrics_middleware.routing.resolver import REQUEST_PATH
 from oslo_metrics_middleware.routing.resolver import RouteResolver
 from oslo_metrics_middleware.routing.table import TemplateTable
 from oslo_metrics_middleware.routing.table import read_table
@@ -28,7 +27,6 @@ from oslo_metrics_middleware.routing.table import read_table
 __all__ = [
     "ENTRY_POINT_GROUP",
     "OVERFLOW",
-    "REQUEST_PATH",
     "UNMATCHED",
     "LabelCap",
     "RouteResolver",

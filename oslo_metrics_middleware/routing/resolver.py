@@ -40,10 +40,6 @@ from oslo_metrics_middleware.routing import table
 LOG = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "oslo_metrics_middleware.route_resolvers"
-# SCRIPT_NAME + PATH_INFO as the filter received them; the fallback guesses
-# from it, since applications may rewrite both on the way in.
-REQUEST_PATH = "oslo_metrics_middleware.request_path"
-
 
 class Builtin(NamedTuple):
     """Where a built-in resolver lives, and what announces its router."""
@@ -158,9 +154,17 @@ class RouteResolver:
             for resolver in chain
         )
         self._path_cache = base.new_cache()
+        # Read on every request: one attribute, not two.
+        self._admitted = self._cap.admitted
 
-    def resolve(self, environ: dict[str, Any], status: int) -> str:
+    def resolve(
+        self, environ: dict[str, Any], status: int, path: str | None = None
+    ) -> str:
         """The admitted route label of a request that has finished.
+
+        ``path`` is SCRIPT_NAME + PATH_INFO as the filter received them,
+        which the fallback guesses from: applications may rewrite both on
+        the way in.  Without it, the environ's are read now.
 
         A router's "seen, not matched" does not end the search: neutron's
         extension router leaves ``routes.route = None`` on every request
@@ -175,7 +179,7 @@ class RouteResolver:
                 if found is None:
                     continue
                 if found != labels.UNMATCHED:
-                    if found in self._cap.admitted:  # the common case, no call
+                    if found in self._admitted:  # the common case, no call
                         return found
                     return self._cap.admit(found[: labels.MAX_LABEL_LENGTH])
                 unmatched = True
@@ -183,8 +187,7 @@ class RouteResolver:
             LOG.exception("Route resolution failed; using the raw path")
         if unmatched or status in UNROUTED_STATUSES:
             return labels.UNMATCHED
-        path = environ.get(REQUEST_PATH)
-        if not isinstance(path, str):
+        if path is None:
             path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         if status == VERSION_CHOICES and path.strip("/"):
             return self._fallback_cap.admit(fallback.unserved_version(path))

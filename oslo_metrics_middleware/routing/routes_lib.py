@@ -39,16 +39,25 @@ class RoutesResolver:
         self._templates = base.MountedTemplates(template.clean_routepath)
 
     def resolve(self, environ: dict[str, Any], status: int) -> str | None:
-        if ROUTE_KEY not in environ:
+        try:
+            route = environ[ROUTE_KEY]
+        except KeyError:
             return None
-        route = environ[ROUTE_KEY]
         if route is None:  # RoutesMiddleware matched nothing
             return labels.UNMATCHED
+        script_name = environ.get("SCRIPT_NAME", "")
+        # By the Route object itself: the mapper's routes live as long as
+        # the application, and a hit reads none of their attributes.
         try:
-            # Cheaper than getattr() with a default, on every request.
+            label = self._templates.cached(script_name, route)
+        except TypeError:  # not a Route: unhashable
+            return labels.UNMATCHED
+        if label is not None:
+            return label
+        try:
             routepath = route.routepath
         except AttributeError:
             return labels.UNMATCHED
         if not isinstance(routepath, str):
             return labels.UNMATCHED
-        return self._templates.label(environ.get("SCRIPT_NAME", ""), routepath)
+        return self._templates.label(script_name, routepath, key=route)

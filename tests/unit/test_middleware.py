@@ -622,7 +622,9 @@ def test_the_route_is_resolved_with_the_final_status(sink: DatagramSink) -> None
     mw = make_filter(failing, sink, route_resolvers="")
     statuses: list[Any] = []
     real = mw.routes.resolve
-    mw.routes.resolve = lambda env, status: statuses.append(status) or real(env, status)  # type: ignore[method-assign]
+    mw.routes.resolve = (  # type: ignore[method-assign]
+        lambda env, status, path: statuses.append(status) or real(env, status, path)
+    )
     with contextlib.suppress(RuntimeError):
         call(mw, environ("GET", "/v2/images"))
     assert statuses == [500]
@@ -717,3 +719,20 @@ def test_the_socket_owner_and_group_options_decide_the_trust(
     call(other_group, environ())
     assert other_group.sender.trust.refusal() == "its group is gid 54322, not 54323"
     assert recorded(other_group, sink) == []
+
+
+def test_the_application_sees_no_key_the_filter_added(sink: DatagramSink) -> None:
+    # The fallback's copy of the received path travels with the request's
+    # measurement, not in the environ the application shares.
+    seen: list[set[str]] = []
+
+    def app(env: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        seen.append(set(env))
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return [b""]
+
+    request = environ("GET", "/v2.1/servers/abc", body=b"{}")
+    before = set(request)
+    call(make_filter(app, sink), request)
+    assert seen == [before]
+    assert set(request) == before

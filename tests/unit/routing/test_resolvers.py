@@ -368,8 +368,7 @@ def test_fallback_guesses_from_the_path_the_filter_received(
     request_path: str, path_info: str, label: str
 ) -> None:
     resolver = RouteResolver(50)
-    environ = env(path_info, **{"oslo_metrics_middleware.request_path": request_path})
-    assert resolver.resolve(environ, 200) == label
+    assert resolver.resolve(env(path_info), 200, request_path) == label
 
 
 @pytest.mark.parametrize(
