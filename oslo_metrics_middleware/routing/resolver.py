@@ -143,10 +143,10 @@ class RouteResolver:
         self._fallback_cap = labels.LabelCap(
             fallback_budget(max_routes), reserved=reserved
         )
-        chain: list[base.Resolver] = []
-        if route_table is not None:
-            chain.append(table.OperatorTableResolver(route_table))
-        chain.extend(load_resolver(name) for name in resolvers)
+        # Matched on the path as the filter received it, before every
+        # router, so it can also correct their labels.
+        self._table = route_table
+        chain = [load_resolver(name) for name in resolvers]
         # Each resolver with the environ key that must be there for it to
         # be asked: most requests skip most resolvers without a call.
         self._chain = tuple(
@@ -163,13 +163,21 @@ class RouteResolver:
         """The admitted route label of a request that has finished.
 
         ``path`` is SCRIPT_NAME + PATH_INFO as the filter received them,
-        which the fallback guesses from: applications may rewrite both on
-        the way in.  Without it, the environ's are read now.
+        which the operator's table is matched against and the fallback
+        guesses from: applications may rewrite both on the way in (glance
+        drops the version).  Without it, the environ's are read now.
 
         A router's "seen, not matched" does not end the search: neutron's
         extension router leaves ``routes.route = None`` on every request
         it hands on to pecan, whatever order the resolvers are listed in.
         """
+        if path is None:
+            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        if self._table is not None:
+            found = self._table.match(path)
+            if found is not None:
+                # A label already admitted (the common case) needs no call.
+                return found if found in self._admitted else self._admit(found)
         unmatched = False
         try:
             for key, resolve in self._chain:
@@ -179,19 +187,18 @@ class RouteResolver:
                 if found is None:
                     continue
                 if found != labels.UNMATCHED:
-                    if found in self._admitted:  # the common case, no call
-                        return found
-                    return self._cap.admit(found[: labels.MAX_LABEL_LENGTH])
+                    return found if found in self._admitted else self._admit(found)
                 unmatched = True
         except Exception:  # a broken plug-in must not break the API
             LOG.exception("Route resolution failed; using the raw path")
         if unmatched or status in UNROUTED_STATUSES:
             return labels.UNMATCHED
-        if path is None:
-            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         if status == VERSION_CHOICES and path.strip("/"):
             return self._fallback_cap.admit(fallback.unserved_version(path))
         return self._from_path(path)
+
+    def _admit(self, template: str) -> str:
+        return self._cap.admit(template[: labels.MAX_LABEL_LENGTH])
 
     def _from_path(self, path: str) -> str:
         # Keyed by shape, so a fresh id per request still hits the cache;

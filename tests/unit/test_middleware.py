@@ -736,3 +736,24 @@ def test_the_application_sees_no_key_the_filter_added(sink: DatagramSink) -> Non
     call(make_filter(app, sink), request)
     assert seen == [before]
     assert set(request) == before
+
+
+def test_the_route_table_matches_the_path_the_client_sent(
+    sink: DatagramSink, tmp_path: Path
+) -> None:
+    # glance's version negotiation drops the version from PATH_INFO on the
+    # way in; the operator wrote the table from the URLs clients use.
+    table = tmp_path / "routes.txt"
+    table.write_text("/v2/images/{image_id}\n")
+
+    def negotiating(
+        env: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        env["PATH_INFO"] = env["PATH_INFO"].removeprefix("/v2")
+        start_response("200 OK", [("Content-Length", "0")])
+        return [b""]
+
+    mw = make_filter(negotiating, sink, route_table_file=str(table))
+    call(mw, environ("GET", "/v2/images/3f1c2d4e-aaaa-4bbb-8ccc-1234567890ab"))
+    mw.sender.flush()
+    assert [row[2] for row in rows(sink.messages())] == ["/v2/images/{image_id}"]
