@@ -18,22 +18,32 @@ datagram: the ``batch`` metric of the collector module takes them with
 ``observe``.  Counters this project keeps in the sender (drops, route
 overflow) use the plain one-metric form with ``inc``.
 
-A batch (format 2) is column-wise, because encoding it is what a request
-costs the sender most::
+A batch is column-wise, because encoding it is what a request costs the
+sender most.  Format 3, what senders send by default::
 
-    {"v": 2,
+    {"v": 3,
      "keys": [[service, method, route, status, exception, action,
                microversion], ...],
      "k": "0001...",          # per row, its key's index: one hex byte
-     "d": [duration_us, ...], "i": [request_bytes, ...],
-     "o": [response_bytes, ...],
+     "n": "e803000000000000...",       # the amounts, packed (see below)
      "r": [request_id or null, ...],   # only when a row has one
      "p": [project_id or null, ...]}   # only when a row has one
 
+``n`` is the hex of signed 64-bit little-endian integers: every row's
+duration in microseconds, then every row's request bytes, then every
+row's response bytes; 48 hex digits a row, exactly.  Packing an integer
+costs a fraction of writing it in decimal.
+
+Format 2 carries the amounts as JSON lists instead of ``n``: ``"d"``
+(duration_us), ``"i"`` and ``"o"``.  A sender writes it when told to
+(a collector older than format 3 refuses those batches whole, so a host
+upgraded filters first keeps format 2 until its collector is upgraded),
+and for any batch with an amount that is not an exact int of 64 bits.
+
 Format 1, a list of rows under ``"rows"`` (see ROW_FIELDS), is still read
-by the collector, so senders and collector can be upgraded in any order.
-The ``"p"`` column came after format 2: a collector that predates it reads
-the batch as before and ignores the column, so it needs no new version.
+by the collector, as is format 2.  The ``"p"`` column came after format
+2: a collector that predates it reads the batch as before and ignores the
+column, so it needs no new version.
 """
 
 from __future__ import annotations
