@@ -48,6 +48,7 @@ column, so it needs no new version.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import struct
@@ -167,20 +168,14 @@ def encode_batch(samples: list[Sample], version: int = PACKED_FORMAT_VERSION) ->
         version, amounts = FORMAT_VERSION, _numbers(numbers, len(samples))
     else:
         amounts = f',"n":"{packed}"'
-    parts = [
-        _BATCH_HEAD,
-        f'"v":{version},"keys":[',
-        ",".join(key_texts),
-        '],"k":"',
-        indexes,
-        '"',
-        amounts,
-    ]
-    for name, column in ((',"r":', columns[-2]), (',"p":', columns[-1])):
-        if any(column):
-            parts += (name, _texts(column))
-    parts += ("}", _BATCH_TAIL)
-    return "".join(parts).encode()
+    request_ids, projects = columns[-2:]
+    ids = f',"r":{_texts(request_ids)}' if any(request_ids) else ""
+    if any(projects):
+        ids += f',"p":{_texts(projects)}'
+    return (
+        f'{_BATCH_HEAD}"v":{version},"keys":[{",".join(key_texts)}],'
+        f'"k":"{indexes}"{amounts}{ids}}}{_BATCH_TAIL}'
+    ).encode()
 
 
 def _keys(
@@ -221,9 +216,17 @@ def _packed(numbers: tuple[Any, ...]) -> str | None:
     if list(map(type, numbers)).count(int) != len(numbers):
         return None
     try:
-        return struct.pack(f"<{len(numbers)}q", *numbers).hex()
+        return _packer(len(numbers)).pack(*numbers).hex()
     except struct.error:  # out of range
         return None
+
+
+# A Struct is a hundred bytes whatever its count; building one costs more
+# than packing a batch of a few rows.
+@functools.lru_cache(maxsize=64)
+def _packer(count: int) -> struct.Struct:
+    """What packs ``count`` amounts, kept for the sizes of batch in use."""
+    return struct.Struct(f"<{count}q")
 
 
 def _numbers(numbers: tuple[Any, ...], rows: int) -> str:
