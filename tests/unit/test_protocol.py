@@ -272,3 +272,29 @@ def test_a_format_3_batch_reads_its_amounts() -> None:
     )
     # A batch in format 3 carries no JSON amount columns: those are not read.
     assert protocol.columns_of({**value, "d": [9]}) == protocol.columns_of(value)
+
+
+def test_format_3_batches_split_below_max_datagram_and_lose_no_row() -> None:
+    samples = [
+        protocol.sample("compute", "GET", f"/r{n % 300}", 200, 0.001 * n, n, 2**40,
+                        request_id=f"req-{n:0200}",
+                        project="p" * protocol.MAX_PROJECT_CHARS)
+        for n in range(protocol.MAX_ROWS)
+    ]
+    pieces = protocol.split_for_datagrams(samples)
+    assert len(pieces) > 1
+    read = []
+    for datagram, carried in pieces:
+        assert len(datagram) <= protocol.MAX_DATAGRAM
+        value = _value(datagram)
+        assert value["v"] == protocol.PACKED_FORMAT_VERSION
+        assert len(value["keys"]) <= protocol.MAX_KEYS
+        keys, indexes, columns = protocol.columns_of(value)
+        assert len(indexes) == carried
+        read += [
+            (*keys[number], *amounts, request_id, project)
+            for number, *amounts, request_id, project in zip(
+                indexes, *columns, protocol.projects_of(value, carried), strict=True
+            )
+        ]
+    assert read == samples
