@@ -201,6 +201,7 @@ class MetricsMiddleware(base.ConfigurableMiddleware):
         )
         # Filters of one process share the sender; they normally share
         # these options too, from [oslo_metrics_middleware].
+        sender.batch_format = self._option("batch_format")
         sender.trust = socket_trust.SocketTrust(
             path,
             self._option("metrics_socket_owner"),

@@ -18,28 +18,40 @@ datagram: the ``batch`` metric of the collector module takes them with
 ``observe``.  Counters this project keeps in the sender (drops, route
 overflow) use the plain one-metric form with ``inc``.
 
-A batch (format 2) is column-wise, because encoding it is what a request
-costs the sender most::
+A batch is column-wise, because encoding it is what a request costs the
+sender most.  Format 3, what senders send by default::
 
-    {"v": 2,
+    {"v": 3,
      "keys": [[service, method, route, status, exception, action,
                microversion], ...],
      "k": "0001...",          # per row, its key's index: one hex byte
-     "d": [duration_us, ...], "i": [request_bytes, ...],
-     "o": [response_bytes, ...],
+     "n": "e803000000000000...",       # the amounts, packed (see below)
      "r": [request_id or null, ...],   # only when a row has one
      "p": [project_id or null, ...]}   # only when a row has one
 
+``n`` is the hex of signed 64-bit little-endian integers: every row's
+duration in microseconds, then every row's request bytes, then every
+row's response bytes; 48 hex digits a row, exactly.  Packing an integer
+costs a fraction of writing it in decimal.
+
+Format 2 carries the amounts as JSON lists instead of ``n``: ``"d"``
+(duration_us), ``"i"`` and ``"o"``.  A sender writes it when told to
+(a collector older than format 3 refuses those batches whole, so a host
+upgraded filters first keeps format 2 until its collector is upgraded),
+and for any batch with an amount that is not an exact int of 64 bits.
+
 Format 1, a list of rows under ``"rows"`` (see ROW_FIELDS), is still read
-by the collector, so senders and collector can be upgraded in any order.
-The ``"p"`` column came after format 2: a collector that predates it reads
-the batch as before and ignores the column, so it needs no new version.
+by the collector, as is format 2.  The ``"p"`` column came after format
+2: a collector that predates it reads the batch as before and ignores the
+column, so it needs no new version.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import struct
 from typing import Any
 
 from oslo_metrics_middleware import cache
@@ -47,8 +59,12 @@ from oslo_metrics_middleware import cache
 # The daemon finds a metric module by the last component of its dotted path.
 MODULE = "openstack_api"
 BATCH = "batch"
-FORMAT_VERSION = 2
+# Batch formats: rows (1), columns in JSON lists (2), and columns whose
+# amounts are packed as 64-bit integers (3), which senders send by default.
 ROWS_FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+PACKED_FORMAT_VERSION = 3
+BATCH_FORMATS = (FORMAT_VERSION, PACKED_FORMAT_VERSION)
 # Format 2 carries durations as integer microseconds: this many a second.
 MICROSECONDS = 1_000_000
 
@@ -125,38 +141,41 @@ MICROVERSION_OVERFLOW = "openstack_api_metrics_microversion_overflow_total"
 _SEPARATORS = (",", ":")
 _KEY_SIZE = len(KEY_FIELDS)
 _ROUTE = KEY_FIELDS.index("route")
+# Hex digits of one format 3 amount: a signed 64-bit integer.
+_PACKED_DIGITS = 16
 
 
 class TooManyKeysError(ValueError):
     """Samples with more than MAX_KEYS label sets, for one datagram."""
 
 
-def encode_batch(samples: list[Sample]) -> bytes:
-    """One datagram carrying ``samples``; TooManyKeysError if they have
-    more than MAX_KEYS label sets.
+def encode_batch(samples: list[Sample], version: int = PACKED_FORMAT_VERSION) -> bytes:
+    """One datagram carrying ``samples`` in format ``version`` (2 or 3);
+    TooManyKeysError if they have more than MAX_KEYS label sets.
 
-    The bytes are those ``json.dumps`` gives for the message, built from
-    pieces: the fixed text is written once, each label set is encoded
-    once per process (see _key_text), and each column is written by one
-    call in C.  A Python step per row would cost as much as the rest of
-    the request.
+    A format 3 batch whose amounts are not all integers of 64 bits is
+    written in format 2, which carries any number.  The bytes are those
+    ``json.dumps`` gives for the message, built from pieces: the fixed
+    text is written once, each label set is encoded once per process (see
+    _key_text), and each column is written by one call in C.  A Python
+    step per row would cost as much as the rest of the request.
     """
     columns = list(zip(*samples, strict=True))
     key_texts, indexes = _keys(samples[0][:_KEY_SIZE], columns[:_KEY_SIZE])
-    parts = [
-        _BATCH_HEAD,
-        f'"v":{FORMAT_VERSION},"keys":[',
-        ",".join(key_texts),
-        '],"k":"',
-        indexes,
-        '"',
-        _numbers(*columns[_KEY_SIZE : _KEY_SIZE + 3]),
-    ]
-    for name, column in ((',"r":', columns[-2]), (',"p":', columns[-1])):
-        if any(column):
-            parts += (name, _texts(column))
-    parts += ("}", _BATCH_TAIL)
-    return "".join(parts).encode()
+    numbers = columns[_KEY_SIZE] + columns[_KEY_SIZE + 1] + columns[_KEY_SIZE + 2]
+    packed = _packed(numbers) if version == PACKED_FORMAT_VERSION else None
+    if packed is None:
+        version, amounts = FORMAT_VERSION, _numbers(numbers, len(samples))
+    else:
+        amounts = f',"n":"{packed}"'
+    request_ids, projects = columns[-2:]
+    ids = f',"r":{_texts(request_ids)}' if any(request_ids) else ""
+    if any(projects):
+        ids += f',"p":{_texts(projects)}'
+    return (
+        f'{_BATCH_HEAD}"v":{version},"keys":[{",".join(key_texts)}],'
+        f'"k":"{indexes}"{amounts}{ids}}}{_BATCH_TAIL}'
+    ).encode()
 
 
 def _keys(
@@ -191,23 +210,38 @@ def _keys(
     return list(index), bytes(map(index.__getitem__, texts)).hex()
 
 
-def _numbers(
-    durations: tuple[Any, ...],
-    request_bytes: tuple[Any, ...],
-    response_bytes: tuple[Any, ...],
-) -> str:
-    """The duration and byte columns, as JSON writes them."""
-    numbers = durations + request_bytes + response_bytes
+def _packed(numbers: tuple[Any, ...]) -> str | None:
+    """The amounts of a format 3 batch in hex, None unless all of them
+    are exact ints (not bools) of 64 bits."""
+    if list(map(type, numbers)).count(int) != len(numbers):
+        return None
+    try:
+        return _packer(len(numbers)).pack(*numbers).hex()
+    except struct.error:  # out of range
+        return None
+
+
+# A Struct is a hundred bytes whatever its count; building one costs more
+# than packing a batch of a few rows.
+@functools.lru_cache(maxsize=64)
+def _packer(count: int) -> struct.Struct:
+    """What packs ``count`` amounts, kept for the sizes of batch in use."""
+    return struct.Struct(f"<{count}q")
+
+
+def _numbers(numbers: tuple[Any, ...], rows: int) -> str:
+    """The duration and byte columns of a format 2 batch, as JSON writes
+    them: ``numbers`` holds each column in turn."""
     # "%d" writes an int as JSON does, in half the encoder's time; not a
     # bool or a float, hence the check for exact ints (in C, as the rest).
     if list(map(type, numbers)).count(int) == len(numbers):
-        row = ("%d," * len(durations))[:-1]
+        row = ("%d," * rows)[:-1]
         return f',"d":[{row}],"i":[{row}],"o":[{row}]' % numbers
     # Floats (non-finite durations among them) and the rest: the encoder.
-    durations_text, request_text, response_text = map(
-        _ENCODER.encode, (durations, request_bytes, response_bytes)
+    durations, request_bytes, response_bytes = map(
+        _ENCODER.encode, (numbers[:rows], numbers[rows : 2 * rows], numbers[2 * rows :])
     )
-    return f',"d":{durations_text},"i":{request_text},"o":{response_text}'
+    return f',"d":{durations},"i":{request_bytes},"o":{response_bytes}'
 
 
 def _texts(column: tuple[Any, ...]) -> str:
@@ -272,22 +306,27 @@ def _key_text(key: tuple[Any, ...]) -> str:
     return text
 
 
-def split_for_datagrams(samples: list[Sample]) -> list[tuple[bytes, int]]:
-    """Encode ``samples`` as datagrams of at most MAX_DATAGRAM bytes.
+def split_for_datagrams(
+    samples: list[Sample], version: int = PACKED_FORMAT_VERSION
+) -> list[tuple[bytes, int]]:
+    """Encode ``samples`` as datagrams of at most MAX_DATAGRAM bytes, in
+    format ``version`` (see encode_batch).
 
     Each datagram comes with the number of samples it carries.
     """
     if not samples:
         return []
     try:  # not contextlib.suppress: that costs as much as a dozen rows
-        encoded = encode_batch(samples)
+        encoded = encode_batch(samples, version)
     except TooManyKeysError:
         pass
     else:
         if len(encoded) <= MAX_DATAGRAM or len(samples) == 1:
             return [(encoded, len(samples))]
     half = len(samples) // 2
-    return split_for_datagrams(samples[:half]) + split_for_datagrams(samples[half:])
+    return split_for_datagrams(samples[:half], version) + split_for_datagrams(
+        samples[half:], version
+    )
 
 
 def sample(
@@ -339,7 +378,7 @@ def rows_of(value: Any) -> list[list[Any]]:
     version = value.get("v")
     if version == ROWS_FORMAT_VERSION and isinstance(value.get("rows"), list):
         return list(value["rows"])
-    if version != FORMAT_VERSION:
+    if version not in BATCH_FORMATS:
         raise MalformedBatchError(f"unknown format {version!r}")
     keys, indexes, columns = columns_of(value)
     rows = []
@@ -358,14 +397,17 @@ def rows_of(value: Any) -> list[list[Any]]:
 
 def columns_of(value: dict[str, Any]) -> tuple[list[Any], bytes, list[list[Any]]]:
     """The keys, key indexes and columns (duration, request and response
-    bytes, request id) of a format 2 batch; MalformedBatchError if its
-    shape is not one."""
+    bytes, request id) of a format 2 or 3 batch; MalformedBatchError if
+    its shape is not one."""
     keys = value.get("keys")
-    columns: list[Any] = [value.get(name) for name in ("d", "i", "o")]
     try:
         indexes = bytes.fromhex(value.get("k"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise MalformedBatchError("the key indexes are not hex") from None
+    if value.get("v") == PACKED_FORMAT_VERSION:
+        columns = _unpacked(value.get("n"), len(indexes))
+    else:
+        columns = [value.get(name) for name in ("d", "i", "o")]
     if not isinstance(keys, list) or not all(
         isinstance(key, list) and len(key) == len(KEY_FIELDS) for key in keys
     ):
@@ -379,6 +421,20 @@ def columns_of(value: dict[str, Any]) -> tuple[list[Any], bytes, list[list[Any]]
     if indexes and max(indexes) >= len(keys):
         raise MalformedBatchError("a key index past the keys")
     return keys, indexes, columns
+
+
+def _unpacked(packed: Any, rows: int) -> list[Any]:
+    """The duration and byte columns of a format 3 batch of ``rows`` rows
+    from its ``"n"`` text: exactly 16 hex digits an amount."""
+    if not isinstance(packed, str) or len(packed) != 3 * rows * _PACKED_DIGITS:
+        raise MalformedBatchError("amounts of another length")
+    try:
+        # fromhex() skips spaces, so a text of the right length with any
+        # in it decodes short.
+        numbers = list(struct.unpack(f"<{3 * rows}q", bytes.fromhex(packed)))
+    except (ValueError, struct.error):
+        raise MalformedBatchError("amounts that are not hex") from None
+    return [numbers[:rows], numbers[rows : 2 * rows], numbers[2 * rows :]]
 
 
 def projects_of(value: dict[str, Any], rows: int) -> list[Any] | None:

@@ -94,6 +94,8 @@ class DatagramSender:
         # Set when the socket was missing at load: one line once it works.
         self.announce_delivery = False
         self.trust = socket_trust.SocketTrust(socket_path)
+        # What the host's collector reads (opts.py batch_format).
+        self.batch_format = protocol.PACKED_FORMAT_VERSION
         self.reset()
 
     def reset(self) -> None:
@@ -263,7 +265,8 @@ class DatagramSender:
                 queue.popleft()
                 for _ in range(min(len(queue), ROWS_PER_DATAGRAM))
             ]
-            for datagram, samples in protocol.split_for_datagrams(rows):
+            batches = protocol.split_for_datagrams(rows, self.batch_format)
+            for datagram, samples in batches:
                 self._unsent.append((datagram, samples))
                 self._unsent_samples += samples
 

@@ -179,7 +179,7 @@ def rows(value: Any) -> list[Any]:
 
 
 def columns(value: dict[str, Any]) -> tuple[list[Any], bytes, list[list[Any]]]:
-    """The keys, key indexes and columns of a format 2 batch, at most
+    """The keys, key indexes and columns of a format 2 or 3 batch, at most
     protocol.MAX_ROWS rows and MAX_KEYS keys; Rejected before anything
     else is read if there are more."""
     try:
@@ -198,11 +198,14 @@ def _at_most_max_rows(count: int) -> None:
 
 
 def claimed_rows(value: Any) -> int:
-    """How many rows a batch that cannot be read says it carries."""
+    """How many rows a batch that cannot be read says it carries: its
+    rows or durations, else (format 3) its key indexes."""
     if isinstance(value, dict):
         for column in ("rows", "d"):
             if isinstance(value.get(column), list):
                 return len(value[column])
+        if isinstance(value.get("k"), str):
+            return len(value["k"]) // 2
     return 0
 
 

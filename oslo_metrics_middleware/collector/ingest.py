@@ -203,7 +203,7 @@ class Ingest:
     def batch(self, value: Any) -> None:
         """Record the rows of one batch; rows that fail are counted."""
         try:
-            if isinstance(value, dict) and value.get("v") == protocol.FORMAT_VERSION:
+            if isinstance(value, dict) and value.get("v") in protocol.BATCH_FORMATS:
                 keys, indexes, columns = checks.columns(value)
                 self._columns(keys, indexes, columns, self._projects(value, indexes))
                 return
@@ -253,7 +253,7 @@ class Ingest:
         columns: list[list[Any]],
         sent_projects: list[Any] | None = None,
     ) -> None:
-        """Record a format 2 batch: each key used checked once, in the order
+        """Record a format 2 or 3 batch: each key used checked once, in the order
         of its first row, then its rows."""
         api.collector_rows_total.inc(len(indexes))
         # A key takes room under the caps only with a row that is recorded:

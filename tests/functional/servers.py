@@ -155,15 +155,19 @@ def server_env(
     buffer_size: int = 10000,
     flush_interval: float = 0.05,
     exit_grace: float = 3.0,
+    batch_format: int | None = None,
 ) -> dict[str, str]:
     """The environment that configures tests.functional.apps.paste_app."""
-    return {
+    env = {
         apps.SOCKET_ENV: str(socket_path),
         apps.BUFFER_SIZE_ENV: str(buffer_size),
         apps.FLUSH_INTERVAL_ENV: str(flush_interval),
         apps.EXIT_GRACE_ENV: str(exit_grace),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    if batch_format is not None:
+        env[apps.BATCH_FORMAT_ENV] = str(batch_format)
+    return env
 
 
 def python_server(

@@ -14,8 +14,9 @@
 
 The filter's datagrams stay in upstream's format: the stock daemon, with
 this project's metric module loaded, records them exactly as the collector
-does.  oslo.messaging's RPC metrics, sent by oslo.messaging's own client
-code, are served by the collector exactly as by the stock daemon.
+does, in either batch format.  oslo.messaging's RPC metrics, sent by
+oslo.messaging's own client code, are served by the collector exactly as
+by the stock daemon.
 """
 
 from __future__ import annotations
@@ -42,12 +43,13 @@ CALLS = 7
 
 
 @DAEMONS
+@pytest.mark.parametrize("batch_format", [2, 3])
 def test_filter_datagrams_are_ingested(
-    tmp_path: Path, command: tuple[str, ...]
+    tmp_path: Path, command: tuple[str, ...], batch_format: int
 ) -> None:
     route = {"service": "compute", "method": "GET", "route": servers.SERVER_ROUTE}
     with CollectorProcess(workdir=tmp_path, command=command) as collector:
-        env = servers.server_env(collector.socket_path)
+        env = servers.server_env(collector.socket_path, batch_format=batch_format)
         with servers.python_server("wsgiref_server", tmp_path, env) as server:
             answers = [servers.get_server(server.port) for _ in range(REQUESTS)]
             # The server flushes its last samples within an interval.

@@ -12,10 +12,11 @@
 
 """Hostile datagrams to a real collector: /metrics answers in every format.
 
-Whatever strings a sender puts in any field (labels of either batch
-format, request ids that become exemplars, labels of plain messages),
-every way of scraping answers 200 with a page prometheus_client's parser
-of that format reads, and every datagram is counted.
+Whatever strings a sender puts in any field (labels of any batch
+format, the packed amounts of format 3, request ids that become
+exemplars, labels of plain messages), every way of scraping answers 200
+with a page prometheus_client's parser of that format reads, and every
+datagram is counted.
 """
 
 from __future__ import annotations
@@ -65,6 +66,21 @@ def _format_2(keys: list[Any], ids: list[Any]) -> bytes:
     return collectors.message("openstack_api", protocol.BATCH, "observe", value, {})
 
 
+def _format_3(keys: list[Any], ids: list[Any], amounts: str | None) -> bytes:
+    """A format 3 batch; ``amounts`` as given, or packed right when None."""
+    rows = len(ids)
+    packed = b"".join(
+        number.to_bytes(8, "little", signed=True)
+        for number in [1000 * (n + 1) for n in range(rows)] + [0] * rows + [10] * rows
+    )
+    value = {
+        "v": protocol.PACKED_FORMAT_VERSION, "keys": keys,
+        "k": "".join(f"{n % len(keys):02x}" for n in range(rows)),
+        "n": packed.hex() if amounts is None else amounts, "r": ids,
+    }
+    return collectors.message("openstack_api", protocol.BATCH, "observe", value, {})
+
+
 def _format_1(key: Any, request_id: Any) -> bytes:
     service, method, route, status, exception, *_ = key
     row = [*collectors.row(route, status, 0.02, service, method,
@@ -84,6 +100,10 @@ DATAGRAMS = st.one_of(
     st.builds(_format_2, st.lists(KEY, min_size=1, max_size=4).map(
         lambda keys: [list(key) for key in keys]),
         st.lists(MAYBE_TEXT, min_size=1, max_size=8)),
+    st.builds(_format_3, st.lists(KEY, min_size=1, max_size=4).map(
+        lambda keys: [list(key) for key in keys]),
+        st.lists(MAYBE_TEXT, min_size=1, max_size=8),
+        st.one_of(st.none(), TEXT, st.binary(max_size=200).map(bytes.hex))),
     st.builds(_format_1, KEY, MAYBE_TEXT),
     st.builds(_plain, st.sampled_from(["method", "topic", "process"]), TEXT),
 )

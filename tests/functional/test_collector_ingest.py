@@ -51,6 +51,17 @@ def _column_batch(key: list[Any], **columns: Any) -> bytes:
     return collectors.message(API, protocol.BATCH, "observe", value, {})
 
 
+def _packed_batch(key: list[Any], *amounts: int, **fields: Any) -> bytes:
+    """A one-row format 3 batch of ``amounts`` (duration, request and
+    response bytes), with ``fields`` written as given."""
+    packed = b"".join(
+        number.to_bytes(8, "little", signed=True) for number in amounts or (1000, 0, 10)
+    )
+    value = {"v": protocol.PACKED_FORMAT_VERSION, "keys": [key], "k": "00",
+             "n": packed.hex(), **fields}
+    return collectors.message(API, protocol.BATCH, "observe", value, {})
+
+
 GOOD_KEY = ["compute", "GET", GOOD_ROUTE, 200, None, None, None]
 
 
@@ -126,6 +137,15 @@ BAD_DATAGRAMS: list[tuple[str, bytes]] = [
     ("bad_batch", _column_batch(GOOD_KEY, d=[1000, 2000])),
     ("bad_batch", _column_batch(GOOD_KEY[:3])),
     ("not_finite", _column_batch(GOOD_KEY, d=[float("nan")])),
+    ("bad_batch", _packed_batch(GOOD_KEY, n="zz" * 24)),
+    ("bad_batch", _packed_batch(GOOD_KEY, n="00" * 23)),
+    ("bad_batch", _packed_batch(GOOD_KEY, n=[1000, 0, 10])),
+    ("bad_batch", _packed_batch(GOOD_KEY, k="0000")),
+    ("bad_batch", _packed_batch(GOOD_KEY, k="01")),
+    ("bad_batch", _packed_batch(GOOD_KEY[:3])),
+    ("negative", _packed_batch(GOOD_KEY, 1000, -1, 10)),
+    ("out_of_range", _packed_batch(GOOD_KEY, 2**63 - 1, 0, 10)),
+    ("bad_status", _packed_batch([*GOOD_KEY[:3], 99, None, None, None])),
     ("bad_status", _column_batch([*GOOD_KEY[:3], "200", None, None, None])),
     ("bad_row", _raw_batch([["compute", "GET"]])),
     ("bad_row", _raw_batch([{"service": "compute"}])),
@@ -167,6 +187,8 @@ def _rows_claimed(datagram: bytes) -> int:
     for column in ("rows", "d"):
         if isinstance(value, dict) and isinstance(value.get(column), list):
             return len(value[column])
+    if isinstance(value, dict) and isinstance(value.get("k"), str):
+        return len(value["k"]) // 2  # format 3
     return 0
 
 

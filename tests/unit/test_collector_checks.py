@@ -136,6 +136,14 @@ def _verdict(check: Any, value: Any) -> tuple[str, int]:
 _BEYOND_ROWS = "00" * (protocol.MAX_ROWS + 1)
 
 
+def _packed(**change: Any) -> dict[str, Any]:
+    """A format 3 batch of two rows, with ``change`` written as given."""
+    key = ["compute", "GET", "/", 200, None, None, None]
+    value = {"v": 3, "keys": [key], "k": "0000", "n": "00" * 48}
+    value.update(change)
+    return value
+
+
 @pytest.mark.parametrize(
     ("check", "value", "verdict"),
     [
@@ -164,6 +172,18 @@ _BEYOND_ROWS = "00" * (protocol.MAX_ROWS + 1)
         # One character short of a row more: read (and refused as unreadable),
         # not counted as a row too many.
         (checks.columns, {"k": _BEYOND_ROWS[:-1], "d": [1, 2]}, ("bad_batch", 2)),
+        # Format 3: refused whole, losing the rows its key indexes number.
+        (checks.columns, {"v": 3, "k": _BEYOND_ROWS, "n": ""},
+         ("too_many_rows", protocol.MAX_ROWS + 1)),
+        (checks.columns, _packed(n="zz" * 48), ("bad_batch", 2)),
+        (checks.columns, _packed(n="00" * 47), ("bad_batch", 2)),
+        (checks.columns, _packed(n="00" * 49), ("bad_batch", 2)),
+        (checks.columns, _packed(n=" 0" + "00" * 47), ("bad_batch", 2)),
+        (checks.columns, _packed(n=[1, 2, 0, 0, 5, 6]), ("bad_batch", 2)),
+        (checks.columns, _packed(n=None), ("bad_batch", 2)),
+        (checks.columns, _packed(k="000"), ("bad_batch", 1)),
+        (checks.columns, _packed(k="0001"), ("bad_batch", 2)),
+        (checks.columns, _packed(r=["a"]), ("bad_batch", 2)),
     ],
 )
 def test_each_refusal_names_its_reason_and_the_rows_it_loses(
@@ -195,6 +215,8 @@ def test_a_refusal_loses_no_rows_unless_told() -> None:
         ({"rows": [1, 2]}, 2),
         ({"d": [1, 2, 3]}, 3),
         ({"rows": "x", "d": [1]}, 1),
+        ({"k": "000000"}, 3),
+        ({"k": ["00"]}, 0),
         ({}, 0),
         ("x", 0),
     ],
@@ -222,3 +244,14 @@ def test_only_plain_amounts_and_request_ids_go_in_bulk(
     columns: list[list[Any]], bulk: bool
 ) -> None:
     assert checks.in_bulk(columns) is bulk
+
+
+def test_a_format_3_batch_holds_at_most_max_rows_and_max_keys() -> None:
+    rows = protocol.MAX_ROWS
+    value = _packed(k="00" * rows, n="00" * 24 * rows)
+    _, indexes, found = checks.columns(value)
+    assert len(indexes) == rows
+    assert found[:3] == [[0] * rows] * 3
+    key = value["keys"][0]
+    assert _verdict(checks.columns, _packed(keys=[key] * (protocol.MAX_KEYS + 1))) == (
+        "bad_batch", 2)

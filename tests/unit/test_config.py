@@ -67,6 +67,8 @@ def app(env: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         ("metrics_socket_file", ""),
         ("metrics_socket_file", "/tmp/" + "x" * 103),
         ("metrics_socket_file", "/tmp"),
+        ("batch_format", "1"),
+        ("batch_format", "4"),
     ],
 )
 def test_unusable_paste_value_fails_at_load(

@@ -594,7 +594,26 @@ def test_no_method_is_other_and_the_duration_is_whole_microseconds(
     [message] = [m for m in sink.messages() if m["name"] == "batch"]
     value = message["action"]["value"]
     assert value["keys"][0][1] == middleware.OTHER_METHOD
-    assert value["d"] == [2345]
+    assert protocol.columns_of(value)[2][0] == [2345]
+
+
+@pytest.mark.parametrize(
+    ("options", "version"),
+    [({}, protocol.PACKED_FORMAT_VERSION),
+     ({"batch_format": "3"}, protocol.PACKED_FORMAT_VERSION),
+     ({"batch_format": "2"}, protocol.FORMAT_VERSION)],
+)
+def test_batches_are_sent_in_the_configured_format(
+    sink: DatagramSink, options: dict[str, str], version: int
+) -> None:
+    mw = make_filter(hello, sink, **options)
+    for _ in range(3):
+        call(mw, environ())
+    mw.sender.flush()
+    [message] = [m for m in sink.messages() if m["name"] == "batch"]
+    value = message["action"]["value"]
+    assert value["v"] == version
+    assert len(protocol.rows_of(value)) == 3
 
 
 def test_the_request_id_in_the_environ_wins_over_the_header(

@@ -18,7 +18,9 @@ filter's options come through paste's global_conf:
 - ``METRICS_TEST_SOCKET``: the collector's socket (required);
 - ``METRICS_TEST_FLUSH_INTERVAL``: seconds between flushes (default 0.05);
 - ``METRICS_TEST_BUFFER_SIZE``: samples held per process (default 10000);
-- ``METRICS_TEST_EXIT_GRACE``: the exit grace period (default 3).
+- ``METRICS_TEST_EXIT_GRACE``: the exit grace period (default 3);
+- ``METRICS_TEST_BATCH_FORMAT``: the batch format (the filter's default
+  when unset).
 
 Every response carries ``X-Worker-Pid`` so a test can tell which process of
 a multi-process server answered.
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING
 from paste.deploy import loadapp
 
 from oslo_metrics_middleware import assets
+from tests.functional.apps import BATCH_FORMAT_ENV
 from tests.functional.apps import BUFFER_SIZE_ENV
 from tests.functional.apps import EXIT_GRACE_ENV
 from tests.functional.apps import FLUSH_INTERVAL_ENV
@@ -49,12 +52,15 @@ PASTE_SAMPLE = assets.path(assets.PASTE_SAMPLE)
 
 def filter_options() -> dict[str, str]:
     """The metrics filter's options, taken from the environment."""
-    return {
+    options = {
         "metrics_socket_file": os.environ[SOCKET_ENV],
         "flush_interval": os.environ.get(FLUSH_INTERVAL_ENV, "0.05"),
         "buffer_size": os.environ.get(BUFFER_SIZE_ENV, "10000"),
         "exit_grace_period": os.environ.get(EXIT_GRACE_ENV, "3"),
     }
+    if BATCH_FORMAT_ENV in os.environ:
+        options["batch_format"] = os.environ[BATCH_FORMAT_ENV]
+    return options
 
 
 def load_sample_api() -> WSGIApplication:
