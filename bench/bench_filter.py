@@ -78,7 +78,9 @@ FLUSH_INTERVAL = next(
 )
 # Requests a variant serves before the next one takes its turn.
 BLOCK = 100
-# Operator route table of the "many routes" case, and its request spread.
+# Operator route tables of the "all in use" cases: does the cost grow
+# with the number of routes?
+FEW_ROUTES = 40
 MANY_ROUTES = 2000
 
 Environ = dict[str, Any]
@@ -232,9 +234,20 @@ def _all_cases(socket_path: str, flush_interval: float) -> list[Case]:
         for collection in bench_apps.NOVA_COLLECTIONS
         for suffix in ("", "/detail", "/{id}", "/{id}/action")
     )
-    many_table = _route_table(f"/v2.1/r{index}/{{id}}" for index in range(MANY_ROUTES))
     trivial = bench_apps.trivial_app
     from_path = bench_apps.route_from_path
+
+    def all_in_use(templates: int, extra: dict[str, str]) -> Case:
+        """A table of ``templates`` of one shape, requests spread over all
+        of them: only the table's size differs between two such cases."""
+        table = _route_table(f"/v2.1/r{index}/{{id}}" for index in range(templates))
+        return Case(
+            f"operator route table, {templates} templates, all in use",
+            "",
+            lambda i: f"/v2.1/r{i % templates}/{bench_apps.fresh_id(i)}",
+            three(trivial, trivial, from_path, {"route_table_file": table, **extra}),
+        )
+
     return [
         Case(
             "routes: nova-shaped Mapper under RoutesMiddleware",
@@ -274,17 +287,8 @@ def _all_cases(socket_path: str, flush_interval: float) -> list[Case]:
             lambda i: f"/v2.1/servers/{bench_apps.fresh_id(i)}",
             three(trivial, trivial, from_path, {"route_table_file": nova_table}),
         ),
-        Case(
-            f"operator route table, {MANY_ROUTES} templates, all in use",
-            "",
-            lambda i: f"/v2.1/r{i % MANY_ROUTES}/{bench_apps.fresh_id(i)}",
-            three(
-                trivial,
-                trivial,
-                from_path,
-                {"route_table_file": many_table, "max_routes": str(MANY_ROUTES)},
-            ),
-        ),
+        all_in_use(FEW_ROUTES, {}),
+        all_in_use(MANY_ROUTES, {"max_routes": str(MANY_ROUTES)}),
         *(
             Case(f"no router: {name}", "", path, three(trivial, trivial, from_path))
             for name, path in NO_ROUTER_PATHS

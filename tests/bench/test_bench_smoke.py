@@ -36,7 +36,7 @@ def run_bench(script: str, *args: str) -> str:
 def test_filter_bench_delivers_every_sample() -> None:
     out = run_bench("bench_filter.py", "--requests", "20", "--rounds", "2")
     cases = out.count("\n[")
-    assert cases == 12
+    assert cases == 13
     # The project case has the filter twice: with and without projects.
     taken = (1 + 2 * 20) * (cases + 1)
     assert f"{taken} taken, {taken} counted by the collector, 0 dropped" in out
