@@ -70,9 +70,6 @@ import webob  # noqa: F401
 MIB = 1024 * 1024
 STEPS = ("imported", "built", "delivered", "buffer full")
 ROUTED_PREFIX = "/v2.1"
-# The path cache of guessed labels empties itself when it holds this many
-# (routing/base.py CACHE_SIZE): the run ends with it full.
-PATH_CACHE = 4096
 PROJECTS = 100
 LIBC = ctypes.CDLL("libc.so.6")
 # Hash randomisation off: every process lays out dicts and sets alike.
@@ -151,10 +148,11 @@ def steps(args: argparse.Namespace) -> list[list[int]]:
     """What this process holds after each of STEPS, over what it held
     before: with the filter, or (``bare``) the same steps without it."""
     app = application()
-    # Enough of the unclaimed paths to end with the path cache full.
+    # Enough of the unclaimed paths to end with the path cache full: it
+    # empties itself when it holds args.path_cache shapes.
     per_junk = 3 if args.templates else 2
-    count = max(args.requests, PATH_CACHE * per_junk)
-    count -= count % (PATH_CACHE * per_junk)
+    count = max(args.requests, args.path_cache * per_junk)
+    count -= count % (args.path_cache * per_junk)
     batch = requests(args.templates, count)
     # Requests of the last cycle of the path cache, so that it stays full;
     # one more than the buffer holds.
@@ -254,6 +252,7 @@ def main() -> None:
     parser.add_argument("--table", help=argparse.SUPPRESS)
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--path-cache", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
         "--lines",
         type=int,
@@ -280,6 +279,7 @@ def main() -> None:
         argv += ["--table", str(table), "--templates", str(args.templates)]
         argv += ["--requests", str(args.requests)]
         argv += ["--buffer-size", str(args.buffer_size)]
+        argv += ["--path-cache", str(path_cache_entries())]
         for _ in range(args.rounds):
             resident = _added(argv)
             python = _added([*argv, "--traced"])
@@ -303,6 +303,17 @@ def main() -> None:
         print(f"  {step:12s}  " + "  ".join(_spread(list(c)) for c in columns))
     if args.lines:
         print(f"\nPython objects added at each step, by source line:\n{lines}", end="")
+
+
+def path_cache_entries() -> int:
+    """Entries the cache of guessed labels holds at most, at the default
+    ``max_routes``: read here, as the processes measured must not load
+    the filter before their first reading."""
+    from oslo_metrics_middleware import opts
+    from oslo_metrics_middleware.routing import RouteResolver
+
+    (max_routes,) = [o.default for o in opts.METRICS_OPTS if o.name == "max_routes"]
+    return int(RouteResolver(max_routes)._path_cache.max_entries)
 
 
 def _added(argv: list[str]) -> list[list[float]]:

@@ -85,9 +85,12 @@ SWIFT_PLACEHOLDERS = ("{account}", "{container}", "{object}")
 
 # Literal words seen, with their label form: most segments of most paths.
 # Ids are never kept (they are rarely seen twice); a full cache is emptied.
-# A word is its own label, one object, counted once.
-LITERALS_SIZE = 2048
-LITERALS_BYTES = 128 * 1024
+# A word is its own label, one object, counted once.  The words of a whole
+# API fit several times over (nova's routes have about 75, Placement's
+# 10), and the cache is read only where the cache of guessed labels
+# missed; 400 words of the longest kind fit in its bytes.
+LITERALS_SIZE = 512
+LITERALS_BYTES = 32 * 1024
 _literals: cache.BoundedCache[str, str] = cache.BoundedCache(
     LITERALS_SIZE, LITERALS_BYTES
 )

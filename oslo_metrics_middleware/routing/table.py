@@ -13,10 +13,10 @@
 """Matching paths against a table of ``{name}`` templates.
 
 Used for the operator's route table and for Placement, whose router leaves
-no template behind.  Templates are compiled into a tree of path segments:
-a match is one dictionary step per segment, literal segments first, so a
-request costs far less than re-running a regular-expression router, and
-needs no cache that fresh ids would miss.
+no template behind.  Templates are compiled into a tree of path segments
+per number of segments: a match is one dictionary step per segment,
+literal segments first, so a request costs far less than re-running a
+regular-expression router, and needs no cache that fresh ids would miss.
 """
 
 from __future__ import annotations
@@ -30,18 +30,23 @@ _PLACEHOLDER = re.compile(r"\{[^{}/]*\}")
 
 
 # The literal children of every node that has none: one shared empty dict,
-# never written (add() gives a node its own before adding one), so a leaf
-# costs no dict and a match still needs no test for it.
-_NO_LITERALS: dict[str, _Node] = {}
+# never written (add() gives a node its own before adding one), so a node
+# costs no dict it does not need and a match still needs no test for it.
+_NO_LITERALS: dict[str, Any] = {}
 
 
 class _Node:
-    __slots__ = ("literals", "template", "variable")
+    """One segment position of the templates of one length.
+
+    A child is the next position's node, or at the last position the
+    template itself: a template takes no node of its own.
+    """
+
+    __slots__ = ("literals", "variable")
 
     def __init__(self) -> None:
-        self.literals = _NO_LITERALS
-        self.variable: _Node | None = None
-        self.template: str | None = None
+        self.literals: dict[str, Any] = _NO_LITERALS
+        self.variable: Any = None
 
 
 def _is_placeholder(segment: str) -> bool:
@@ -52,19 +57,31 @@ class TemplateTable:
     """The templates a path can match; each placeholder takes one segment."""
 
     def __init__(self, templates: Iterable[str]) -> None:
-        self._root = _Node()
-        self.templates: list[str] = []
-        # No path with more segments than this matches.
-        self._depth = 0
+        # A tree per number of segments, so that only the last position
+        # holds templates, and a path's length picks its tree (None where
+        # no template has that many).  The tree of the root path is its
+        # template.  Room for 64 segments from the start: a longer path
+        # than every tree pays for an IndexError, which no API's path is.
+        self._trees: list[Any] = [None] * 64
+        self._count = 0
         for template in templates:
             self.add(template)
 
     def add(self, template: str) -> None:
         """Add ``template``; the first of two equal shapes wins."""
         label = "/" + template.strip("/")
-        node = self._root
         segments = _segments(label)
-        for segment in segments:
+        if not segments:
+            if self._trees[0] is None:
+                self._trees[0] = label
+                self._count += 1
+            return
+        while len(self._trees) <= len(segments):
+            self._trees.append(None)
+        node = self._trees[len(segments)]
+        if node is None:
+            node = self._trees[len(segments)] = _Node()
+        for segment in segments[:-1]:
             if _is_placeholder(segment):
                 if node.variable is None:
                     node.variable = _Node()
@@ -73,10 +90,16 @@ class TemplateTable:
                 if node.literals is _NO_LITERALS:
                     node.literals = {}
                 node = node.literals.setdefault(segment, _Node())
-        if node.template is None:
-            node.template = label
-            self.templates.append(label)
-        self._depth = max(self._depth, len(segments))
+        last = segments[-1]
+        if _is_placeholder(last):
+            if node.variable is None:
+                node.variable = label
+                self._count += 1
+        elif last not in node.literals:
+            if node.literals is _NO_LITERALS:
+                node.literals = {}
+            node.literals[last] = label
+            self._count += 1
 
     def match(self, path: str) -> str | None:
         """The template ``path`` matches, literal segments preferred.
@@ -88,32 +111,35 @@ class TemplateTable:
         segments = path.strip("/").split("/")
         if "" in segments:  # '//' inside, or the root
             segments = _segments(path)
-        if len(segments) > self._depth:
+        try:
+            tree = node = self._trees[len(segments)]
+        except IndexError:  # longer than every template and than 64
             return None
-        node = self._root
+        if node is None:
+            return None  # no template has as many segments
         for segment in segments:
-            child = node.literals.get(segment)
-            if child is None:
-                child = node.variable
-                if child is None:
-                    break
-            node = child
+            node = node.literals.get(segment) or node.variable
+            if node is None:
+                break
         else:
-            if node.template is not None:
-                return node.template
-        return _walk(self._root, segments, 0)
+            template: str = node  # past the last segment: a template
+            return template
+        return _walk(tree, segments, 0)
 
     def __len__(self) -> int:
-        return len(self.templates)
+        return self._count
 
 
 def _segments(path: str) -> list[str]:
     return [segment for segment in path.split("/") if segment]
 
 
-def _walk(node: _Node, segments: list[str], index: int) -> str | None:
+def _walk(node: Any, segments: list[str], index: int) -> str | None:
+    """The first template in literal-first order below ``node``, which
+    has the segments from ``index`` on to match."""
     if index == len(segments):
-        return node.template
+        template: str = node
+        return template
     child = node.literals.get(segments[index])
     if child is not None:
         found = _walk(child, segments, index + 1)

@@ -141,7 +141,7 @@ def test_literal_words_stay_within_entries_and_bytes() -> None:
     short = _fill_and_check(
         cached, lambda number: fallback.template_segment(_word(number, 3)), 2500
     )
-    assert short == fallback.LITERALS_SIZE == 2048
+    assert short == fallback.LITERALS_SIZE == 512
 
 
 def test_label_set_texts_stay_within_entries_and_bytes() -> None:

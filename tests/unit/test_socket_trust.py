@@ -207,6 +207,29 @@ def test_refusal_is_logged_once_and_its_end_once(
     ]
 
 
+def test_owner_is_looked_up_only_for_a_stranger_and_once(
+    bound: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[str] = []
+    getpwnam = socket_trust.pwd.getpwnam
+
+    def counted(name: str) -> socket_trust.pwd.struct_passwd:
+        looked_up.append(name)
+        return getpwnam(name)
+
+    monkeypatch.setattr(socket_trust.pwd, "getpwnam", counted)
+    trust = socket_trust.SocketTrust(str(bound), owner="no-such-user-x")
+    for _ in range(3):
+        assert trust.refusal() is None  # root's socket: no lookup
+    assert looked_up == []
+    os.chown(bound, STRANGER, STRANGER)
+    assert trust.refusal() is not None
+    with _rebind(bound):
+        os.chown(bound, COLLECTOR, COLLECTOR)
+        assert trust.refusal() is not None
+    assert looked_up == ["no-such-user-x"]
+
+
 def test_names_and_numbers_resolve() -> None:
     assert socket_trust.user_id("root") == 0
     assert socket_trust.user_id("4242") == 4242

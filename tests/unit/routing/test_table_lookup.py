@@ -14,6 +14,10 @@
 
 from __future__ import annotations
 
+import gc
+import itertools
+import random
+
 import pytest
 
 from oslo_metrics_middleware.routing import TemplateTable
@@ -61,3 +65,73 @@ def test_leaves_share_one_empty_literal_dict_that_stays_empty() -> None:
     assert table.match(f"/v1/{UUID_A}/tags/a/x") == "/v1/{id}/tags/{tag}/x"
     assert table.match(f"/v2/{UUID_A}/b") == "/v2/{id}/{name}"
     assert table.match(f"/v2/{UUID_A}/b/c") is None
+
+
+def _first_in_literal_order(templates: list[str], path: str) -> str | None:
+    """The template a path matches, found the slow way: of the templates
+    of its length whose literal segments it has, the one with a literal
+    where the others have a placeholder earliest, the first added of equal
+    shapes."""
+    segments = [segment for segment in path.split("/") if segment]
+    candidates = []
+    for order, template in enumerate(templates):
+        parts = [part for part in template.split("/") if part]
+        if len(parts) != len(segments):
+            continue
+        shape = [part.startswith("{") for part in parts]
+        if all(s or p == g for s, p, g in zip(shape, parts, segments, strict=True)):
+            candidates.append((shape, order, template))
+    return min(candidates)[2] if candidates else None
+
+
+def test_match_is_the_first_template_in_literal_first_order() -> None:
+    """Random tables of few words, so that shapes overlap, against the
+    slow reading of the rule: every path of up to four of those words."""
+    rng = random.Random(23)
+    words = ["a", "b", "c"]
+    for _ in range(200):
+        templates = []
+        for _ in range(rng.randint(1, 12)):
+            parts = [
+                rng.choice([*words, "{x}", "{y}"])
+                for _ in range(rng.randint(0, 4))
+            ]
+            templates.append("/" + "/".join(parts))
+        table = TemplateTable(templates)
+        for length in range(5):
+            for path in itertools.product([*words, "d"], repeat=length):
+                text = "/" + "/".join(path)
+                assert table.match(text) == _first_in_literal_order(templates, text)
+
+
+def test_a_template_takes_no_node_of_its_own() -> None:
+    """Its last segment is a key or the placeholder child of the node
+    before: 100 templates under one literal are 102 nodes (the root of
+    the tree of their length, the literal's, one each), and a longer one
+    has a tree of its own."""
+    before = sum(type(o) is table_module._Node for o in gc.get_objects())
+    table = TemplateTable([f"/v1/r{number}/{{id}}" for number in range(100)])
+    assert sum(type(o) is table_module._Node for o in gc.get_objects()) - before == 102
+    table.add("/v1/r7/{id}/tags")  # four nodes: a tree of four segments
+    table.add("/v1/r8/x")  # none
+    table.add("/v1/r8/{name}")  # the shape of /v1/r8/{id}: not added
+    assert sum(type(o) is table_module._Node for o in gc.get_objects()) - before == 106
+    assert len(table) == 102
+    assert table.match("/v1/r7/12") == "/v1/r7/{id}"
+    assert table.match("/v1/r7/12/tags") == "/v1/r7/{id}/tags"
+    assert table.match("/v1/r8/x") == "/v1/r8/x"
+    assert table.match("/v1/r8/y") == "/v1/r8/{id}"
+    assert table.match("/v1/r100/1") is None
+    assert table.match("/v1/r7/12/tags/x") is None
+
+
+def test_paths_and_templates_of_any_length() -> None:
+    deep = "/" + "/".join(f"s{number}" for number in range(70))
+    table = TemplateTable(["/", "/a/{x}", deep + "/{id}"])
+    assert table.match(deep + "/7") == deep + "/{id}"
+    assert table.match(deep + "/7/8") is None
+    assert table.match("/a/" + "/".join(["b"] * 100)) is None
+    assert table.match("/a/" + "b/" * 100) is None
+    assert table.match("//") == "/"
+    assert table.match("/a//b") == "/a/{x}"
+    assert TemplateTable([]).match("/") is None
