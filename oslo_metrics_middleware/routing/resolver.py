@@ -32,6 +32,7 @@ import sys
 from typing import Any
 from typing import NamedTuple
 
+from oslo_metrics_middleware import cache
 from oslo_metrics_middleware.routing import base
 from oslo_metrics_middleware.routing import fallback
 from oslo_metrics_middleware.routing import labels
@@ -62,6 +63,11 @@ DEFAULT_RESOLVERS = ("routes", "placement", "flask", "pecan")
 # Statuses of requests no router claimed that have no route: auth
 # rejections arrive before routing, and a 404 matched nothing.
 UNROUTED_STATUSES = frozenset({401, 404})
+# Shapes of unrouted paths whose guessed label is kept: about ten for each
+# label the guessed-label budget admits at the default max_routes.  A shape
+# not kept is guessed again, at some CPU and no other cost.
+PATH_SHAPES = 1024
+PATH_SHAPE_BYTES = 256 * 1024
 # Multiple Choices from no router is a version document (glance, heat answer
 # it for versions they do not serve): only the root is a route of its own.
 VERSION_CHOICES = 300
@@ -153,7 +159,9 @@ class RouteResolver:
             (getattr(resolver, "environ_key", None), resolver.resolve)
             for resolver in chain
         )
-        self._path_cache = base.new_cache()
+        self._path_cache: cache.BoundedCache[str, str] = cache.BoundedCache(
+            PATH_SHAPES, PATH_SHAPE_BYTES
+        )
         # Read on every request: one attribute, not two.
         self._admitted = self._cap.admitted
 

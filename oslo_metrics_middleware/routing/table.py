@@ -166,20 +166,3 @@ def read_table(path: str) -> TemplateTable:
         templates.append(template)
     return TemplateTable(templates)
 
-
-class OperatorTableResolver:
-    """The operator's route table, matched on the whole path.
-
-    It comes before every router, so it can also correct their labels.
-    """
-
-    environ_key = None
-
-    def __init__(self, table: TemplateTable) -> None:
-        self._table = table
-
-    def resolve(self, environ: dict[str, Any], status: int) -> str | None:
-        # Not str-proofed: the resolver chain catches what a broken app
-        # left there, and the fallback labels the request.
-        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        return self._table.match(path)

@@ -27,6 +27,8 @@ from oslo_metrics_middleware import protocol
 from oslo_metrics_middleware.routing import base
 from oslo_metrics_middleware.routing import fallback
 from oslo_metrics_middleware.routing import labels
+from oslo_metrics_middleware.routing.resolver import PATH_SHAPE_BYTES
+from oslo_metrics_middleware.routing.resolver import PATH_SHAPES
 from oslo_metrics_middleware.routing.resolver import RouteResolver
 
 _NOT_HEX = string.ascii_lowercase[6:]
@@ -94,12 +96,12 @@ def test_path_cache_of_longest_keys_stays_within_its_bytes() -> None:
         path = f"/{long_segment}/{_word(number, 5)}"
         return resolver.resolve({"PATH_INFO": path}, 200)
 
-    most = _fill_and_check(resolver._path_cache, request, 2500)
-    assert resolver._path_cache.max_bytes == base.CACHE_BYTES == 1024 * 1024
-    # As many of them as a mebibyte holds, and no more.
+    most = _fill_and_check(resolver._path_cache, request, 1500)
+    assert resolver._path_cache.max_bytes == PATH_SHAPE_BYTES == 256 * 1024
+    # As many of them as 256 KiB holds, and no more.
     key, label = next(iter(resolver._path_cache.items()))
     assert len(key) == base.MAX_CACHED_PATH
-    assert most == base.CACHE_BYTES // (sys.getsizeof(key) + sys.getsizeof(label))
+    assert most == PATH_SHAPE_BYTES // (sys.getsizeof(key) + sys.getsizeof(label))
 
 
 def test_path_cache_stays_within_its_entries() -> None:
@@ -107,9 +109,9 @@ def test_path_cache_stays_within_its_entries() -> None:
     most = _fill_and_check(
         resolver._path_cache,
         lambda number: resolver.resolve({"PATH_INFO": f"/{_word(number, 4)}"}, 200),
-        base.CACHE_SIZE + 300,
+        PATH_SHAPES + 300,
     )
-    assert most == base.CACHE_SIZE == 4096
+    assert most == PATH_SHAPES == 1024
 
 
 def test_shapes_past_the_cap_share_the_overflow_text() -> None:
