@@ -287,9 +287,11 @@ class QueryEngine:
 
     def start(self, timeout: float = 30.0) -> None:
         with open(self.log, "wb") as log:
+            # Ended with the test process, even one killed outright: a
+            # server left running would hold its port and directory.
             self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                ["setpriv", "--pdeathsig", "TERM", "--", *self.command()],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
         wait_for(lambda: self._ready(), timeout, f"{self.name} ready")
 
