@@ -100,24 +100,16 @@ class MountedTemplates:
         self._cache = new_cache()
         self._prefix = MountPrefixes()
 
-    def cached(self, script_name: str, key: Any) -> str | None:
-        """The label kept under ``key`` at mount point ``script_name``."""
-        mounted = self._cache.get(script_name)
-        return None if mounted is None else mounted.get(key)
-
     # A method, not __call__: calling an instance costs twice as much.
-    def label(self, script_name: str, raw_template: str, key: Any = None) -> str:
-        """The label of ``raw_template`` under mount point ``script_name``,
-        kept under ``key`` (the template itself by default)."""
-        if key is None:
-            key = raw_template
+    def label(self, script_name: str, raw_template: str) -> str:
+        """The label of ``raw_template`` under mount point ``script_name``."""
         mounted = self._cache.get(script_name)
-        label = None if mounted is None else mounted.get(key)
+        label = None if mounted is None else mounted.get(raw_template)
         if label is None:
             cleaned = self._clean(raw_template)
             label = labels.bounded(
                 template.join_mount(self._prefix.of(script_name), cleaned)
             )
             if len(script_name) <= MAX_CACHED_PATH:
-                self._cache.put_into(script_name, key, label)
+                self._cache.put_into(script_name, raw_template, label)
         return label

@@ -39,25 +39,16 @@ class RoutesResolver:
         self._templates = base.MountedTemplates(template.clean_routepath)
 
     def resolve(self, environ: dict[str, Any], status: int) -> str | None:
-        try:
-            route = environ[ROUTE_KEY]
-        except KeyError:
+        if ROUTE_KEY not in environ:
             return None
+        route = environ[ROUTE_KEY]
         if route is None:  # RoutesMiddleware matched nothing
             return labels.UNMATCHED
-        script_name = environ.get("SCRIPT_NAME", "")
-        # By the Route object itself: the mapper's routes live as long as
-        # the application, and a hit reads none of their attributes.
         try:
-            label = self._templates.cached(script_name, route)
-        except TypeError:  # not a Route: unhashable
-            return labels.UNMATCHED
-        if label is not None:
-            return label
-        try:
+            # Cheaper than getattr() with a default, on every request.
             routepath = route.routepath
         except AttributeError:
             return labels.UNMATCHED
         if not isinstance(routepath, str):
             return labels.UNMATCHED
-        return self._templates.label(script_name, routepath, key=route)
+        return self._templates.label(environ.get("SCRIPT_NAME", ""), routepath)

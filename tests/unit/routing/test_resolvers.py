@@ -483,3 +483,18 @@ def test_resolvers_of_routers_not_loaded_are_built_on_first_use() -> None:
     assert before == str(sorted(common))
     assert label == "/v2.0/ports/{id}"
     assert after == str(sorted([*common, "pecan", "pecan_tree"]))
+
+
+def test_routes_labels_are_kept_by_template_not_by_route_object() -> None:
+    # A router that builds its Route objects per request must not make the
+    # cache pin each of them (a Route holds its compiled expressions).
+    class Route:  # hashable by identity, as routes.route.Route is
+        routepath = "/servers/{id}"
+
+    resolver = RoutesResolver()
+    for _ in range(50):
+        route = Route()
+        environ = env(f"/servers/{UUID}", "/v2.1", **{"routes.route": route})
+        assert resolver.resolve(environ, 200) == "/v2.1/servers/{id}"
+    # One mount point and one template.
+    assert resolver._templates._cache.entries == 2
