@@ -163,9 +163,14 @@ def encode_batch(samples: list[Sample], version: int = PACKED_FORMAT_VERSION) ->
     columns = list(zip(*samples, strict=True))
     key_texts, indexes = _keys(samples[0][:_KEY_SIZE], columns[:_KEY_SIZE])
     numbers = columns[_KEY_SIZE] + columns[_KEY_SIZE + 1] + columns[_KEY_SIZE + 2]
-    packed = _packed(numbers) if version == PACKED_FORMAT_VERSION else None
+    # Exact ints only, not a bool or a float (checked in C, as the rest):
+    # both formats write other numbers another way.
+    exact = list(map(type, numbers)).count(int) == len(numbers)
+    packed = None
+    if exact and version == PACKED_FORMAT_VERSION:
+        packed = _packed(numbers)
     if packed is None:
-        version, amounts = FORMAT_VERSION, _numbers(numbers, len(samples))
+        version, amounts = FORMAT_VERSION, _numbers(numbers, len(samples), exact)
     else:
         amounts = f',"n":"{packed}"'
     request_ids, projects = columns[-2:]
@@ -210,11 +215,9 @@ def _keys(
     return list(index), bytes(map(index.__getitem__, texts)).hex()
 
 
-def _packed(numbers: tuple[Any, ...]) -> str | None:
-    """The amounts of a format 3 batch in hex, None unless all of them
-    are exact ints (not bools) of 64 bits."""
-    if list(map(type, numbers)).count(int) != len(numbers):
-        return None
+def _packed(numbers: tuple[int, ...]) -> str | None:
+    """The amounts of a format 3 batch, all exact ints, in hex; None
+    unless all of them fit 64 bits."""
     try:
         return _packer(len(numbers)).pack(*numbers).hex()
     except struct.error:  # out of range
@@ -229,12 +232,13 @@ def _packer(count: int) -> struct.Struct:
     return struct.Struct(f"<{count}q")
 
 
-def _numbers(numbers: tuple[Any, ...], rows: int) -> str:
+def _numbers(numbers: tuple[Any, ...], rows: int, exact: bool) -> str:
     """The duration and byte columns of a format 2 batch, as JSON writes
-    them: ``numbers`` holds each column in turn."""
-    # "%d" writes an int as JSON does, in half the encoder's time; not a
-    # bool or a float, hence the check for exact ints (in C, as the rest).
-    if list(map(type, numbers)).count(int) == len(numbers):
+    them: ``numbers`` holds each column in turn, ``exact`` when all of
+    them are exact ints."""
+    # "%d" writes an int as JSON does, in half the encoder's time; a bool
+    # or a float it would write otherwise.
+    if exact:
         row = ("%d," * rows)[:-1]
         return f',"d":[{row}],"i":[{row}],"o":[{row}]' % numbers
     # Floats (non-finite durations among them) and the rest: the encoder.
