@@ -26,7 +26,9 @@ from oslo_metrics_middleware.routing import template
 # Cached templates: the key space is bounded by the routers' tables, except
 # where a key holds a raw path, so a full cache is simply emptied.  Each
 # cache holds at most CACHE_SIZE entries and CACHE_BYTES of keys and values
-# (a path cache full of the longest keys would otherwise hold megabytes).
+# (a path cache full of the longest keys would otherwise hold megabytes);
+# the fallback's cache of guessed labels has bounds of its own
+# (resolver.PATH_SHAPES).
 CACHE_SIZE = 4096
 CACHE_BYTES = 1024 * 1024
 MAX_CACHED_PATH = 1024

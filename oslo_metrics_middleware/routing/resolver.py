@@ -162,8 +162,6 @@ class RouteResolver:
         self._path_cache: cache.BoundedCache[str, str] = cache.BoundedCache(
             PATH_SHAPES, PATH_SHAPE_BYTES
         )
-        # Read on every request: one attribute, not two.
-        self._admitted = self._cap.admitted
 
     def resolve(
         self, environ: dict[str, Any], status: int, path: str | None = None
@@ -185,7 +183,7 @@ class RouteResolver:
             found = self._table.match(path)
             if found is not None:
                 # A label already admitted (the common case) needs no call.
-                return found if found in self._admitted else self._admit(found)
+                return found if found in self._cap.admitted else self._admit(found)
         unmatched = False
         try:
             for key, resolve in self._chain:
@@ -195,7 +193,7 @@ class RouteResolver:
                 if found is None:
                     continue
                 if found != labels.UNMATCHED:
-                    return found if found in self._admitted else self._admit(found)
+                    return found if found in self._cap.admitted else self._admit(found)
                 unmatched = True
         except Exception:  # a broken plug-in must not break the API
             LOG.exception("Route resolution failed; using the raw path")
