@@ -14,7 +14,9 @@
 
 Each case puts a real router (or none) behind three variants: the bare
 application, in-process prometheus_client with the filter's four labels,
-and the filter delivering to a real collector process.  Requests carry a
+and the filter delivering to a real collector process (the Routes case
+also has the least a measuring middleware does, and oslo.middleware's
+statsd filter).  Requests carry a
 fresh id each, so no cache sees a path twice.  Variants run interleaved,
 in blocks of 100 requests, round after round; the cost of a round is the
 CPU time of this process (all its threads, so the filter's flusher thread
@@ -66,6 +68,7 @@ BARE = "bare"
 PROM = "prometheus_client"
 FILTER = "this filter"
 STATSD = "oslo stats (statsd)"
+MINIMAL = "minimal measure"
 NO_PROJECT = "filter, no project"
 # The variants whose samples the shared sender encodes: each flushes it at
 # the end of its own blocks, so none pays for another's samples.
@@ -216,6 +219,10 @@ def _all_cases(socket_path: str, flush_interval: float) -> list[Case]:
 
     routed = bench_apps.nova_like_routes()
     routes_variants = three(routed, routed, bench_apps.route_from_routes)
+    # The floor of any measuring middleware, for scale: see MinimalMeasure.
+    routes_variants[MINIMAL] = Variant(
+        bench_apps.MinimalMeasure(routed, bench_apps.route_from_routes)
+    )
     routes_variants[STATSD] = Variant(
         StatsMiddleware(
             routed, {"name": "nova", "stats_host": "127.0.0.1", "remove_uuid": True}
@@ -488,15 +495,22 @@ def main() -> None:
         default=(),
         help="comma-separated words: only the cases whose names hold one",
     )
+    parser.add_argument(
+        "--block",
+        type=int,
+        default=MARKED_BLOCK,
+        help=f"with --instructions, requests per block and delivery "
+        f"(default {MARKED_BLOCK})",
+    )
     parser.add_argument("--mark", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.requests is None:
         args.requests = 400 if args.instructions else 5000
     if args.instructions:
-        count_instructions(args.requests, args.cases)
+        count_instructions(args.requests, args.cases, args.block)
         return
     if args.mark:
-        mark_blocks(args.requests, args.cases)
+        mark_blocks(args.requests, args.cases, args.block)
         return
 
     load_before = os.getloadavg()[0]
@@ -536,7 +550,9 @@ MARKED_BLOCK = 20
 MARKED_FLUSH_INTERVAL = 60.0
 
 
-def mark_blocks(requests: int, only: tuple[str, ...]) -> None:
+def mark_blocks(
+    requests: int, only: tuple[str, ...], block: int = MARKED_BLOCK
+) -> None:
     """Serve each variant's blocks of requests between two marks.
 
     Run under callgrind by count_instructions().  After a warm-up block,
@@ -553,9 +569,9 @@ def mark_blocks(requests: int, only: tuple[str, ...]) -> None:
             str(collector.socket_path), 1_000_000, FLUSH_INTERVAL
         )
         for case in cases:
-            for start in (-BLOCK, *range(0, requests, MARKED_BLOCK)):
-                size = BLOCK if start < 0 else min(MARKED_BLOCK, requests - start)
-                for name in case.turns(max(start, 0) // MARKED_BLOCK):
+            for start in (-BLOCK, *range(0, requests, block)):
+                size = BLOCK if start < 0 else min(block, requests - start)
+                for name in case.turns(max(start, 0) // block):
                     variant = case.variants[name]
                     own_sender = sender if name in FILTERS else None
                     environs = case.environs(size)
@@ -574,7 +590,9 @@ def mark_blocks(requests: int, only: tuple[str, ...]) -> None:
             drain(sender)
 
 
-def count_instructions(requests: int, only: tuple[str, ...]) -> None:
+def count_instructions(
+    requests: int, only: tuple[str, ...], block: int = MARKED_BLOCK
+) -> None:
     """Instructions per request of every variant, counted by callgrind.
 
     Unlike CPU time, the count does not depend on what else the machine
@@ -596,6 +614,8 @@ def count_instructions(requests: int, only: tuple[str, ...]) -> None:
                 "--mark",
                 "--requests",
                 str(requests),
+                "--block",
+                str(block),
                 *(("--cases", ",".join(only)) if only else ()),
             ],
             check=True,
@@ -610,15 +630,15 @@ def count_instructions(requests: int, only: tuple[str, ...]) -> None:
         cases = build_cases("/nonexistent", only=only)
         blocks: dict[tuple[str, str], list[float]] = {}
         for case in cases:
-            for start in range(0, requests, MARKED_BLOCK):
-                size = min(MARKED_BLOCK, requests - start)
-                for name in case.turns(start // MARKED_BLOCK):
+            for start in range(0, requests, block):
+                size = min(block, requests - start)
+                for name in case.turns(start // block):
                     per_request = next(totals) / size
                     blocks.setdefault((case.name, name), []).append(per_request)
         if next(totals, None) is not None:
             raise SystemExit("more marked blocks than variants")
     print(
-        f"{requests} requests per variant in blocks of {MARKED_BLOCK}; "
+        f"{requests} requests per variant in blocks of {block}; "
         "instructions per request (callgrind), median [min-max] over blocks"
     )
     summary = []

@@ -22,14 +22,13 @@ METRICS_BENCH_FLUSH_INTERVAL seconds if that is set) or
 PROMETHEUS_MULTIPROC_DIR must be set for the server), ``thread`` (the
 bare app in workers that run one more, idle, thread), or the two floors
 of any Python middleware: ``passthrough`` (a layer that only calls the
-app) and ``minimal`` (see :class:`MinimalMeasure`).
+app) and ``minimal`` (see :class:`bench_apps.MinimalMeasure`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import time
 from typing import Any
 
 import bench_apps
@@ -65,45 +64,6 @@ class WithIdleThread(PassThrough):
         return self.app(environ, start_response)
 
 
-class MinimalMeasure:
-    """The least a measuring middleware does, and nothing it must also do.
-
-    It times the request, reads the status and the same route the
-    prometheus_client variant reads, and keeps the four in a list that is
-    emptied, not delivered, every FULL requests: no label checks, no
-    request id, no sizes, no delivery.  A floor, not an alternative.
-    """
-
-    FULL = 400
-
-    def __init__(self, app: bench_apps.App, route_of: bench_apps.RouteOf) -> None:
-        self.app = app
-        self.route_of = route_of
-        self.kept: list[tuple[str, str, str, int]] = []
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        started = time.monotonic_ns()
-        statuses: list[str] = []
-
-        def seen(status: str, headers: Any, exc_info: Any = None) -> Any:
-            statuses.append(status)
-            return start_response(status, headers, exc_info)
-
-        body = self.app(environ, seen)
-        kept = self.kept
-        kept.append(
-            (
-                environ["REQUEST_METHOD"],
-                self.route_of(environ),
-                statuses[0],
-                time.monotonic_ns() - started,
-            )
-        )
-        if len(kept) >= self.FULL:
-            kept.clear()
-        return body
-
-
 def __getattr__(name: str) -> Any:
     """Build only the application the server asks for."""
     case, _, variant = name.partition("_")
@@ -125,7 +85,7 @@ def __getattr__(name: str) -> Any:
     if variant == "passthrough":
         return PassThrough(app)
     if variant == "minimal":
-        return MinimalMeasure(app, route_of)
+        return bench_apps.MinimalMeasure(app, route_of)
     if variant == "filtered":
         from oslo_metrics_middleware import MetricsMiddleware
 
