@@ -26,7 +26,7 @@ and delivered before the next round starts; the run fails if the collector
 did not count every one of them.
 
     .venv/bin/python bench/bench_filter.py [--requests N] [--rounds R]
-    .venv/bin/python bench/bench_filter.py --instructions [--requests N]
+    .venv/bin/python bench/bench_filter.py --instructions [--requests N] [--block N]
 
 Figures are medians over rounds with [min-max].  Within a round a
 variant's cost is the median of its blocks; "added" is the median of its
@@ -476,6 +476,13 @@ def report(cases: list[Case], costs: Results, added: Results) -> None:
         print(f"  {ratio:5.2f}x  {name}")
 
 
+def positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not a positive number")
+    return number
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -497,7 +504,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--block",
-        type=int,
+        type=positive,
         default=MARKED_BLOCK,
         help=f"with --instructions, requests per block and delivery "
         f"(default {MARKED_BLOCK})",
