@@ -58,6 +58,7 @@ from bench_apps import PrometheusInProcess
 from oslo_middleware.stats import StatsMiddleware
 
 from oslo_metrics_middleware import MetricsMiddleware
+from oslo_metrics_middleware import cmd
 from oslo_metrics_middleware import lifecycle
 from oslo_metrics_middleware import opts
 from oslo_metrics_middleware import transport
@@ -476,13 +477,6 @@ def report(cases: list[Case], costs: Results, added: Results) -> None:
         print(f"  {ratio:5.2f}x  {name}")
 
 
-def positive(text: str) -> int:
-    number = int(text)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} is not a positive number")
-    return number
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -504,7 +498,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--block",
-        type=positive,
+        type=cmd.positive,
         default=MARKED_BLOCK,
         help=f"with --instructions, requests per block and delivery "
         f"(default {MARKED_BLOCK})",

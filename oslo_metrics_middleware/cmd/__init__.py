@@ -188,13 +188,13 @@ def _add_demo(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     demo.add_argument(
         "--requests",
-        type=_positive,
+        type=positive,
         default=3000,
         help="requests to send (default: %(default)s)",
     )
     demo.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive,
         default=8,
         help="parallel clients (default: %(default)s)",
     )
@@ -326,7 +326,8 @@ def _scale(text: str) -> float:
     return value
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
+    """An argument that is a whole number of at least 1."""
     try:
         value = int(text)
     except ValueError:
