@@ -49,6 +49,13 @@ class _Node:
         self.variable: Any = None
 
 
+def _own_literals(node: _Node) -> dict[str, Any]:
+    """The literal children of ``node``, in a dict of its own to add to."""
+    if node.literals is _NO_LITERALS:
+        node.literals = {}
+    return node.literals
+
+
 def _is_placeholder(segment: str) -> bool:
     return _PLACEHOLDER.fullmatch(segment) is not None
 
@@ -87,18 +94,14 @@ class TemplateTable:
                     node.variable = _Node()
                 node = node.variable
             else:
-                if node.literals is _NO_LITERALS:
-                    node.literals = {}
-                node = node.literals.setdefault(segment, _Node())
+                node = _own_literals(node).setdefault(segment, _Node())
         last = segments[-1]
         if _is_placeholder(last):
             if node.variable is None:
                 node.variable = label
                 self._count += 1
         elif last not in node.literals:
-            if node.literals is _NO_LITERALS:
-                node.literals = {}
-            node.literals[last] = label
+            _own_literals(node)[last] = label
             self._count += 1
 
     def match(self, path: str) -> str | None:
