@@ -48,6 +48,7 @@ column, so it needs no new version.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import functools
 import json
 import math
@@ -243,7 +244,7 @@ def _numbers(numbers: tuple[Any, ...], rows: int, exact: bool) -> str:
         return f',"d":[{row}],"i":[{row}],"o":[{row}]' % numbers
     # Floats (non-finite durations among them) and the rest: the encoder.
     durations, request_bytes, response_bytes = map(
-        _ENCODER.encode, (numbers[:rows], numbers[rows : 2 * rows], numbers[2 * rows :])
+        _ENCODER.encode, _amount_columns(numbers, rows)
     )
     return f',"d":{durations},"i":{request_bytes},"o":{response_bytes}'
 
@@ -438,6 +439,12 @@ def _unpacked(packed: Any, rows: int) -> list[Any]:
         numbers = list(struct.unpack(f"<{3 * rows}q", bytes.fromhex(packed)))
     except (ValueError, struct.error):
         raise MalformedBatchError("amounts that are not hex") from None
+    return _amount_columns(numbers, rows)
+
+
+def _amount_columns(numbers: Sequence[Any], rows: int) -> list[Any]:
+    """The duration, request-byte and response-byte columns of a batch of
+    ``rows`` rows, from its amounts, which hold each column in turn."""
     return [numbers[:rows], numbers[rows : 2 * rows], numbers[2 * rows :]]
 
 
