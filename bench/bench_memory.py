@@ -306,14 +306,12 @@ def main() -> None:
 
 
 def path_cache_entries() -> int:
-    """Entries the cache of guessed labels holds at most, at the default
-    ``max_routes``: read here, as the processes measured must not load
-    the filter before their first reading."""
-    from oslo_metrics_middleware import opts
-    from oslo_metrics_middleware.routing import RouteResolver
+    """Shapes the cache of guessed labels holds at most: read here, as
+    the processes measured must not load the filter before their first
+    reading."""
+    from oslo_metrics_middleware.routing import resolver
 
-    (max_routes,) = [o.default for o in opts.METRICS_OPTS if o.name == "max_routes"]
-    return int(RouteResolver(max_routes)._path_cache.max_entries)
+    return resolver.PATH_SHAPES
 
 
 def _added(argv: list[str]) -> list[list[float]]:
