@@ -178,6 +178,8 @@ BAD_DATAGRAMS: list[tuple[str, bytes]] = [
     ("label_type", _raw_batch([[*collectors.row(), None, "2.1"]])),
     ("label_encoding", _raw_batch([[*collectors.row(), "os-start", "\ud800"]])),
 ]
+
+
 def _rows_claimed(datagram: bytes) -> int:
     """Rows a batch datagram carries, by the shape of either format."""
     try:
